@@ -1,0 +1,45 @@
+"""On-disk cache of derived theories and generated solver modules, keyed by content hashes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import pickle
+
+_PACKAGE = pathlib.Path(__file__).parent
+
+
+def cache_dir() -> pathlib.Path:
+    """$SYMBOLIC_RG_CACHE, or ~/.cache/symbolic_rg; created on first use."""
+    path = pathlib.Path(os.environ.get("SYMBOLIC_RG_CACHE", pathlib.Path.home() / ".cache" / "symbolic_rg"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _source_hash():
+    h = hashlib.sha256()
+    for f in sorted(_PACKAGE.glob("*.py")):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+_ENGINE = _source_hash()
+
+
+def key(*parts) -> str:
+    """Hash of ``parts`` and of the engine's own source (an engine change invalidates every entry)."""
+    return hashlib.sha256((_ENGINE + "|" + "|".join(map(str, parts))).encode()).hexdigest()[:20]
+
+
+def atomic_write(path: pathlib.Path, data: bytes):
+    tmp = path.with_name(path.name + ".tmp%d" % os.getpid())
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def load_pickle(path: pathlib.Path):
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return None

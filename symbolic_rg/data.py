@@ -1,0 +1,76 @@
+"""Built-in data sets (no downloads): scikit-learn's bundled 8x8 digits and a synthetic linear teacher."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import ParameterError
+
+
+class Dataset(NamedTuple):
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _check_count(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
+        rng = ">= %d" % low if high is None else "in [%d, %d]" % (low, high)
+        raise ParameterError("%s must be an integer %s, got %r" % (name, rng, value))
+
+
+def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
+    """Two-class digits task: label +1 for the digits in ``positive`` (default: even), -1 otherwise.
+
+    Features are standardised with the training set's mean and standard deviation (constant pixels
+    dropped), so N_0 = 61.  Train and test are disjoint random subsets (seeded).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the digits data set needs scikit-learn: pip install 'symbolic-rg[data]'") from exc
+    raw = load_digits()
+    n = raw.data.shape[0]
+    _check_count("P", P, 1, n - 1)
+    _check_count("P_test", P_test, 1, n - P)
+    order = np.random.default_rng(seed).permutation(n)
+    tr, te = order[:P], order[P:P + P_test]
+    X = raw.data.astype(float)
+    y = np.where(np.isin(raw.target, positive), 1.0, -1.0)
+    keep = raw.data.std(axis=0) > 0
+    mu, sd = X[tr][:, keep].mean(axis=0), X[tr][:, keep].std(axis=0)
+    sd[sd == 0] = 1.0
+    Xs = (X[:, keep] - mu) / sd
+    return Dataset(Xs[tr], y[tr], Xs[te], y[te])
+
+
+def teacher(P=200, N0=100, P_test=500, noise=0.1, seed=0):
+    r"""Linear teacher :math:`y = w\cdot x/\sqrt{N_0} + \eta`, :math:`x, w\sim\mathcal N(0,I)`,
+    :math:`\eta\sim\mathcal N(0,\text{noise}^2)` on the training labels (test labels are noiseless)."""
+    _check_count("P", P, 1)
+    _check_count("N0", N0, 1)
+    _check_count("P_test", P_test, 1)
+    if not np.isfinite(noise) or noise < 0:
+        raise ParameterError("noise must be finite and >= 0, got %r" % (noise,))
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(N0)
+    X, Xt = rng.standard_normal((P, N0)), rng.standard_normal((P_test, N0))
+    y = X @ w / np.sqrt(N0) + noise * rng.standard_normal(P)
+    return Dataset(X, y, Xt, Xt @ w / np.sqrt(N0))
+
+
+def load_npz(path):
+    """A data set from an .npz file with arrays X_train, y_train, X_test, y_test (used exactly as given)."""
+    try:
+        with np.load(path) as f:
+            missing = [k for k in Dataset._fields if k not in f]
+            if missing:
+                raise ParameterError("data file %s lacks the arrays %s (needs X_train, y_train, X_test, y_test)"
+                                     % (path, ", ".join(missing)))
+            return Dataset(*(np.asarray(f[k], dtype=float) for k in Dataset._fields))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ParameterError):
+            raise
+        raise ParameterError("cannot read data file %s: %s" % (path, exc)) from None

@@ -1,0 +1,51 @@
+"""LaTeX export in a form a person would put in a paper, and that SymPy's parser reads back."""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+
+class PhysicsLatexPrinter(LatexPrinter):
+    r"""SymPy's LaTeX printer with two changes: :math:`\lambda_k` instead of ``{\lambda}_{k}`` for indexed
+    data invariants, and parentheses around every summand so that the sum's extent is unambiguous."""
+
+    def _print_Indexed(self, expr):
+        base = self._print(expr.base.label)
+        return "%s_{%s}" % (base, ",".join(self._print(i) for i in expr.indices))
+
+    def _print_Sum(self, expr):
+        (index, lower, upper), = expr.limits
+        return r"\sum_{%s=%s}^{%s} \left(%s\right)" % (
+            self._print(index), self._print(lower), self._print(upper), self._print(expr.function))
+
+
+def latex(expr) -> str:
+    """LaTeX of a SymPy expression or equation, in the project's notation."""
+    return PhysicsLatexPrinter({"ln_notation": False}).doprint(expr)
+
+
+def align(rows) -> str:
+    r"""An ``align`` environment from ``(equation, label_text)`` rows; ``=`` is the alignment point."""
+    lines = []
+    for eq, text in rows:
+        lhs, rhs = latex(eq.lhs), latex(eq.rhs)
+        tag = r" \tag*{\small %s}" % text if text else ""
+        lines.append("%s &= %s%s" % (lhs, rhs, tag))
+    return "\\begin{align}\n" + " \\\\\n".join(lines) + "\n\\end{align}"
+
+
+def document(title: str, body: str) -> str:
+    """A complete LaTeX document (amsmath) that compiles with pdflatex."""
+    return "\n".join([
+        r"\documentclass[11pt]{article}",
+        r"\usepackage{amsmath,amssymb}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\allowdisplaybreaks",
+        r"\title{%s}" % title,
+        r"\date{}",
+        r"\begin{document}",
+        r"\maketitle",
+        body,
+        r"\end{document}",
+        "",
+    ])

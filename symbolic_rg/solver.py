@@ -1,0 +1,387 @@
+r"""Compiled saddle-point solvers (Numba float64, mpmath at any precision) and their results.
+
+``Solver.solve`` finds the saddle point :math:`\partial H/\partial u_l = 0` by damped Newton in
+:math:`\log u_l` (order parameters stay positive) from several starts; among converged roots the one of
+lowest effective action :math:`H` is the physical branch.  Convergence: :math:`\max_l|R_l| <` ``tol``
+(default 1e-11) for the normalised residuals :math:`R_l = \frac{2u_l}{N_l}\partial_{u_l}H`.
+
+Data enter through the eigendecomposition of :math:`XX^\top/N_0` (done once per data set):
+:math:`\lambda_k = \sigma_1^2 c_k`, :math:`y_k = v_k^\top y`.  At :math:`T=0` only modes in the range of
+the kernel are kept; a label component outside it means no interpolating weights exist.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+
+from . import codegen
+from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .theory import eigenvalue, label, mode, test_projection, test_variance
+
+__all__ = ["Solver", "Solution", "Sweep", "SpectralData", "GeneralizationError"]
+
+RANGE_RTOL = 1e-10     # eigenvalues below RANGE_RTOL * max eigenvalue span the kernel's null space
+NULL_LABEL_RTOL = 1e-8  # |y_perp| / |y| above this: no interpolating weights at T = 0
+
+
+class GeneralizationError(NamedTuple):
+    """Test average of (<f> - y)^2 + <df^2>, with its two parts."""
+    total: float
+    bias: float
+    variance: float
+
+    def __float__(self):
+        return float(self.total)
+
+
+def _check_array(name, a, ndim):
+    a = np.asarray(a, dtype=float)
+    if a.ndim != ndim:
+        raise ParameterError("%s must be a %d-D array, got shape %s" % (name, ndim, a.shape))
+    if a.size == 0:
+        raise ParameterError("%s is empty" % name)
+    if not np.all(np.isfinite(a)):
+        raise ParameterError("%s contains NaN or inf; all entries must be finite" % name)
+    return a
+
+
+class SpectralData:
+    """Data invariants of a training set: eigen-decomposition of X X^T / N_0 and label projections."""
+
+    def __init__(self, X, y):
+        X = _check_array("X", X, 2)
+        y = _check_array("y", y, 1)
+        if X.shape[0] != y.shape[0]:
+            raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
+        self.X, self.y = X, y
+        self.P, self.N0 = X.shape
+        c, V = np.linalg.eigh(X @ X.T / self.N0)
+        self.c, self.V = np.clip(c, 0.0, None), V
+        self.yhat = V.T @ y
+        self.range = self.c > RANGE_RTOL * max(self.c.max(), np.finfo(float).tiny)
+        self.rank = int(self.range.sum())
+
+    def modes(self, T):
+        """(c, y) arrays of the modes that enter at temperature T (the kernel's range at T = 0)."""
+        if T > 0:
+            return self.c, self.yhat
+        outside = np.linalg.norm(self.yhat[~self.range])
+        if outside > NULL_LABEL_RTOL * max(np.linalg.norm(self.y), np.finfo(float).tiny):
+            raise NoSolutionError(
+                "T = 0 with P = %d > rank(K_0) = %d: the labels have a component outside the range of the "
+                "input kernel (|y_perp|/|y| = %.3g), so no interpolating weights exist; use T > 0"
+                % (self.P, self.rank, outside / np.linalg.norm(self.y)))
+        return self.c[self.range], self.yhat[self.range]
+
+
+def _prepare(data, X, y):
+    if data is not None and data.X is X and data.y is y:
+        return data
+    return SpectralData(X, y)
+
+
+def _widths_array(depth, widths, width):
+    """``widths``: one entry per hidden layer (each a number or an array); ``width``: shared by all layers."""
+    if (widths is None) == (width is None):
+        raise ParameterError("give exactly one of widths=[N_1, ..., N_L] (per layer) or width=N (all layers)")
+    if width is not None:
+        cols = [np.asarray(width, dtype=float)] * depth
+    else:
+        if np.ndim(widths) == 0 if not isinstance(widths, (list, tuple)) else False:
+            raise ParameterError("widths must list one width per hidden layer; use width=N for equal widths")
+        if len(widths) != depth:
+            raise ParameterError("widths must list %d widths (one per hidden layer), got %d" % (depth, len(widths)))
+        cols = [np.asarray(w, dtype=float) for w in widths]
+    for l, w in enumerate(cols, start=1):
+        if np.any(np.isnan(w)) or np.any(w < 1) or np.any((w != np.floor(w)) & np.isfinite(w)):
+            raise ParameterError("width N_%d must be a positive integer (or inf for infinite width), got %s"
+                                 % (l, w))
+    return cols
+
+
+def _sigma2_array(depth, sigma2):
+    """A list/tuple gives [sigma_1^2, ..., sigma_L^2, sigma_a^2]; a number or array is shared by all layers."""
+    if not isinstance(sigma2, (list, tuple)):
+        cols = [np.asarray(sigma2, dtype=float)] * (depth + 1)
+    else:
+        if len(sigma2) != depth + 1:
+            raise ParameterError("sigma2 must be one number or %d numbers [sigma_1^2, ..., sigma_L^2, sigma_a^2]"
+                                 % (depth + 1))
+        cols = [np.asarray(s, dtype=float) for s in sigma2]
+    names = ["sigma_%d^2" % l for l in range(1, depth + 1)] + ["sigma_a^2"]
+    for n, s in zip(names, cols):
+        if np.any(~np.isfinite(s)) or np.any(s <= 0):
+            raise ParameterError("prior variance %s must be finite and > 0, got %s" % (n, s))
+    return cols
+
+
+def _temperature_array(T):
+    T = np.asarray(T, dtype=float)
+    if np.any(~np.isfinite(T)) or np.any(T < 0):
+        raise ParameterError("temperature T must be finite and >= 0, got %s" % (T,))
+    return T
+
+
+def parameter_grid(depth, widths=None, width=None, sigma2=1.0, T=None):
+    """Broadcast the runtime parameters to rows ``[T, 1/N_1.., sigma_1^2.., sigma_a^2]`` and a shape."""
+    if T is None:
+        raise ParameterError("temperature T is required (T >= 0)")
+    cols = [_temperature_array(T)]
+    cols += [1.0 / w for w in _widths_array(depth, widths, width)]
+    cols += _sigma2_array(depth, sigma2)
+    shape = np.broadcast_shapes(*[c.shape for c in cols])
+    grid = np.stack([np.broadcast_to(c, shape).ravel() for c in cols], axis=1)
+    return np.ascontiguousarray(grid), shape
+
+
+def _describe(depth, row):
+    widths = ", ".join("%g" % (1 / v) if v > 0 else "inf" for v in row[1:depth + 1])
+    s2 = ", ".join("%g" % s for s in row[depth + 1:])
+    return "widths=[%s], sigma2=[%s], T=%g" % (widths, s2, row[0])
+
+
+class Solver:
+    """A compiled saddle-point solver of a :class:`~symbolic_rg.theory.Theory`.
+
+    ``precision=None``: Numba, float64.  ``precision=digits``: mpmath at that many decimal digits.
+    """
+
+    def __init__(self, theory, precision=None):
+        self.theory = theory
+        self.depth = theory.depth
+        self.precision = precision
+        if precision is None:
+            self.module = codegen.load(theory, "numba")
+        else:
+            if not isinstance(precision, int) or precision < 15:
+                raise ParameterError("precision must be an integer number of digits >= 15, got %r" % (precision,))
+            self.module = codegen.load(theory, "mpmath")
+        self._data = None
+        us = list(theory.order_parameters)
+        args = us + [theory.temperature, eigenvalue[mode], label[mode], test_projection[mode], test_variance]
+        mean, var = theory.predictor
+        flat = lambda e: e.replace(sp.Sum, lambda f, lim: f)  # summand, vectorised over modes by NumPy
+        self._mean_summand = sp.lambdify(args, flat(mean), "numpy")
+        self._var_prior = sp.lambdify(args, var.replace(sp.Sum, lambda f, lim: 0), "numpy")
+        self._var_summand = sp.lambdify(args, -flat(var - var.replace(sp.Sum, lambda f, lim: 0)), "numpy")
+        mean_t, var_t = theory.mode_moments
+        self._mode_moments = sp.lambdify(us + [theory.temperature, eigenvalue[mode], label[mode]],
+                                         [mean_t, var_t], "numpy")
+        nus = [sp.Symbol("nu_%d" % l, nonnegative=True) for l in range(1, self.depth + 1)]
+        inverse = {N: 1 / nu for N, nu in zip(theory.widths, nus)}     # 1/N_l = 0 is infinite width
+        self._kernel_coefficients = sp.lambdify(
+            us + nus + list(theory.sigmas),
+            [[sp.expand(c.subs(inverse)) for c in ab] for ab in theory.layer_kernels], "numpy")
+
+    def _priors(self, grid):
+        return np.log(grid[:, self.depth + 2:])
+
+    def _starts_offsets(self, grid, starts):
+        infinite = np.any(grid[:, 1:self.depth + 1] == 0)
+        if starts is not None:
+            return np.atleast_1d(np.asarray(starts, dtype=float))
+        return np.array([0.0]) if infinite else np.log(np.array([1.0, 0.1, 10.0]))
+
+    def solve(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
+              starts=None, raise_on_failure=True):
+        """Solve the saddle-point equations at one parameter point; return a :class:`Solution`."""
+        grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
+        if grid.shape[0] != 1:
+            raise ParameterError("solve() takes one parameter point; use sweep() for arrays")
+        self._data = data = _prepare(self._data, X, y)
+        c, yk = data.modes(grid[0, 0])
+        offsets = self._starts_offsets(grid, starts)
+        if self.precision is None:
+            x0 = self._priors(grid)[0][None, :] + offsets[:, None] * np.ones((1, self.depth))
+            x, it, ok, H, res = self.module.solve_point(x0, grid[0], c, yk, tol, maxiter, 2.0)
+            sol = Solution(self, data, grid[0], np.exp(x), int(it), bool(ok), float(H), float(res))
+        else:
+            sol = self._solve_mpmath(data, grid[0], c, yk, offsets, tol, maxiter)
+        if raise_on_failure and not sol.converged:
+            raise ConvergenceError("saddle point did not converge at %s (max residual %.3g after %d iterations)"
+                                   % (_describe(self.depth, grid[0]), sol.residual, sol.iterations))
+        return sol
+
+    def _solve_mpmath(self, data, row, c, yk, offsets, tol, maxiter):
+        import mpmath
+        L = self.depth
+        with mpmath.workdps(self.precision + 10):
+            mp_tol = max(mpmath.mpf(10) ** (-(self.precision - 3)), mpmath.mpf(0))
+            cs = [mpmath.mpf(float(v)) for v in c]
+            ys = [mpmath.mpf(float(v)) for v in yk]
+            p = [mpmath.mpf(float(v)) for v in row]
+            best = None
+            for off in offsets:
+                x = mpmath.matrix([mpmath.log(p[L + 2 + l]) + off for l in range(L)])
+                R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
+                H = self.module.evaluate(x, p, cs, ys, R, J)
+                it = 0
+                for it in range(maxiter):
+                    res = max(abs(R[l]) for l in range(L))
+                    if res < mp_tol:
+                        break
+                    dx = mpmath.lu_solve(J, -R)
+                    big = max(abs(dx[l]) for l in range(L))
+                    if big > 2:
+                        dx *= 2 / big
+                    step, merit = 1, sum(R[l] ** 2 for l in range(L))
+                    while step > 1e-12:
+                        xt = x + step * dx
+                        Rt, Jt = mpmath.matrix(L, 1), mpmath.matrix(L, L)
+                        Ht = self.module.evaluate(xt, p, cs, ys, Rt, Jt)
+                        if sum(Rt[l] ** 2 for l in range(L)) <= (1 - 1e-4 * step) * merit:
+                            break
+                        step /= 2
+                    x, R, J, H = xt, Rt, Jt, Ht
+                res = max(abs(R[l]) for l in range(L))
+                ok = res < mp_tol
+                if best is None or (ok and (not best[2] or H < best[3])):
+                    best = (x, it, ok, H, res)
+            x, it, ok, H, res = best
+            u = [mpmath.exp(x[l]) for l in range(L)]
+        sol = Solution(self, data, row, np.array([float(v) for v in u]), it, bool(ok), float(H), float(res))
+        sol.order_parameters_mp, sol.residual_mp = u, res
+        return sol
+
+    def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
+              raise_on_failure=True, chunks=None):
+        """Solve over a grid: any of ``widths`` entries, ``width``, ``sigma2`` entries and ``T`` may be arrays.
+
+        Points are solved in order, each warm-started from the previous converged point of its chunk and
+        checked against the prior start (lowest H wins); chunks run in parallel (numba prange).
+        """
+        if self.precision is not None:
+            raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
+        grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
+        self._data = data = _prepare(self._data, X, y)
+        n = grid.shape[0]
+        out_u = np.empty((n, self.depth))
+        its, conv, H, res = np.empty(n, int), np.empty(n, bool), np.empty(n), np.empty(n)
+        import numba
+        for zero_T in (False, True):
+            idx = np.flatnonzero((grid[:, 0] == 0) == zero_T)
+            if idx.size == 0:
+                continue
+            c, yk = data.modes(0.0 if zero_T else 1.0)
+            sub = np.ascontiguousarray(grid[idx])
+            offsets = np.array([0.0])
+            nchunks = chunks or max(1, min(numba.get_num_threads(), idx.size // 8 or 1))
+            x, it, ok, h, r = self.module.sweep(sub, self._priors(sub), offsets, c, yk, tol, maxiter, 2.0, nchunks)
+            out_u[idx], its[idx], conv[idx], H[idx], res[idx] = np.exp(x), it, ok, h, r
+        sw = Sweep(self, data, grid, shape, out_u, its, conv, H, res)
+        if raise_on_failure and not conv.all():
+            i = int(np.flatnonzero(~conv)[0])
+            raise ConvergenceError("saddle point did not converge at %s (point %d of %d; max residual %.3g)"
+                                   % (_describe(self.depth, grid[i]), i, n, res[i]))
+        return sw
+
+
+class Solution:
+    """The saddle point at one parameter point, and the observables it implies."""
+
+    def __init__(self, solver, data, row, u, iterations, converged, action, residual):
+        self.solver, self.data, self.parameters = solver, data, row
+        self.order_parameters = u
+        self.iterations, self.converged, self.action, self.residual = iterations, converged, action, residual
+        L = solver.depth
+        self.T = float(row[0])
+        self.widths = np.array([1 / v if v > 0 else np.inf for v in row[1:L + 1]])
+        self.sigma2 = row[L + 1:]
+
+    @property
+    def kernel_scale(self):
+        """Renormalised / infinite-width kernel: prod_l u_l / prod_l sigma_{l+1}^2."""
+        return float(np.prod(self.order_parameters) / np.prod(self.sigma2[1:]))
+
+    def _modes(self):
+        c, yk = self.data.modes(self.T)
+        keep = slice(None) if self.T > 0 else self.data.range
+        return c * self.sigma2[0], yk, self.data.V[:, keep]
+
+    def predict(self, X_test):
+        """Posterior mean and variance of f at the rows of ``X_test`` (arrays of length n_test)."""
+        X_test = _check_array("X_test", X_test, 2)
+        if X_test.shape[1] != self.data.N0:
+            raise ParameterError("X_test has %d features but the training inputs have %d"
+                                 % (X_test.shape[1], self.data.N0))
+        lam, yk, V = self._modes()
+        s1 = self.sigma2[0]
+        kappa = (s1 * X_test @ self.data.X.T / self.data.N0) @ V
+        k00 = s1 * np.sum(X_test**2, axis=1) / self.data.N0
+        args = (*self.order_parameters, self.T, lam[None, :], yk[None, :], kappa, k00[:, None])
+        mean = np.sum(self._broadcast(self.solver._mean_summand(*args), kappa), axis=1)
+        var = (self.solver._var_prior(*self.order_parameters, self.T, 0, 0, 0, k00)
+               - np.sum(self._broadcast(self.solver._var_summand(*args), kappa), axis=1))
+        return mean, var
+
+    @staticmethod
+    def _broadcast(a, like):
+        return np.broadcast_to(a, like.shape)
+
+    def generalization_error(self, X_test, y_test):
+        """Test average of (<f> - y)^2 + <df^2>, returned with its parts ``bias`` and ``variance``."""
+        y_test = _check_array("y_test", y_test, 1)
+        if y_test.shape[0] != np.shape(X_test)[0]:
+            raise ParameterError("X_test has %d rows but y_test has %d entries" % (np.shape(X_test)[0], y_test.shape[0]))
+        mean, var = self.predict(X_test)
+        bias, variance = float(np.mean((mean - y_test) ** 2)), float(np.mean(var))
+        return GeneralizationError(bias + variance, bias, variance)
+
+    def layer_kernels(self):
+        r"""Mean hidden kernels :math:`\langle K_l\rangle = \langle x_l\cdot x_l'\rangle/N_l` on the training set."""
+        lam, yk, V = self._modes()
+        mean_t, var_t = self.solver._mode_moments(*self.order_parameters, self.T, lam, yk)
+        mean_t = np.broadcast_to(mean_t, lam.shape)
+        var_t = np.broadcast_to(var_t, lam.shape)
+        # K_0 <t t^T> K_0 in the eigenbasis: diag(lam^2 var) + (lam <t>)(lam <t>)^T   (<t> is imaginary)
+        lm = lam * mean_t
+        inner = np.diag(lam**2 * var_t) + np.real(np.outer(lm, lm))
+        KMK = V @ inner @ V.T
+        K0 = self.sigma2[0] * self.data.X @ self.data.X.T / self.data.N0
+        L = self.solver.depth
+        sig = np.sqrt(self.sigma2)
+        coeffs = self.solver._kernel_coefficients(*self.order_parameters, *self.parameters[1:L + 1], *sig)
+        return [float(a) * K0 + float(b) * KMK for a, b in coeffs]
+
+    def as_dict(self, X_test=None, y_test=None):
+        """JSON-ready summary (with the generalization error when test data are given)."""
+        out = {"order_parameters": [float(u) for u in self.order_parameters],
+               "kernel_scale": self.kernel_scale, "converged": self.converged,
+               "iterations": int(self.iterations), "action": self.action, "residual": self.residual,
+               "T": self.T, "widths": [float(w) if np.isfinite(w) else "inf" for w in self.widths],
+               "sigma2": [float(s) for s in self.sigma2]}
+        if X_test is not None:
+            eg = self.generalization_error(X_test, y_test)
+            out.update(generalization_error=eg.total, bias=eg.bias, variance=eg.variance)
+        return out
+
+
+class Sweep:
+    """Saddle points over a parameter grid; arrays have the broadcast shape of the swept parameters."""
+
+    def __init__(self, solver, data, grid, shape, u, iterations, converged, action, residual):
+        self.solver, self.data, self.grid, self.shape = solver, data, grid, shape
+        L = solver.depth
+        self.order_parameters = u.reshape(shape + (L,))
+        self.iterations = iterations.reshape(shape)
+        self.converged = converged.reshape(shape)
+        self.action = action.reshape(shape)
+        self.residual = residual.reshape(shape)
+        self.kernel_scale = (np.prod(u, axis=1) / np.prod(grid[:, L + 2:], axis=1)).reshape(shape)
+
+    def __len__(self):
+        return self.grid.shape[0]
+
+    def __getitem__(self, i):
+        """The :class:`Solution` at flat index ``i``."""
+        u = self.order_parameters.reshape(-1, self.solver.depth)[i]
+        return Solution(self.solver, self.data, self.grid[i], u, int(self.iterations.ravel()[i]),
+                        bool(self.converged.ravel()[i]), float(self.action.ravel()[i]), float(self.residual.ravel()[i]))
+
+    def generalization_error(self, X_test, y_test):
+        """Generalization error, bias and variance at every point (arrays of the sweep's shape)."""
+        vals = np.array([tuple(self[i].generalization_error(X_test, y_test)) for i in range(len(self))])
+        return GeneralizationError(*(vals[:, j].reshape(self.shape) for j in range(3)))
