@@ -24,13 +24,26 @@ def latex(expr) -> str:
     return PhysicsLatexPrinter({"ln_notation": False}).doprint(expr)
 
 
-def align(rows) -> str:
-    r"""An ``align`` environment from ``(equation, label_text)`` rows; ``=`` is the alignment point."""
+def _terms(expr, per_line):
+    r"""LaTeX of a sum split into lines of ``per_line`` terms (continuation lines start with ``&\quad``)."""
+    terms = expr.as_ordered_terms() if isinstance(expr, sp.Add) else (expr,)
+    parts = []
+    for i, term in enumerate(terms):
+        text = latex(term)
+        if i and not text.startswith("-"):
+            text = "+ " + text
+        parts.append(text)
+    lines = [" ".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
+    return " \\\\\n&\\quad ".join(lines)
+
+
+def align(rows, per_line=3) -> str:
+    r"""An ``align`` environment from ``(equation, label_text)`` rows; ``=`` is the alignment point and
+    long right-hand sides continue on further lines, ``per_line`` terms each."""
     lines = []
     for eq, text in rows:
-        lhs, rhs = latex(eq.lhs), latex(eq.rhs)
         tag = r" \tag*{\small %s}" % text if text else ""
-        lines.append("%s &= %s%s" % (lhs, rhs, tag))
+        lines.append("%s &= %s%s" % (latex(eq.lhs), _terms(eq.rhs, per_line), tag))
     return "\\begin{align}\n" + " \\\\\n".join(lines) + "\n\\end{align}"
 
 

@@ -95,8 +95,11 @@ class Linear:
         kernel_coefficient = sp.simplify(((second - _projection) / _projection**2).subs(_projection, q_of_u))
         vector_factor = sp.simplify((s2 * second / _projection).subs(_projection, q_of_u))
         op = OrderParameter(u, self.index, N, s2, log_p, kernel_coefficient, vector_factor)
-        step = (r"\int dW_{%d}:\ \left(%s\right) = \int_0^\infty du_{%d}\, p(u_{%d})\, e^{-%s\, u_{%d}\, q/2}"
-                % (self.index, sp.latex(all_units), self.index, self.index, sp.latex(c), self.index))
+        from .latex import latex
+        step = (r"\int dW_{%d}:&\ \prod_{i=1}^{N_{%d}}\big\langle e^{-\beta s_i^2/2}\big\rangle = %s \\"
+                r"&\ = \int_0^\infty du_{%d}\, p(u_{%d})\, e^{%s},\quad p = \mathrm{Gamma}\Big(%s, %s\Big)"
+                % (self.index, self.index, latex(all_units), self.index, self.index,
+                   latex(-c * u * _projection / 2), latex(N / 2), latex(N / (2 * s2))))
         return Stage(self.index - 1, c * u, self.sigma**2, stage.order_parameters + (op,),
                      stage.steps + (step,))
 
@@ -118,7 +121,9 @@ class LinearReadout:
         # sum_j b_j^2 = t^T X_L X_L^T t / N_L, so sum_j (-sigma_a^2 b_j^2/2) = -1/2 t^T G_L t with
         # G_L = sigma_a^2 X_L X_L^T / N_L: the coefficient of the stage kernel is read off the exponent.
         coefficient = sp.simplify(-2 * exponent / (self.sigma**2 * _field**2))
-        step = r"\int da:\ e^{%s}" % sp.latex(exponent)
+        from .latex import latex
+        step = (r"\int da_j\, \mathcal N(a_j;0,\sigma_a^2)\, e^{i a_j b}:&\ %s,\quad b = (X_L^\top t)_j/\sqrt{N_L}"
+                % latex(per_weight))
         return Stage(depth, coefficient, self.sigma**2, (), (step,))
 
 

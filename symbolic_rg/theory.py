@@ -88,7 +88,9 @@ class Theory:
     >>> import symbolic_rg as srg
     >>> theory = srg.derive(srg.deep_linear(depth=1))
     >>> theory.saddle_point_equations[0]
-    Eq(u_1/sigma_a**2, 1 - Sum(lambda[k]*u_1/(T + lambda[k]*u_1), (k, 1, P))/N_1 + Sum(lambda[k]*u_1*y[k]**2/(T + lambda[k]*u_1)**2, (k, 1, P))/N_1)
+    Eq(u_1/sigma_a**2, 1 - u_1*Sum(lambda[k]/(T + u_1*lambda[k]), (k, 1, P))/N_1 + u_1*Sum(lambda[k]*y[k]**2/(T + u_1*lambda[k])**2, (k, 1, P))/N_1)
+    >>> theory.zero_temperature()[0]
+    Eq(u_1/sigma_a**2, 1 - P/N_1 + Sum(y[k]**2/lambda[k], (k, 1, P))/(N_1*u_1))
     """
 
     def __init__(self, network: Network):
@@ -230,8 +232,12 @@ class Theory:
             "The order parameter $u_l$ renormalises the kernel, $K_L = u_1\\cdots u_L K_0$; "
             "$\\mu(x)$ and $\\Sigma(x)$ are the posterior mean and variance of $f(x)$. "
             "Saddle point of $Z \\propto \\int \\prod_l du_l\\, e^{-H}$ at large $N_l, P$ with $P/N_l$ fixed." % L)
-        derivation = "\\paragraph{Derivation.} Weights integrated from the readout backwards:\n\\begin{align*}\n%s\n\\end{align*}" % (
-            " \\\\\n".join(s.replace(r"\ ", r"&\ ", 1) for s in self.steps))
+        derivation = (
+            "\\paragraph{Derivation.} Weights integrated from the readout backwards (Hubbard--Stratonovich field "
+            "$t$; a hidden unit's projection $s_i = t\\cdot h_i \\sim \\mathcal N(0, q)$, $q = t^\\top G_{l-1} t$, "
+            "$G_l = \\sigma_{l+1}^2 X_l X_l^\\top/N_l$, $\\beta = c\\,\\sigma_{l+1}^2/N_l$ with $c$ the product of the "
+            "order parameters already introduced):\n\\begin{align*}\n%s\n\\end{align*}"
+            % " \\\\\n".join(self.steps))
         return _latex.document("Saddle-point theory: %s, depth %d" % (self.network.name, L),
                                intro + "\n\n" + derivation + "\n\n" + body)
 

@@ -1,0 +1,80 @@
+"""The command line: derive, solve (JSON), demo, and clear errors with a non-zero exit code."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import teacher_data
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "symbolic_rg", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_solve_json_on_digits():
+    r = run("solve", "deep-linear", "--depth", "2", "--width", "100", "--T", "0.01", "--data", "digits",
+            "--P", "150", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("order_parameters", "kernel_scale", "generalization_error", "bias", "variance",
+                "converged", "iterations"):
+        assert key in out
+    assert out["converged"] and len(out["order_parameters"]) == 2
+    assert out["generalization_error"] == pytest.approx(out["bias"] + out["variance"])
+    assert out["P"] == 150
+
+
+def test_solve_npz_used_as_given(tmp_path, solvers):
+    X, y, Xt, yt = teacher_data()
+    path = tmp_path / "d.npz"
+    np.savez(path, X_train=X, y_train=y, X_test=Xt, y_test=yt)
+    r = run("solve", "deep-linear", "--widths", "30,50", "--sigma2", "0.9", "--T", "0.1", "--data", str(path), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    sol = solvers[2].solve(X, y, widths=[30, 50], sigma2=0.9, T=0.1)
+    assert out["order_parameters"] == pytest.approx(list(sol.order_parameters), rel=1e-10)
+    assert out["generalization_error"] == pytest.approx(sol.generalization_error(Xt, yt).total, rel=1e-10)
+
+
+def test_derive_prints_and_writes_latex(tmp_path):
+    r = run("derive", "deep-linear", "--depth", "2")
+    assert r.returncode == 0 and "layer 2" in r.stdout and "u_1" in r.stdout
+    out = tmp_path / "eq.tex"
+    r = run("derive", "deep-linear", "--depth", "2", "--latex", str(out))
+    assert r.returncode == 0 and out.read_text().startswith(r"\documentclass")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("solve", "deep-linear", "--widths", "10,-3", "--T", "0.1", "--data", "teacher"), "--widths"),
+    (("solve", "deep-linear", "--width", "0", "--depth", "2", "--T", "0.1", "--data", "teacher"), "--width"),
+    (("solve", "deep-linear", "--width", "10", "--depth", "2", "--T", "-1", "--data", "teacher"), "temperature T"),
+    (("solve", "deep-linear", "--width", "10", "--depth", "2", "--sigma2", "0", "--T", "1", "--data", "teacher"), "sigma_1^2"),
+    (("solve", "deep-linear", "--width", "10", "--T", "1", "--data", "teacher"), "--depth"),
+    (("solve", "deep-linear", "--width", "10", "--depth", "2", "--T", "1", "--data", "nope.npz"), "--data"),
+    (("solve", "deep-linear", "--width", "10", "--depth", "1", "--T", "0", "--data", "digits"), "T > 0"),
+    (("solve", "relu-net", "--width", "10", "--depth", "1", "--T", "1", "--data", "digits"), "invalid choice"),
+    (("derive", "deep-linear", "--depth", "-2"), "--depth"),
+])
+def test_bad_input_exits_nonzero_without_traceback(args, message):
+    r = run(*args)
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, X_train=np.ones((3, 2)))
+    r = run("solve", "deep-linear", "--width", "10", "--depth", "1", "--T", "1", "--data", str(path))
+    assert r.returncode == 2 and "y_train" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_quick(tmp_path):
+    r = run("demo", "--quick", "--out", str(tmp_path / "g.png"))
+    assert r.returncode == 0, r.stderr
+    assert "L=4" in r.stdout and "converged: True" in r.stdout
+    assert (tmp_path / "g.png").exists() or "matplotlib is not installed" in r.stdout
