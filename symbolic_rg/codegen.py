@@ -176,7 +176,8 @@ def _linsolve(A, b):
 
 @njit(cache=True, error_model="numpy")
 def newton(x0, p, c, y, tol, maxiter, maxstep):
-    """Damped Newton in x = log u with backtracking on |R|^2; returns (x, iterations, converged, H, |R|)."""
+    """Damped Newton in x = log u with backtracking on |R|^2, then one polishing step once max|R| < tol;
+    returns (x, iterations, converged, H, max|R|)."""
     n = x0.shape[0]
     x = x0.copy()
     R = np.empty(n)
@@ -187,7 +188,14 @@ def newton(x0, p, c, y, tol, maxiter, maxstep):
     merit = np.sum(R * R)
     for it in range(maxiter):
         nrm = np.max(np.abs(R))
-        if nrm < tol:
+        if nrm < tol:                      # converged: one more full Newton step polishes to round-off
+            dx, ok = _linsolve(J, -R)
+            if ok:
+                xt = x + dx
+                Ht = evaluate(xt, p, c, y, Rt, Jt)
+                nt = np.max(np.abs(Rt))
+                if nt <= nrm:
+                    return xt, it + 1, True, Ht, nt
             return x, it, True, H, nrm
         if not math.isfinite(merit):
             return x, it, False, H, nrm
@@ -237,8 +245,11 @@ def solve_point(starts, p, c, y, tol, maxiter, maxstep):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def sweep(params, priors, offsets, c, y, tol, maxiter, maxstep, nchunks):
-    """Solve at every row of params: chunks in parallel, warm-started along the grid within a chunk."""
+def sweep(params, priors, offsets, fallback, c, y, tol, maxiter, maxstep, nchunks):
+    """Solve at every row of params: chunks in parallel, warm-started along the grid within a chunk.
+
+    Each point starts from the previous converged point of its chunk and from priors + offsets; if none
+    converges, from priors + fallback (a wider set of scales)."""
     npts, n = priors.shape
     X = np.empty((npts, n))
     its = np.empty(npts, np.int64)
@@ -261,6 +272,11 @@ def sweep(params, priors, offsets, c, y, tol, maxiter, maxstep, nchunks):
                 starts[row] = priors[i] + offsets[o]
                 row += 1
             x, it, ok, H, nrm = solve_point(starts, params[i], c, y, tol, maxiter, maxstep)
+            if not ok:
+                wide = np.empty((fallback.shape[0], n))
+                for o in range(fallback.shape[0]):
+                    wide[o] = priors[i] + fallback[o]
+                x, it, ok, H, nrm = solve_point(wide, params[i], c, y, tol, maxiter, maxstep)
             X[i] = x
             its[i] = it
             conv[i] = ok

@@ -25,6 +25,7 @@ __all__ = ["Solver", "Solution", "Sweep", "SpectralData", "GeneralizationError"]
 
 RANGE_RTOL = 1e-10     # eigenvalues below RANGE_RTOL * max eigenvalue span the kernel's null space
 NULL_LABEL_RTOL = 1e-8  # |y_perp| / |y| above this: no interpolating weights at T = 0
+START_OFFSETS = np.log([1.0, 0.1, 10.0, 0.01, 100.0, 1e-4, 1e4])   # starts: prior means times these
 
 
 class GeneralizationError(NamedTuple):
@@ -180,10 +181,12 @@ class Solver:
         return np.log(grid[:, self.depth + 2:])
 
     def _starts_offsets(self, grid, starts):
-        infinite = np.any(grid[:, 1:self.depth + 1] == 0)
+        """Starting points, as offsets of log u from the prior means (all layers shifted together)."""
         if starts is not None:
             return np.atleast_1d(np.asarray(starts, dtype=float))
-        return np.array([0.0]) if infinite else np.log(np.array([1.0, 0.1, 10.0]))
+        if np.any(grid[:, 1:self.depth + 1] == 0):
+            return np.array([0.0])           # an infinite-width layer: its equation fixes u = sigma^2
+        return START_OFFSETS
 
     def solve(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
               starts=None, raise_on_failure=True):
@@ -251,7 +254,8 @@ class Solver:
         """Solve over a grid: any of ``widths`` entries, ``width``, ``sigma2`` entries and ``T`` may be arrays.
 
         Points are solved in order, each warm-started from the previous converged point of its chunk and
-        checked against the prior start (lowest H wins); chunks run in parallel (numba prange).
+        checked against the prior start (lowest H wins), falling back to the wider set of starts of
+        :meth:`solve` where neither converges; chunks run in parallel (numba prange).
         """
         if self.precision is not None:
             raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
@@ -268,8 +272,10 @@ class Solver:
             c, yk = data.modes(0.0 if zero_T else 1.0)
             sub = np.ascontiguousarray(grid[idx])
             offsets = np.array([0.0])
+            fallback = self._starts_offsets(sub, None)
             nchunks = chunks or max(1, min(numba.get_num_threads(), idx.size // 8 or 1))
-            x, it, ok, h, r = self.module.sweep(sub, self._priors(sub), offsets, c, yk, tol, maxiter, 2.0, nchunks)
+            x, it, ok, h, r = self.module.sweep(sub, self._priors(sub), offsets, fallback, c, yk, tol, maxiter,
+                                                2.0, nchunks)
             out_u[idx], its[idx], conv[idx], H[idx], res[idx] = np.exp(x), it, ok, h, r
         sw = Sweep(self, data, grid, shape, out_u, its, conv, H, res)
         if raise_on_failure and not conv.all():

@@ -118,6 +118,7 @@ def test_sweep_matches_pointwise_and_never_recompiles(solvers, small_data):
     Ts = np.logspace(-3, 0, 40)
     sw = solvers[2].sweep(X, y, widths=[30, 60], sigma2=1.0, T=Ts)
     assert sw.kernel_scale.shape == (40,) and sw.converged.all()
+    compiled = len(solvers[2].module.sweep.signatures)
     for i in (0, 17, 39):
         point = solvers[2].solve(X, y, widths=[30, 60], sigma2=1.0, T=Ts[i])
         assert_allclose(sw.order_parameters[i], point.order_parameters, rtol=1e-10)
@@ -126,6 +127,7 @@ def test_sweep_matches_pointwise_and_never_recompiles(solvers, small_data):
     assert grid.kernel_scale.shape == (3, 3)
     p = solvers[2].solve(X, y, widths=[40, 50], sigma2=2.0, T=0.1)
     assert grid.kernel_scale[1, 2] == pytest.approx(p.kernel_scale, rel=1e-10)
+    assert len(solvers[2].module.sweep.signatures) == compiled == 1     # new numbers, same machine code
     eg = grid.generalization_error(Xt, yt)
     assert eg.total.shape == (3, 3) and np.allclose(eg.total, eg.bias + eg.variance)
     # a sweep through T = 0 uses the kernel's range at that point
@@ -192,3 +194,15 @@ def test_non_convergence_names_the_point(solvers, small_data):
     X, y, Xt, yt = small_data
     with pytest.raises(srg.ConvergenceError, match=r"widths=\[10, 10\].*T=0.1"):
         solvers[2].solve(X, y, width=10, T=0.1, maxiter=1)
+
+
+def test_sweep_falls_back_to_wider_starts():
+    """Deep and narrow (L=4, N=4, P=100, sigma^2=0.5, T=1): the prior start ends in a non-root minimum of
+    |R|^2; the solver must still find the root (u = 0.9161 here, checked by the residual)."""
+    from symbolic_rg.data import digits
+    d = digits(P=100, P_test=10)
+    solver = srg.derive(srg.deep_linear(4)).compile()
+    sw = solver.sweep(d.X_train, d.y_train, width=np.array([4, 32, 1000]), sigma2=0.5, T=1.0)
+    assert sw.converged.all() and np.all(sw.residual < 1e-11)
+    point = solver.solve(d.X_train, d.y_train, width=4, sigma2=0.5, T=1.0)
+    assert_allclose(point.order_parameters, sw.order_parameters[0], rtol=1e-10)
