@@ -197,6 +197,21 @@ class Theory:
         return tuple(out)
 
     @property
+    def measures(self):
+        """The order parameters' exact measures (``OrderParameter`` records, input side first)."""
+        return tuple(self._ops)
+
+    def mode_action(self, kernel_scale):
+        r"""Per-mode term of the exact action, :math:`-\log\int\frac{dt}{2\pi}e^{-\frac12(T+U\lambda_k)t^2+ity_k}`,
+        with the product of order parameters :math:`U` replaced by ``kernel_scale``."""
+        return sp.expand_log(self._mode_term.subs(self.renormalized_coefficient, kernel_scale), force=True)
+
+    def predictor_given(self, kernel_scale):
+        """``(mean, variance)`` summand expressions of the predictor at fixed renormalization ``kernel_scale``."""
+        mean, var = self.predictor
+        return tuple(e.subs(self.renormalized_coefficient, kernel_scale) for e in (mean, var))
+
+    @property
     def mode_moments(self):
         r"""Mean and variance of the field :math:`t_k` of mode k (they give :math:`\langle tt^\top\rangle`)."""
         return self._mode_mean, self._mode_var
@@ -244,10 +259,22 @@ class Theory:
     def _repr_latex_(self):
         return "$$" + self.latex().replace("\\begin{align}", "\\begin{aligned}").replace("\\end{align}", "\\end{aligned}") + "$$"
 
-    def compile(self, precision=None):
-        """Compile to a Numba solver (float64) or, with ``precision=digits``, an mpmath solver."""
-        from .solver import Solver
-        return Solver(self, precision=precision)
+    def compile(self, precision=None, method="saddle"):
+        """Compile the theory into a solver.
+
+        ``method="saddle"``: the large-width saddle point, Numba (float64) or, with ``precision=digits``,
+        mpmath.  ``method="exact"``: the exact finite-width posterior of the order parameters by
+        quadrature (float64, :class:`~symbolic_rg.exact.ExactSolver`).
+        """
+        if method == "saddle":
+            from .solver import Solver
+            return Solver(self, precision=precision)
+        if method == "exact":
+            if precision is not None:
+                raise ParameterError("precision applies to method='saddle'; the exact quadrature runs in float64")
+            from .exact import ExactSolver
+            return ExactSolver(self)
+        raise ParameterError("method must be 'saddle' or 'exact', got %r" % (method,))
 
 
 @lru_cache(maxsize=32)

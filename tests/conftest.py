@@ -1,3 +1,4 @@
+import mpmath
 import numpy as np
 import pytest
 
@@ -25,3 +26,23 @@ def teacher_data(P=40, N0=60, P_test=30, noise=0.2, seed=1):
 @pytest.fixture(scope="session")
 def small_data():
     return teacher_data()
+
+
+def exact_L1_expectation(data, N, s2, sa2, T):
+    """Exact finite-width L=1: p(u|y) ∝ Gamma(u; N/2, N/2sa2) N(y; 0, u K_0 + T), by mpmath quadrature."""
+    mpmath.mp.dps = 30
+    lam = [mpmath.mpf(float(v)) * s2 for v in data.c]
+    yk = [mpmath.mpf(float(v)) for v in data.yhat]
+
+    def logw(u):
+        val = (N / 2 - 1) * mpmath.log(u) - N * u / (2 * sa2)
+        for l_, y_ in zip(lam, yk):
+            val -= y_**2 / (2 * (u * l_ + T)) + mpmath.log(u * l_ + T) / 2
+        return val
+    # centre the integrand at its maximum for a stable quadrature
+    grid = [mpmath.mpf(x) for x in np.linspace(0.05, 4, 400)]
+    peak = max(grid, key=logw)
+    ref = logw(peak)
+    w = lambda u: mpmath.exp(logw(u) - ref)
+    Z = mpmath.quad(w, [0, peak / 2, peak, 2 * peak, mpmath.inf])
+    return lambda g: float(mpmath.quad(lambda u: g(u) * w(u), [0, peak / 2, peak, 2 * peak, mpmath.inf]) / Z)

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 import symbolic_rg as srg
 from symbolic_rg.solver import SpectralData
 
-from conftest import teacher_data
+from conftest import exact_L1_expectation, teacher_data
 
 
 def gp_regression(X, y, Xt, kernel_scale, T):
@@ -65,26 +65,6 @@ def test_mpmath_agrees_with_numba(theories, small_data):
     assert_allclose(fast.predict(Xt)[0], exact.predict(Xt)[0], rtol=1e-11)
 
 
-def _exact_L1_posterior_mean_u(data, N, s2, sa2, T):
-    """Exact finite-width L=1: p(u|y) ∝ Gamma(u; N/2, N/2sa2) N(y; 0, u K_0 + T), by mpmath quadrature."""
-    mpmath.mp.dps = 30
-    lam = [mpmath.mpf(float(v)) * s2 for v in data.c]
-    yk = [mpmath.mpf(float(v)) for v in data.yhat]
-
-    def logw(u):
-        val = (N / 2 - 1) * mpmath.log(u) - N * u / (2 * sa2)
-        for l_, y_ in zip(lam, yk):
-            val -= y_**2 / (2 * (u * l_ + T)) + mpmath.log(u * l_ + T) / 2
-        return val
-    # centre the integrand at its maximum for a stable quadrature
-    grid = [mpmath.mpf(x) for x in np.linspace(0.05, 4, 400)]
-    peak = max(grid, key=logw)
-    ref = logw(peak)
-    w = lambda u: mpmath.exp(logw(u) - ref)
-    Z = mpmath.quad(w, [0, peak / 2, peak, 2 * peak, mpmath.inf])
-    return lambda g: float(mpmath.quad(lambda u: g(u) * w(u), [0, peak / 2, peak, 2 * peak, mpmath.inf]) / Z)
-
-
 def test_saddle_point_approaches_exact_finite_width_result(solvers):
     """L = 1: the saddle point of u matches the exact posterior mean (1-D quadrature of the exact Gamma
     mixture); at fixed P the discrepancy falls at least as fast as 1/N."""
@@ -93,7 +73,7 @@ def test_saddle_point_approaches_exact_finite_width_result(solvers):
     errs = []
     for N in (40, 160, 640):
         sol = solvers[1].solve(X, y, width=N, sigma2=1.0, T=0.1)
-        mean_u = _exact_L1_posterior_mean_u(data, N, 1.0, 1.0, 0.1)(lambda u: u)
+        mean_u = exact_L1_expectation(data, N, 1.0, 1.0, 0.1)(lambda u: u)
         errs.append(abs(mean_u - sol.order_parameters[0]))
     assert errs[0] > errs[1] > errs[2]
     assert errs[2] * 640 < errs[0] * 40 and errs[0] < 0.05

@@ -1,0 +1,106 @@
+"""Exact finite-width theory: independent high precision (L=1), 1/N approach to the saddle, GP limit."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import symbolic_rg as srg
+from symbolic_rg.solver import SpectralData
+
+from conftest import exact_L1_expectation, teacher_data
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return {L: srg.derive(srg.deep_linear(L)).compile(method="exact") for L in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("N", [1, 5, 40, 160])
+def test_L1_matches_independent_mpmath_quadrature(exact, N):
+    """E[u], E[U K_0-predictor mean] from the convolution quadrature versus mpmath.quad on the exact
+    Gamma-mixture posterior at 30 digits."""
+    X, y, Xt, yt = teacher_data(P=20, N0=30, P_test=3, noise=0.3, seed=4)
+    sol = exact[1].solve(X, y, width=N, sigma2=1.0, T=0.1)
+    E = exact_L1_expectation(SpectralData(X, y), N, 1.0, 1.0, 0.1)
+    assert sol.order_parameters[0] == pytest.approx(E(lambda u: u), rel=1e-10)
+    assert sol.quadrature_error < 1e-9
+    # predictor mean at one test point: mu(x; u) = sum_k u kappa_k y_k / (u lambda_k + T)
+    data = SpectralData(X, y)
+    kappa = (Xt[:1] @ X.T / X.shape[1]) @ data.V
+    mu = lambda u: sum(u * float(kk) * float(yy) / (u * float(ll) + 0.1) for kk, yy, ll in zip(kappa[0], data.yhat, data.c))
+    assert sol.predict(Xt[:1])[0][0] == pytest.approx(E(mu), rel=1e-9)
+
+
+def spectral_design(P, seed=0):
+    """P inputs with K_0 eigenvalues 0.5..1.5 and fixed label projections: a data set whose spectrum keeps
+    its shape as P grows, so that alpha = P/N fixed isolates the 1/N correction."""
+    N0 = 2 * P
+    q = (np.arange(P) + 0.5) / P
+    Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((N0, P)))[0].T
+    X = np.sqrt((0.5 + q) * N0)[:, None] * Q
+    y = (1 + 0.5 * np.sin(2 * np.pi * q)) * np.where(np.arange(P) % 2, 1.0, -1.0)
+    return X, y, np.sqrt(N0) * Q[:3]
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_exact_approaches_saddle_as_one_over_N(exact, solvers, L):
+    """alpha = P/N = 1/2 fixed, N = 20..320: |exact - saddle| has log-log slope -1 +- 0.1 (kernel scale,
+    predictor mean) and -1 +- 0.15 (predictor variance)."""
+    Ns = np.array([20, 40, 80, 160, 320])
+    diffs = []
+    for N in Ns:
+        X, y, Xt = spectral_design(N // 2)
+        e, s = exact[L].solve(X, y, width=N, T=0.1), solvers[L].solve(X, y, width=N, T=0.1)
+        (me, ve), (ms, vs) = e.predict(Xt), s.predict(Xt)
+        diffs.append([abs(e.kernel_scale - s.kernel_scale), np.mean(np.abs(me - ms)), np.mean(np.abs(ve - vs))])
+    slopes = np.polyfit(np.log(Ns), np.log(np.array(diffs)), 1)[0]
+    assert abs(slopes[0] + 1) < 0.1 and abs(slopes[1] + 1) < 0.1 and abs(slopes[2] + 1) < 0.15, slopes
+
+
+def test_exact_infinite_width_is_gp(exact, small_data):
+    X, y, Xt, yt = small_data
+    e = exact[2].solve(X, y, width=np.inf, sigma2=[1.2, 0.8, 1.1], T=0.05)
+    s = srg.derive(srg.deep_linear(2)).compile().solve(X, y, width=np.inf, sigma2=[1.2, 0.8, 1.1], T=0.05)
+    assert_allclose(e.order_parameters, [0.8, 1.1], rtol=1e-14)
+    assert_allclose(e.predict(Xt)[0], s.predict(Xt)[0], rtol=1e-12, atol=1e-12)
+    assert_allclose(e.predict(Xt)[1], s.predict(Xt)[1], rtol=1e-12, atol=1e-12)
+
+
+def test_log_evidence_L1_against_direct_integral(exact):
+    X, y, Xt, yt = teacher_data(P=15, N0=25, P_test=3, noise=0.3, seed=6)
+    N = 12
+    sol = exact[1].solve(X, y, width=N, sigma2=1.0, T=0.2)
+    # log p(y) = log ∫ du Gamma(u) N(y; 0, u K_0 + T): direct in u-space with scipy quad and numpy densities
+    from scipy import integrate, stats
+    K0 = X @ X.T / X.shape[1]
+    f = lambda u: stats.gamma.pdf(u, N / 2, scale=2 / N) * stats.multivariate_normal.pdf(y, cov=u * K0 + 0.2 * np.eye(15))
+    Z, err = integrate.quad(f, 0, np.inf, epsabs=0, epsrel=1e-12, limit=200)
+    assert sol.log_evidence == pytest.approx(np.log(Z), abs=1e-9)
+
+
+def test_exact_cli_json():
+    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
+                        "--T", "0.1", "--data", "teacher", "--P", "40", "--exact", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("order_parameters", "kernel_scale", "generalization_error", "bias", "variance", "converged",
+                "iterations", "log_evidence", "quadrature_error"):
+        assert key in out
+    assert out["method"] == "exact" and out["quadrature_error"] < 1e-8
+
+
+def test_exact_bad_input(exact, small_data):
+    X, y, Xt, yt = small_data
+    with pytest.raises(srg.ParameterError, match="resolution"):
+        exact[1].solve(X, y, width=10, T=0.1, resolution=1)
+    with pytest.raises(srg.ParameterError, match="precision"):
+        srg.derive(srg.deep_linear(1)).compile(precision=30, method="exact")
+    with pytest.raises(srg.ParameterError, match="method"):
+        srg.derive(srg.deep_linear(1)).compile(method="laplace")
+    with pytest.raises(srg.NoSolutionError, match="T > 0"):
+        rng = np.random.default_rng(0)
+        exact[1].solve(rng.standard_normal((30, 10)), rng.standard_normal(30), width=10, T=0.0)
