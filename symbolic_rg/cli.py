@@ -91,12 +91,15 @@ def cmd_derive(args):
 def cmd_solve(args):
     network, widths = _network(args)
     d = load_data(args.data, args.P, args.seed)
+    if args.exact and args.one_loop:
+        raise ParameterError("--exact and --one-loop exclude each other (the exact result needs no correction)")
+    method = "exact" if args.exact else "one-loop" if args.one_loop else "saddle"
     solver = derive(network).compile(method="exact" if args.exact else "saddle")
     sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
     sol = solver.solve(d.X_train, d.y_train, sigma2=sigma2, T=args.T, **widths)
-    out = sol.as_dict(d.X_test, d.y_test)
+    out = sol.as_dict(d.X_test, d.y_test, one_loop=True) if args.one_loop else sol.as_dict(d.X_test, d.y_test)
     out["P"] = int(d.X_train.shape[0])
-    out["method"] = "exact" if args.exact else "saddle"
+    out["method"] = method
     if not args.exact:
         out["layer_kernel_traces"] = [float(np.trace(K)) / d.X_train.shape[0] for K in sol.layer_kernels()]
     if args.json:
@@ -132,6 +135,7 @@ def build_parser():
     p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--exact", action="store_true", help="exact finite-width posterior instead of the saddle point")
+    p.add_argument("--one-loop", action="store_true", help="saddle point plus its 1/N (Gaussian-fluctuation) correction")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_solve)
 

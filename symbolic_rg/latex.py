@@ -25,7 +25,7 @@ def latex(expr) -> str:
 
 
 def _terms(expr, per_line):
-    r"""LaTeX of a sum split into lines of ``per_line`` terms (continuation lines start with ``&\quad``)."""
+    r"""LaTeX of a sum split into lines of ``per_line`` terms (continuation lines start with ``&\quad``; all but the last line are unnumbered)."""
     terms = expr.as_ordered_terms() if isinstance(expr, sp.Add) else (expr,)
     parts = []
     for i, term in enumerate(terms):
@@ -34,7 +34,7 @@ def _terms(expr, per_line):
             text = "+ " + text
         parts.append(text)
     lines = [" ".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
-    return " \\\\\n&\\quad ".join(lines)
+    return " \\nonumber \\\\\n&\\quad ".join(lines)
 
 
 def align(rows, per_line=3) -> str:

@@ -144,6 +144,53 @@ def _describe(depth, row):
     return "widths=[%s], sigma2=[%s], T=%g" % (widths, s2, row[0])
 
 
+def spectral_lambdify(args, exprs):
+    """NumPy function of nested lists of expressions containing sums over the modes.
+
+    Each distinct :class:`~sympy.Sum` becomes its summand, evaluated with broadcasting (mode arrays on the
+    last axis) and summed over that axis; the outer expression is then evaluated on the results.
+    """
+    flat = []
+
+    def walk(e):
+        if isinstance(e, (list, tuple)):
+            return [walk(x) for x in e]
+        flat.append(e)
+        return len(flat) - 1
+    index = walk(exprs)
+    sums = sorted(set().union(*[e.atoms(sp.Sum) for e in flat]), key=sp.default_sort_key)
+    accs = sp.symbols("S_0:%d" % len(sums)) if sums else ()
+    table = dict(zip(sums, accs))
+    summands = sp.lambdify(args, [s.function for s in sums], "numpy")
+    outer = sp.lambdify(list(args) + list(accs), [e.xreplace(table) for e in flat], "numpy")
+
+    def rebuild(ix, values):
+        return [rebuild(i, values) for i in ix] if isinstance(ix, list) else values[ix]
+
+    def evaluate(*values, like):
+        """``like``: an array of the full (..., modes) shape; arguments with a trailing axis of length 1
+        (per-point values broadcast against the modes) lose that axis outside the sums."""
+        S = [np.sum(np.broadcast_to(v, np.broadcast_shapes(np.shape(v), like.shape)), axis=-1)
+             for v in summands(*values)] if sums else []
+        plain = [v[..., 0] if np.ndim(v) and np.shape(v)[-1] == 1 else v for v in values]
+        return rebuild(index, outer(*plain, *S))
+    return evaluate
+
+
+class OneLoop(NamedTuple):
+    """Saddle point plus the first (1/N) correction from Gaussian fluctuations of log u."""
+    mean: np.ndarray
+    variance: np.ndarray
+    order_parameters: np.ndarray
+    kernel_scale: float
+
+
+def _laplace_moments(Sigma, shift, g, gi, gij):
+    """<g> = g + g_i dz_i + g_ij Sigma_ij / 2 and Var g = g_i Sigma_ij g_j (arrays: g (...), gi (L, ...))."""
+    mean = g + np.einsum("i...,i->...", gi, shift) + 0.5 * np.einsum("ij...,ij->...", gij, Sigma)
+    return mean, np.einsum("i...,ij,j...->...", gi, Sigma, gi)
+
+
 class Solver:
     """A compiled saddle-point solver of a :class:`~symbolic_rg.theory.Theory`.
 
@@ -163,14 +210,15 @@ class Solver:
         self._data = None
         us = list(theory.order_parameters)
         args = us + [theory.temperature, eigenvalue[mode], label[mode], test_projection[mode], test_variance]
-        mean, var = theory.predictor
-        flat = lambda e: e.replace(sp.Sum, lambda f, lim: f)  # summand, vectorised over modes by NumPy
-        self._mean_summand = sp.lambdify(args, flat(mean), "numpy")
-        self._var_prior = sp.lambdify(args, var.replace(sp.Sum, lambda f, lim: 0), "numpy")
-        self._var_summand = sp.lambdify(args, -flat(var - var.replace(sp.Sum, lambda f, lim: 0)), "numpy")
+        self._predictor = spectral_lambdify(args, list(theory.predictor))
         mean_t, var_t = theory.mode_moments
         self._mode_moments = sp.lambdify(us + [theory.temperature, eigenvalue[mode], label[mode]],
                                          [mean_t, var_t], "numpy")
+        ol = theory.one_loop
+        params = us + [theory.temperature, eigenvalue[mode], label[mode]] + list(theory.widths) + list(theory.sigmas)
+        self._action_derivatives = spectral_lambdify(params, [ol["hessian"], ol["third"]])
+        self._observable_derivatives = spectral_lambdify(args + list(theory.widths) + list(theory.sigmas),
+                                                         [list(ol["mean"][1:]), list(ol["variance"][1:])])
         nus = [sp.Symbol("nu_%d" % l, nonnegative=True) for l in range(1, self.depth + 1)]
         inverse = {N: 1 / nu for N, nu in zip(theory.widths, nus)}     # 1/N_l = 0 is infinite width
         self._kernel_coefficients = sp.lambdify(
@@ -309,6 +357,12 @@ class Solution:
 
     def predict(self, X_test):
         """Posterior mean and variance of f at the rows of ``X_test`` (arrays of length n_test)."""
+        lam, yk, kappa, k00 = self._test_invariants(X_test)
+        mean, var = self.solver._predictor(*self.order_parameters, self.T, lam[None, :], yk[None, :], kappa,
+                                           k00[:, None], like=kappa)
+        return np.broadcast_to(mean, k00.shape).copy(), np.broadcast_to(var, k00.shape).copy()
+
+    def _test_invariants(self, X_test):
         X_test = _check_array("X_test", X_test, 2)
         if X_test.shape[1] != self.data.N0:
             raise ParameterError("X_test has %d features but the training inputs have %d"
@@ -316,23 +370,49 @@ class Solution:
         lam, yk, V = self._modes()
         s1 = self.sigma2[0]
         kappa = (s1 * X_test @ self.data.X.T / self.data.N0) @ V
-        k00 = s1 * np.sum(X_test**2, axis=1) / self.data.N0
-        args = (*self.order_parameters, self.T, lam[None, :], yk[None, :], kappa, k00[:, None])
-        mean = np.sum(self._broadcast(self.solver._mean_summand(*args), kappa), axis=1)
-        var = (self.solver._var_prior(*self.order_parameters, self.T, 0, 0, 0, k00)
-               - np.sum(self._broadcast(self.solver._var_summand(*args), kappa), axis=1))
-        return mean, var
+        return lam, yk, kappa, s1 * np.sum(X_test**2, axis=1) / self.data.N0
 
-    @staticmethod
-    def _broadcast(a, like):
-        return np.broadcast_to(a, like.shape)
+    def one_loop(self, X_test):
+        r"""Predictor mean and variance, order parameters and kernel scale with the 1/N correction.
 
-    def generalization_error(self, X_test, y_test):
-        """Test average of (<f> - y)^2 + <df^2>, returned with its parts ``bias`` and ``variance``."""
+        Gaussian fluctuations of :math:`z_l=\log u_l` around the saddle (``Theory.one_loop``):
+        :math:`\langle\delta f^2\rangle = \langle\Sigma\rangle + \mathrm{Var}\,\mu`.  Layers of infinite
+        width do not fluctuate.
+        """
+        lam, yk, kappa, k00 = self._test_invariants(X_test)
+        L = self.solver.depth
+        finite = np.isfinite(self.widths)
+        if not finite.any():                      # nothing fluctuates: the saddle point is exact
+            return OneLoop(*self.predict(X_test), self.order_parameters.copy(), self.kernel_scale)
+        N = np.where(finite, self.widths, 1.0)
+        u = self.order_parameters
+        sig = np.sqrt(self.sigma2)
+        hess, third = self.solver._action_derivatives(*u, self.T, lam, yk, *N, *sig, like=lam)
+        (m_i, m_ij), (v_i, v_ij) = self.solver._observable_derivatives(
+            *u, self.T, lam[None, :], yk[None, :], kappa, k00[:, None], *N, *sig, like=kappa)
+        f = np.flatnonzero(finite)
+        A = np.array(hess, dtype=float).reshape(L, L)[np.ix_(f, f)]
+        H3 = np.array(third, dtype=float).reshape(L, L, L)[np.ix_(f, f, f)]
+        Sigma = np.linalg.inv(A)
+        shift = -0.5 * Sigma @ np.einsum("jkl,kl->j", H3, Sigma)
+        pick = lambda a: np.array([np.broadcast_to(a[i], k00.shape) for i in f])
+        pick2 = lambda a: np.array([[np.broadcast_to(a[i][j], k00.shape) for j in f] for i in f])
+        mean0, var0 = self.predict(X_test)
+        mean, var_mu = _laplace_moments(Sigma, shift, mean0, pick(m_i), pick2(m_ij))
+        var, _ = _laplace_moments(Sigma, shift, var0, pick(v_i), pick2(v_ij))
+        uf = u[f]
+        order = u.copy()
+        order[f] = uf * (1 + shift + 0.5 * np.diag(Sigma))
+        scale = self.kernel_scale * (1 + shift.sum() + 0.5 * Sigma.sum())
+        return OneLoop(mean, var + var_mu, order, float(scale))
+
+    def generalization_error(self, X_test, y_test, one_loop=False):
+        """Test average of (<f> - y)^2 + <df^2>, returned with its parts ``bias`` and ``variance``
+        (saddle point, or with the 1/N correction when ``one_loop=True``)."""
         y_test = _check_array("y_test", y_test, 1)
         if y_test.shape[0] != np.shape(X_test)[0]:
             raise ParameterError("X_test has %d rows but y_test has %d entries" % (np.shape(X_test)[0], y_test.shape[0]))
-        mean, var = self.predict(X_test)
+        mean, var = self.one_loop(X_test)[:2] if one_loop else self.predict(X_test)
         bias, variance = float(np.mean((mean - y_test) ** 2)), float(np.mean(var))
         return GeneralizationError(bias + variance, bias, variance)
 
@@ -352,15 +432,21 @@ class Solution:
         coeffs = self.solver._kernel_coefficients(*self.order_parameters, *self.parameters[1:L + 1], *sig)
         return [float(a) * K0 + float(b) * KMK for a, b in coeffs]
 
-    def as_dict(self, X_test=None, y_test=None):
+    def as_dict(self, X_test=None, y_test=None, one_loop=False):
         """JSON-ready summary (with the generalization error when test data are given)."""
-        out = {"order_parameters": [float(u) for u in self.order_parameters],
-               "kernel_scale": self.kernel_scale, "converged": self.converged,
+        u, scale = self.order_parameters, self.kernel_scale
+        if one_loop:
+            if X_test is None:
+                raise ParameterError("the one-loop summary needs test data")
+            ol = self.one_loop(X_test)
+            u, scale = ol.order_parameters, ol.kernel_scale
+        out = {"order_parameters": [float(v) for v in u],
+               "kernel_scale": scale, "converged": self.converged,
                "iterations": int(self.iterations), "action": self.action, "residual": self.residual,
                "T": self.T, "widths": [float(w) if np.isfinite(w) else "inf" for w in self.widths],
                "sigma2": [float(s) for s in self.sigma2]}
         if X_test is not None:
-            eg = self.generalization_error(X_test, y_test)
+            eg = self.generalization_error(X_test, y_test, one_loop=one_loop)
             out.update(generalization_error=eg.total, bias=eg.bias, variance=eg.variance)
         return out
 

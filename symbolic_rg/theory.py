@@ -196,6 +196,35 @@ class Theory:
             out.append((sp.simplify(a / s2), sp.simplify(b / s2)))
         return tuple(out)
 
+    @cached_property
+    def one_loop(self):
+        r"""Ingredients of the first (1/N) correction beyond the saddle point, in :math:`z_l=\log u_l`.
+
+        In these coordinates the exact integrand is :math:`e^{-H(z)}` with :math:`H` the effective action
+        (the Jacobian :math:`du = u\,dz` cancels the :math:`-\log u` of the Gamma measure), so for any
+        observable :math:`g`, with :math:`A_{ij} = \partial_i\partial_j H`, :math:`\Sigma = A^{-1}` at the saddle,
+
+        .. math:: \langle g\rangle = g + g_i\,\delta z_i + \tfrac12 g_{ij}\Sigma_{ij} + O(N^{-2}),\quad
+                  \delta z_i = -\tfrac12\Sigma_{ij} H_{jkl}\Sigma_{kl},\qquad
+                  \mathrm{Var}\,g = g_i\Sigma_{ij}g_j + O(N^{-2}).
+
+        Returns a dict of symbolic derivatives (:math:`\partial_i = u_i\partial_{u_i}`):
+        ``hessian[i][j]``, ``third[i][j][k]`` of H, and ``mean``/``variance``: ``(g, [g_i], [[g_ij]])``
+        for the predictor mean :math:`\mu(x;U)` and variance :math:`\Sigma(x;U)` at fixed U.
+        """
+        us = self.order_parameters
+        L = len(us)
+        D = lambda e, i: us[i] * sp.diff(e, us[i])
+        H = self.effective_action
+        grad = [D(H, i) for i in range(L)]
+        hess = [[D(grad[i], j) for j in range(L)] for i in range(L)]
+        third = [[[D(hess[i][j], k) for k in range(L)] for j in range(L)] for i in range(L)]
+        out = {"hessian": hess, "third": third}
+        for name, g in zip(("mean", "variance"), self.predictor):
+            gi = [D(g, i) for i in range(L)]
+            out[name] = (g, gi, [[D(gi[i], j) for j in range(L)] for i in range(L)])
+        return out
+
     @property
     def measures(self):
         """The order parameters' exact measures (``OrderParameter`` records, input side first)."""
@@ -222,13 +251,20 @@ class Theory:
 
     # -- export --------------------------------------------------------------------------------
     def latex_equations(self):
-        """``[(name, Eq)]``: the effective action, one saddle-point equation per layer, predictor."""
+        """``[(name, Eq)]``: the effective action, one saddle-point equation per layer, the predictor, and
+        the fluctuation matrix :math:`A_{ij} = \\partial_{z_i}\\partial_{z_j} H` (:math:`z=\\log u`) of the
+        one-loop correction."""
         rows = [("effective action", sp.Eq(action_symbol, self.effective_action))]
         for op, e in zip(self._ops, self.saddle_point_equations):
             rows.append(("layer %d" % op.layer, e))
         mean, variance = self.predictor
         rows.append(("predictor mean", sp.Eq(predictor_mean_symbol, mean)))
         rows.append(("predictor variance", sp.Eq(predictor_variance_symbol, variance)))
+        hess = self.one_loop["hessian"]
+        for i in range(self.depth):
+            for j in range(i, self.depth):
+                entry = _simplify_sums(_absorb_factors(sp.expand(hess[i][j]), set(self.widths)))
+                rows.append(("fluctuations", sp.Eq(sp.Symbol("A_{%d%d}" % (i + 1, j + 1)), entry)))
         return rows
 
     def latex(self, document: bool = False) -> str:
@@ -253,8 +289,15 @@ class Theory:
             "$G_l = \\sigma_{l+1}^2 X_l X_l^\\top/N_l$, $\\beta = c\\,\\sigma_{l+1}^2/N_l$ with $c$ the product of the "
             "order parameters already introduced):\n\\begin{align*}\n%s\n\\end{align*}"
             % " \\\\\n".join(self.steps))
+        one_loop = (
+            "\\paragraph{One loop.} In $z_l=\\log u_l$ the exact integrand is $e^{-H(z)}$ (the Jacobian cancels the "
+            "$-\\log u_l$ of the Gamma measures). With $A_{ij}=\\partial_i\\partial_j H$ above, "
+            "$\\Sigma = A^{-1}$ and $H_{jkl}=\\partial_j\\partial_k\\partial_l H$ at the saddle point, every observable "
+            "$g$ obeys $\\langle g\\rangle = g + g_i\\,\\delta z_i + \\tfrac12 g_{ij}\\Sigma_{ij} + O(N^{-2})$ with "
+            "$\\delta z_i = -\\tfrac12 \\Sigma_{ij}H_{jkl}\\Sigma_{kl}$, and "
+            "$\\langle\\delta f^2\\rangle = \\langle \\Sigma(x)\\rangle + \\mu_i\\Sigma_{ij}\\mu_j$.")
         return _latex.document("Saddle-point theory: %s, depth %d" % (self.network.name, L),
-                               intro + "\n\n" + derivation + "\n\n" + body)
+                               intro + "\n\n" + derivation + "\n\n" + body + "\n\n" + one_loop)
 
     def _repr_latex_(self):
         return "$$" + self.latex().replace("\\begin{align}", "\\begin{aligned}").replace("\\end{align}", "\\end{aligned}") + "$$"
@@ -283,7 +326,7 @@ def _derive(network):
     theory = _cache.load_pickle(path)
     if not isinstance(theory, Theory):
         theory = Theory(network)
-        for name in ("effective_action", "saddle_point_equations", "predictor", "layer_kernels"):
+        for name in ("effective_action", "saddle_point_equations", "predictor", "layer_kernels", "one_loop"):
             getattr(theory, name)        # evaluate the cached properties, then store the whole theory
         _cache.atomic_write(path, pickle.dumps(theory))
     return theory

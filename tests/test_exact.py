@@ -104,3 +104,42 @@ def test_exact_bad_input(exact, small_data):
     with pytest.raises(srg.NoSolutionError, match="T > 0"):
         rng = np.random.default_rng(0)
         exact[1].solve(rng.standard_normal((30, 10)), rng.standard_normal(30), width=10, T=0.0)
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_one_loop_closes_the_gap_to_order_one_over_N_squared(exact, solvers, L):
+    """alpha fixed, N = 20..320: |exact - (saddle + one loop)| has slope -2 +- 0.2 for the kernel scale,
+    the order parameters and the predictor variance; the predictor mean's remainder falls at least as fast."""
+    Ns = np.array([20, 40, 80, 160, 320])
+    diffs = []
+    for N in Ns:
+        X, y, Xt = spectral_design(N // 2)
+        e, s = exact[L].solve(X, y, width=N, T=0.1), solvers[L].solve(X, y, width=N, T=0.1)
+        ol = s.one_loop(Xt)
+        me, ve = e.predict(Xt)
+        diffs.append([abs(e.kernel_scale - ol.kernel_scale), np.max(np.abs(e.order_parameters - ol.order_parameters)),
+                      np.mean(np.abs(ve - ol.variance)), np.mean(np.abs(me - ol.mean))])
+    slopes = np.polyfit(np.log(Ns), np.log(np.array(diffs)), 1)[0]
+    assert np.all(np.abs(slopes[:3] + 2) < 0.2) and slopes[3] < -1.8, slopes
+
+
+def test_one_loop_vanishes_at_infinite_width(solvers, small_data):
+    X, y, Xt, yt = small_data
+    sol = solvers[2].solve(X, y, widths=[np.inf, np.inf], T=0.1)
+    ol = sol.one_loop(Xt)
+    assert_allclose(ol.mean, sol.predict(Xt)[0], rtol=1e-14)
+    assert_allclose(ol.order_parameters, sol.order_parameters, rtol=1e-14)
+    half = solvers[2].solve(X, y, widths=[30, np.inf], T=0.1).one_loop(Xt)     # only layer 1 fluctuates
+    assert half.order_parameters[1] == pytest.approx(1.0, rel=1e-14) and half.order_parameters[0] != 1.0
+
+
+def test_one_loop_cli_json():
+    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
+                        "--T", "0.1", "--data", "teacher", "--P", "40", "--one-loop", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["method"] == "one-loop" and out["generalization_error"] == pytest.approx(out["bias"] + out["variance"])
+    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
+                        "--T", "0.1", "--data", "teacher", "--one-loop", "--exact"], capture_output=True, text=True)
+    assert r.returncode == 2 and "exclude" in r.stderr and "Traceback" not in r.stderr
