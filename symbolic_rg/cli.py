@@ -109,6 +109,29 @@ def cmd_solve(args):
             print("%-22s %s" % (k, v))
 
 
+def cmd_simulate(args):
+    from .simulate import gibbs_deep_linear, mala_deep_linear
+    network, widths = _network(args)
+    d = load_data(args.data, args.P, args.seed)
+    w = widths.get("widths") or [widths["width"]] * network.depth
+    sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
+    sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
+    s = sampler(d.X_train, d.y_train, d.X_test, w, sigma2=sigma2, T=args.T, samples=args.samples,
+                burn_in=args.burn_in, seed=args.seed)
+    ge, se = s.generalization_error(d.y_test)
+    out = {"generalization_error": ge.total, "generalization_error_stderr": se.total,
+           "bias": ge.bias, "bias_stderr": se.bias, "variance": ge.variance, "variance_stderr": se.variance,
+           "layer_kernel_traces": [float(np.trace(K)) / d.X_train.shape[0] for K in s.layer_kernels],
+           "widths": w, "T": args.T, "P": int(d.X_train.shape[0]),
+           "diagnostics": {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+                           for k, v in s.diagnostics.items()}}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print("%-28s %s" % (k, v))
+
+
 def cmd_demo(args):
     from .demo import run
     run(out=args.out, quick=args.quick)
@@ -138,6 +161,22 @@ def build_parser():
     p.add_argument("--one-loop", action="store_true", help="saddle point plus its 1/N (Gaussian-fluctuation) correction")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("simulate", help="sample the real finite network's weight posterior")
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
+    p.add_argument("--depth", type=_positive_int("--depth"))
+    p.add_argument("--width", type=_positive_int("--width"))
+    p.add_argument("--widths", type=_widths)
+    p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
+    p.add_argument("--T", type=_number("--T"), required=True)
+    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test)")
+    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
+    p.add_argument("--samples", type=int, default=2000, help="kept samples (sweeps for Gibbs)")
+    p.add_argument("--burn-in", type=int, default=500)
+    p.add_argument("--sampler", choices=["gibbs", "mala"], default="gibbs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")

@@ -78,3 +78,16 @@ def test_demo_quick(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "L=4" in r.stdout and "all converged" in r.stdout
     assert (tmp_path / "g.png").exists() or "matplotlib is not installed" in r.stdout
+
+
+def test_simulate_json():
+    r = run("simulate", "deep-linear", "--widths", "20,20", "--T", "0.2", "--data", "teacher", "--P", "30",
+            "--samples", "300", "--burn-in", "50", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("generalization_error", "generalization_error_stderr", "bias", "variance", "diagnostics"):
+        assert key in out
+    assert out["generalization_error"] == pytest.approx(out["bias"] + out["variance"])
+    assert out["diagnostics"]["samples"] == 300 and out["generalization_error_stderr"] > 0
+    r = run("simulate", "deep-linear", "--widths", "20,20", "--T", "0.2", "--data", "teacher", "--samples", "0")
+    assert r.returncode == 2 and "samples" in r.stderr and "Traceback" not in r.stderr

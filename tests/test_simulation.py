@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import symbolic_rg as srg
-from symbolic_rg.simulate import gibbs_deep_linear
+from symbolic_rg.simulate import gibbs_deep_linear, mala_deep_linear
 
 from conftest import teacher_data
 
@@ -11,7 +11,7 @@ from conftest import teacher_data
 @pytest.fixture(scope="module")
 def run():
     X, y, Xt, yt = teacher_data(P=20, N0=30, P_test=5, noise=0.3, seed=2)
-    samples = gibbs_deep_linear(X, y, Xt, [100, 100], sigma2=1.0, T=0.05, sweeps=2000, burn_in=200, seed=1)
+    samples = gibbs_deep_linear(X, y, Xt, [100, 100], sigma2=1.0, T=0.05, samples=1800, burn_in=200, seed=1)
     solver = srg.derive(srg.deep_linear(2)).compile()
     return X, y, Xt, samples, solver.solve(X, y, width=100, T=0.05), solver.solve(X, y, width=np.inf, T=0.05)
 
@@ -33,11 +33,41 @@ def test_layer_kernels_agree_with_simulation_and_differ_from_gp(run):
         assert np.linalg.norm(K_th - K_gp) > 3 * noise
 
 
+@pytest.mark.parametrize("L, N", [(1, 5), (2, 8), (3, 10)])
+def test_small_networks_agree_with_exact_theory_where_saddle_is_off(L, N):
+    """N <= 20: simulation equals the exact finite-width result within 4 standard errors, while the
+    saddle point's predictor variance is more than 4 standard errors away."""
+    X, y, Xt, yt = teacher_data(P=20, N0=15, P_test=10, noise=0.3, seed=3)
+    theory = srg.derive(srg.deep_linear(L))
+    exact = theory.compile(method="exact").solve(X, y, width=N, T=0.2)
+    saddle = theory.compile().solve(X, y, width=N, T=0.2)
+    s = gibbs_deep_linear(X, y, Xt, [N] * L, T=0.2, samples=10000, burn_in=500, batches=40, seed=1)
+    me, ve = exact.predict(Xt)
+    assert np.all(np.abs(s.mean - me) < 4 * s.mean_stderr)
+    assert np.all(np.abs(s.variance - ve) < 4 * s.variance_stderr)
+    ge, se = s.generalization_error(yt)
+    assert abs(ge.total - exact.generalization_error(Xt, yt).total) < 4 * se.total
+    assert np.max(np.abs(s.variance - saddle.predict(Xt)[1]) / s.variance_stderr) > 4
+    assert s.diagnostics["effective_sample_size"] > 1000
+
+
+def test_mala_agrees_with_exact_theory():
+    X, y, Xt, yt = teacher_data(P=20, N0=15, P_test=10, noise=0.3, seed=3)
+    exact = srg.derive(srg.deep_linear(1)).compile(method="exact").solve(X, y, width=5, T=0.2)
+    s = mala_deep_linear(X, y, Xt, [5], T=0.2, samples=4000, burn_in=3000, thin=10, seed=2)
+    me, ve = exact.predict(Xt)
+    assert 0.4 < s.diagnostics["acceptance_rate"] < 0.8
+    assert np.all(np.abs(s.mean - me) < 4 * s.mean_stderr)
+    assert np.all(np.abs(s.variance - ve) < 4 * s.variance_stderr)
+
+
 def test_sampler_rejects_bad_input():
     X, y, Xt, yt = teacher_data(P=5, N0=4, P_test=2)
     with pytest.raises(srg.ParameterError, match="T > 0"):
         gibbs_deep_linear(X, y, Xt, [3], T=0.0)
-    with pytest.raises(srg.ParameterError, match="sweeps"):
-        gibbs_deep_linear(X, y, Xt, [3], T=0.1, sweeps=10, burn_in=10)
+    with pytest.raises(srg.ParameterError, match="samples"):
+        gibbs_deep_linear(X, y, Xt, [3], T=0.1, samples=0)
     with pytest.raises(srg.ParameterError, match="widths"):
         gibbs_deep_linear(X, y, Xt, [0], T=0.1)
+    with pytest.raises(srg.ParameterError, match="features"):
+        mala_deep_linear(X, y, Xt[:, :2], [3], T=0.1)
