@@ -137,6 +137,20 @@ def cmd_demo(args):
     run(out=args.out, quick=args.quick)
 
 
+def _network_and_data_arguments(p):
+    """Arguments shared by ``solve`` and ``simulate``: architecture, widths, priors, T, data, seed, --json."""
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
+    p.add_argument("--depth", type=_positive_int("--depth"))
+    p.add_argument("--width", type=_positive_int("--width"))
+    p.add_argument("--widths", type=_widths)
+    p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
+    p.add_argument("--T", type=_number("--T"), required=True)
+    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test)")
+    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split and of the sampler")
+    p.add_argument("--json", action="store_true")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="symbolic-rg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,34 +162,16 @@ def build_parser():
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("solve", help="solve the saddle point on data and report observables")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
-    p.add_argument("--depth", type=_positive_int("--depth"))
-    p.add_argument("--width", type=_positive_int("--width"))
-    p.add_argument("--widths", type=_widths)
-    p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
-    p.add_argument("--T", type=_number("--T"), required=True)
-    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test)")
-    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
-    p.add_argument("--seed", type=int, default=0)
+    _network_and_data_arguments(p)
     p.add_argument("--exact", action="store_true", help="exact finite-width posterior instead of the saddle point")
     p.add_argument("--one-loop", action="store_true", help="saddle point plus its 1/N (Gaussian-fluctuation) correction")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("simulate", help="sample the real finite network's weight posterior")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
-    p.add_argument("--depth", type=_positive_int("--depth"))
-    p.add_argument("--width", type=_positive_int("--width"))
-    p.add_argument("--widths", type=_widths)
-    p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
-    p.add_argument("--T", type=_number("--T"), required=True)
-    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test)")
-    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
+    _network_and_data_arguments(p)
     p.add_argument("--samples", type=int, default=2000, help="kept samples (sweeps for Gibbs)")
     p.add_argument("--burn-in", type=int, default=500)
     p.add_argument("--sampler", choices=["gibbs", "mala"], default="gibbs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
