@@ -143,3 +143,14 @@ def test_one_loop_cli_json():
     r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
                         "--T", "0.1", "--data", "teacher", "--one-loop", "--exact"], capture_output=True, text=True)
     assert r.returncode == 2 and "exclude" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exact_zero_temperature_interpolates(exact, small_data):
+    """T = 0, P < N_0: the exact mean predictor is width-independent kernel regression, as at the saddle."""
+    X, y, Xt, yt = small_data
+    K = X @ X.T
+    expected = Xt @ X.T @ np.linalg.solve(K, y)
+    for N in (5, 50):
+        sol = exact[2].solve(X, y, width=N, T=0.0)
+        assert_allclose(sol.predict(Xt)[0], expected, rtol=1e-9, atol=1e-9)
+        assert sol.quadrature_error < 1e-10 and np.all(sol.predict(Xt)[1] > 0)
