@@ -27,7 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import ParameterError
-from .solver import GeneralizationError, SpectralData, _check_array, _describe, _prepare, parameter_grid
+from .solver import GeneralizationError, _check_array, _prepare, parameter_grid
 from .theory import eigenvalue, label, mode, test_projection, test_variance
 
 TAIL = 60.0     # grid points whose log weight is more than TAIL below the maximum are dropped (e^-60)

@@ -19,7 +19,7 @@ with :math:`c` the product of the order parameters already introduced.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 

@@ -11,7 +11,6 @@ the kernel are kept; a label component outside it means no interpolating weights
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -260,7 +259,7 @@ class Solver:
         import mpmath
         L = self.depth
         with mpmath.workdps(self.precision + 10):
-            mp_tol = max(mpmath.mpf(10) ** (-(self.precision - 3)), mpmath.mpf(0))
+            mp_tol = mpmath.mpf(10) ** (-(self.precision - 3))
             cs = [mpmath.mpf(float(v)) for v in c]
             ys = [mpmath.mpf(float(v)) for v in yk]
             p = [mpmath.mpf(float(v)) for v in row]

@@ -1,6 +1,5 @@
 """The command line: derive, solve (JSON), demo, and clear errors with a non-zero exit code."""
 import json
-import shutil
 import subprocess
 import sys
 
