@@ -263,6 +263,8 @@ class Solver:
             cs = [mpmath.mpf(float(v)) for v in c]
             ys = [mpmath.mpf(float(v)) for v in yk]
             p = [mpmath.mpf(float(v)) for v in row]
+            for l in range(1, L + 1):                 # 1/N_l exactly (widths are integers)
+                p[l] = mpmath.mpf(1) / round(1 / float(row[l])) if row[l] > 0 else mpmath.mpf(0)
             best = None
             for off in offsets:
                 x = mpmath.matrix([mpmath.log(p[L + 2 + l]) + off for l in range(L)])

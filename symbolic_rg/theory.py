@@ -307,16 +307,15 @@ class Theory:
 
         ``method="saddle"``: the large-width saddle point, Numba (float64) or, with ``precision=digits``,
         mpmath.  ``method="exact"``: the exact finite-width posterior of the order parameters by
-        quadrature (float64, :class:`~symbolic_rg.exact.ExactSolver`).
+        quadrature (float64, :class:`~symbolic_rg.exact.ExactSolver`; with ``precision=digits``,
+        mpmath, :class:`~symbolic_rg.exact.ExactSolverMP`).
         """
         if method == "saddle":
             from .solver import Solver
             return Solver(self, precision=precision)
         if method == "exact":
-            if precision is not None:
-                raise ParameterError("precision applies to method='saddle'; the exact quadrature runs in float64")
-            from .exact import ExactSolver
-            return ExactSolver(self)
+            from .exact import ExactSolver, ExactSolverMP
+            return ExactSolver(self) if precision is None else ExactSolverMP(self, precision)
         raise ParameterError("method must be 'saddle' or 'exact', got %r" % (method,))
 
 

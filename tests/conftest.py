@@ -45,4 +45,4 @@ def exact_L1_expectation(data, N, s2, sa2, T):
     ref = logw(peak)
     w = lambda u: mpmath.exp(logw(u) - ref)
     Z = mpmath.quad(w, [0, peak / 2, peak, 2 * peak, mpmath.inf])
-    return lambda g: float(mpmath.quad(lambda u: g(u) * w(u), [0, peak / 2, peak, 2 * peak, mpmath.inf]) / Z)
+    return lambda g: mpmath.quad(lambda u: g(u) * w(u), [0, peak / 2, peak, 2 * peak, mpmath.inf]) / Z

@@ -25,13 +25,13 @@ def test_L1_matches_independent_mpmath_quadrature(exact, N):
     X, y, Xt, yt = teacher_data(P=20, N0=30, P_test=3, noise=0.3, seed=4)
     sol = exact[1].solve(X, y, width=N, sigma2=1.0, T=0.1)
     E = exact_L1_expectation(SpectralData(X, y), N, 1.0, 1.0, 0.1)
-    assert sol.order_parameters[0] == pytest.approx(E(lambda u: u), rel=1e-10)
+    assert sol.order_parameters[0] == pytest.approx(float(E(lambda u: u)), rel=1e-10)
     assert sol.quadrature_error < 1e-9
     # predictor mean at one test point: mu(x; u) = sum_k u kappa_k y_k / (u lambda_k + T)
     data = SpectralData(X, y)
     kappa = (Xt[:1] @ X.T / X.shape[1]) @ data.V
     mu = lambda u: sum(u * float(kk) * float(yy) / (u * float(ll) + 0.1) for kk, yy, ll in zip(kappa[0], data.yhat, data.c))
-    assert sol.predict(Xt[:1])[0][0] == pytest.approx(E(mu), rel=1e-9)
+    assert sol.predict(Xt[:1])[0][0] == pytest.approx(float(E(mu)), rel=1e-9)
 
 
 def spectral_design(P, seed=0):
@@ -98,7 +98,7 @@ def test_exact_bad_input(exact, small_data):
     with pytest.raises(srg.ParameterError, match="resolution"):
         exact[1].solve(X, y, width=10, T=0.1, resolution=1)
     with pytest.raises(srg.ParameterError, match="precision"):
-        srg.derive(srg.deep_linear(1)).compile(precision=30, method="exact")
+        srg.derive(srg.deep_linear(1)).compile(precision=5, method="exact")
     with pytest.raises(srg.ParameterError, match="method"):
         srg.derive(srg.deep_linear(1)).compile(method="laplace")
     with pytest.raises(srg.NoSolutionError, match="T > 0"):
@@ -154,3 +154,18 @@ def test_exact_zero_temperature_interpolates(exact, small_data):
         sol = exact[2].solve(X, y, width=N, T=0.0)
         assert_allclose(sol.predict(Xt)[0], expected, rtol=1e-9, atol=1e-9)
         assert sol.quadrature_error < 1e-10 and np.all(sol.predict(Xt)[1] > 0)
+
+
+def test_exact_at_30_digits():
+    """mpmath path of the exact theory: agrees with float64 to 1e-11 and with an independent 30-digit
+    quadrature of the L = 1 posterior (mpmath.quad over u) to 1e-24."""
+    import mpmath
+    X, y, Xt, yt = teacher_data(P=12, N0=20, P_test=2, noise=0.3, seed=4)
+    theory = srg.derive(srg.deep_linear(1))
+    fast = theory.compile(method="exact").solve(X, y, width=10, T=0.1)
+    hp = theory.compile(method="exact", precision=30).solve(X, y, Xt, width=10, T=0.1)
+    assert float(hp["kernel_scale"]) == pytest.approx(fast.kernel_scale, rel=1e-11)
+    assert_allclose([float(m) for m in hp["mean"]], fast.predict(Xt)[0], rtol=1e-11)
+    assert_allclose([float(v) for v in hp["variance"]], fast.predict(Xt)[1], rtol=1e-11)
+    reference = exact_L1_expectation(SpectralData(X, y), 10, 1.0, 1.0, 0.1)(lambda u: u)   # 30 digits
+    assert abs(hp["kernel_scale"] - reference) < mpmath.mpf(10) ** -24
