@@ -18,7 +18,7 @@ from symbolic_rg.simulate import gibbs_deep_linear
 
 P, SIGMA2, DEPTHS, TEMPERATURES = 100, 2.0, (1, 2, 3), (0.1, 0.5)
 THEORY_WIDTHS = np.unique(np.logspace(np.log10(4), 3, 24).astype(int))
-SIM_WIDTHS = (10, 30, 100, 300)
+SIM_WIDTHS = (10, 30, 100, 400)
 
 
 def main(out="docs/deep_linear_width_study.png", samples=2000):
