@@ -49,6 +49,14 @@ def _log_convolve(la, lb, h):
     return out + np.log(h)
 
 
+def _predictor_parts(theory, U):
+    """Summand of the mean, prior variance, and summand of the variance reduction at fixed ``U``."""
+    mean, var = theory.predictor_given(U)
+    flat = lambda e: e.replace(sp.Sum, lambda f, lim: f)
+    prior = var.replace(sp.Sum, lambda f, lim: 0)
+    return flat(mean), prior, flat(prior - var)
+
+
 class ExactSolver:
     """Exact finite-width posterior of a derived theory, by 1-D quadrature over log U (float64)."""
 
@@ -63,12 +71,10 @@ class ExactSolver:
                                               [{"loggamma": math.lgamma}, "numpy"]))
         data_term = theory.mode_action(U)
         self._mode = sp.lambdify([U, theory.temperature, eigenvalue[mode], label[mode]], data_term, "numpy")
-        mean, var = theory.predictor_given(U)
-        flat = lambda e: e.replace(sp.Sum, lambda f, lim: f)
-        prior = var.replace(sp.Sum, lambda f, lim: 0)
+        mean, prior, reduction = _predictor_parts(theory, U)
         args = [U, theory.temperature, eigenvalue[mode], label[mode], test_projection[mode], test_variance]
-        self._mean_coef = sp.lambdify(args, sp.diff(flat(mean), test_projection[mode]), "numpy")   # linear in kappa
-        self._var_coef = sp.lambdify(args, -sp.diff(flat(var - prior), test_projection[mode], 2) / 2, "numpy")
+        self._mean_coef = sp.lambdify(args, sp.diff(mean, test_projection[mode]), "numpy")   # linear in kappa
+        self._var_coef = sp.lambdify(args, sp.diff(reduction, test_projection[mode], 2) / 2, "numpy")
         self._var_prior = sp.lambdify(args, sp.diff(prior, test_variance), "numpy")
         self._data = None
 
@@ -235,12 +241,10 @@ class ExactSolverMP:
                                      .subs(op.prior_variance, s2), "mpmath") for op in theory.measures]
         args = [U, theory.temperature, eigenvalue[mode], label[mode], test_projection[mode], test_variance]
         self._mode = sp.lambdify(args[:4], theory.mode_action(U), "mpmath")
-        mean, var = theory.predictor_given(U)
-        flat = lambda e: e.replace(sp.Sum, lambda f, lim: f)
-        prior = var.replace(sp.Sum, lambda f, lim: 0)
-        self._mean = sp.lambdify(args, flat(mean), "mpmath")
+        mean, prior, reduction = _predictor_parts(theory, U)
+        self._mean = sp.lambdify(args, mean, "mpmath")
         self._var_prior = sp.lambdify(args, prior, "mpmath")
-        self._var_sum = sp.lambdify(args, flat(prior - var), "mpmath")
+        self._var_sum = sp.lambdify(args, reduction, "mpmath")
         self._float = ExactSolver(theory)
 
     def solve(self, X, y, X_test=None, widths=None, *, width=None, sigma2=1.0, T=None):

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import mpmath
 import numpy as np
 import pytest
@@ -46,3 +49,9 @@ def exact_L1_expectation(data, N, s2, sa2, T):
     w = lambda u: mpmath.exp(logw(u) - ref)
     Z = mpmath.quad(w, [0, peak / 2, peak, 2 * peak, mpmath.inf])
     return lambda g: mpmath.quad(lambda u: g(u) * w(u), [0, peak / 2, peak, 2 * peak, mpmath.inf]) / Z
+
+
+def run_cli(*args, cwd=None):
+    """Run ``python -m symbolic_rg ARGS``; return the CompletedProcess (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "symbolic_rg", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)

@@ -1,17 +1,13 @@
 """The command line: derive, solve (JSON), demo, and clear errors with a non-zero exit code."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import teacher_data
+from conftest import run_cli, teacher_data
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "symbolic_rg", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+run = run_cli
 
 
 def test_solve_json_on_digits():

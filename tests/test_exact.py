@@ -1,7 +1,5 @@
 """Exact finite-width theory: independent high precision (L=1), 1/N approach to the saddle, GP limit."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ from numpy.testing import assert_allclose
 import symbolic_rg as srg
 from symbolic_rg.solver import SpectralData
 
-from conftest import exact_L1_expectation, teacher_data
+from conftest import exact_L1_expectation, run_cli, teacher_data
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +80,8 @@ def test_log_evidence_L1_against_direct_integral(exact):
 
 
 def test_exact_cli_json():
-    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
-                        "--T", "0.1", "--data", "teacher", "--P", "40", "--exact", "--json"],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cli("solve", "deep-linear", "--depth", "2", "--width", "30", "--T", "0.1", "--data", "teacher",
+                "--P", "40", "--exact", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("order_parameters", "kernel_scale", "generalization_error", "bias", "variance", "converged",
@@ -134,14 +131,13 @@ def test_one_loop_vanishes_at_infinite_width(solvers, small_data):
 
 
 def test_one_loop_cli_json():
-    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
-                        "--T", "0.1", "--data", "teacher", "--P", "40", "--one-loop", "--json"],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cli("solve", "deep-linear", "--depth", "2", "--width", "30", "--T", "0.1", "--data", "teacher",
+                "--P", "40", "--one-loop", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["method"] == "one-loop" and out["generalization_error"] == pytest.approx(out["bias"] + out["variance"])
-    r = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--width", "30",
-                        "--T", "0.1", "--data", "teacher", "--one-loop", "--exact"], capture_output=True, text=True)
+    r = run_cli("solve", "deep-linear", "--depth", "2", "--width", "30", "--T", "0.1", "--data", "teacher",
+                "--one-loop", "--exact")
     assert r.returncode == 2 and "exclude" in r.stderr and "Traceback" not in r.stderr
 
 
