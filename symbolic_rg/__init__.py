@@ -2,7 +2,10 @@
 from .errors import ConvergenceError, NoSolutionError, ParameterError
 from .layers import Linear, LinearReadout, Network, deep_linear
 from .theory import Theory, derive
+from .gated import GatedLinear, GatedReadout, GatedTheory, GateSet, ggdln
+from .gates import FixedGates, HalfSpaceGates, SigmoidGates
 
-__all__ = ["derive", "deep_linear", "Theory", "Network", "Linear", "LinearReadout",
+__all__ = ["derive", "deep_linear", "ggdln", "Theory", "GatedTheory", "Network", "Linear", "LinearReadout",
+           "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "ParameterError", "NoSolutionError", "ConvergenceError"]
 __version__ = "0.1.0"

@@ -43,3 +43,16 @@ def load_pickle(path: pathlib.Path):
             return pickle.load(f)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
         return None
+
+
+def stored_theory(kind, network, properties):
+    """The derived theory ``kind(network)`` from the disk cache, or derived now with ``properties``
+    evaluated (cached properties) and stored."""
+    path = cache_dir() / ("%s_%s.pkl" % (kind.__name__, key(repr(network))))
+    theory = load_pickle(path)
+    if not isinstance(theory, kind):
+        theory = kind(network)
+        for name in properties:
+            getattr(theory, name)
+        atomic_write(path, pickle.dumps(theory))
+    return theory

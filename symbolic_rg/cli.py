@@ -1,4 +1,4 @@
-"""Command line: ``symbolic-rg derive | solve | demo``."""
+"""Command line: ``symbolic-rg derive | solve | simulate | demo`` (architectures deep-linear, ggdln)."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +10,11 @@ import numpy as np
 
 from . import data as _data
 from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .gated import ggdln
 from .layers import deep_linear
 from .theory import derive
 
-ARCHITECTURES = {"deep-linear": deep_linear}
+ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln}
 
 
 def _positive_int(name):
@@ -54,7 +55,28 @@ def _widths(text):
     return [int(v) for v in values]
 
 
-def _network(args):
+def _gated_network(args, depth, outputs=1):
+    """The GGDLN of the --gates/--gated-readout/--shared-gates options (gate count symbolic without --gates)."""
+    return ggdln(depth, gates=args.gates, gated_readout=args.gated_readout, shared_gates=args.shared_gates,
+                 outputs=outputs)
+
+
+def _network(args, outputs=1):
+    if args.architecture == "ggdln":
+        if args.gates is None:
+            raise ParameterError("ggdln needs --gates M (gates per layer)")
+        if args.widths is None and (args.depth is None or args.width is None):
+            raise ParameterError("give --depth L --width N, or --widths N1,N2,...")
+        depth = len(args.widths) if args.widths is not None else args.depth
+        if args.depth is not None and args.depth != depth:
+            raise ParameterError("--depth %d does not match the %d entries of --widths" % (args.depth, depth))
+        widths = args.widths if args.widths is not None else [args.width] * depth
+        return _gated_network(args, depth, outputs), {"widths": widths}
+    for option in ("gated_readout", "shared_gates"):
+        if getattr(args, option, False):
+            raise ParameterError("--%s applies to ggdln only" % option.replace("_", "-"))
+    if getattr(args, "gates", None) is not None:
+        raise ParameterError("--gates applies to ggdln only")
     if args.widths is not None:
         if args.depth is not None and args.depth != len(args.widths):
             raise ParameterError("--depth %d does not match the %d entries of --widths" % (args.depth, len(args.widths)))
@@ -79,7 +101,12 @@ def load_data(spec, P=None, seed=0):
 
 
 def cmd_derive(args):
-    theory = derive(ARCHITECTURES[args.architecture](args.depth))
+    if args.architecture == "ggdln":
+        theory = derive(_gated_network(args, args.depth))
+    else:
+        if args.gates is not None or args.gated_readout or args.shared_gates:
+            raise ParameterError("--gates, --gated-readout and --shared-gates apply to ggdln only")
+        theory = derive(ARCHITECTURES[args.architecture](args.depth))
     if args.latex:
         pathlib.Path(args.latex).write_text(theory.latex(document=True))
         print("wrote %s" % args.latex)
@@ -88,7 +115,61 @@ def cmd_derive(args):
             print("%s:\n  %s\n" % (name, eq))
 
 
+def _gate_arrays(spec):
+    """``gates_train``/``gates_test`` arrays of shape (gate sets, P, M) from a data file, or None."""
+    path = pathlib.Path(spec)
+    if path.suffix != ".npz":
+        return None
+    with np.load(path) as f:
+        if "gates_train" not in f and "gates_test" not in f:
+            return None
+        if "gates_train" not in f or "gates_test" not in f:
+            raise ParameterError("data file %s must carry both gates_train and gates_test, or neither" % path)
+        train, test = np.asarray(f["gates_train"], float), np.asarray(f["gates_test"], float)
+    if train.ndim != 3 or test.ndim != 3:
+        raise ParameterError("gates_train and gates_test must have shape (gate sets, P, M), got %s and %s"
+                             % (train.shape, test.shape))
+    return train, test
+
+
+def _gated_solve(args, d):
+    from .gates import FixedGates
+    Y = np.asarray(d.y_train)
+    network, widths = _network(args, 1 if Y.ndim == 1 else Y.shape[1])
+    if args.exact or args.one_loop:
+        raise ParameterError("--exact and --one-loop are available for deep-linear only")
+    theory = derive(network)
+    arrays = _gate_arrays(args.data)
+    gates, gates_test = args.gates, None
+    if arrays is not None:
+        n_sets = len(theory.gate_order)
+        for name, arr, n in (("gates_train", arrays[0], d.X_train.shape[0]), ("gates_test", arrays[1], d.X_test.shape[0])):
+            if arr.shape[0] != n_sets or arr.shape[1] != n or arr.shape[2] != args.gates:
+                raise ParameterError("%s must have shape (%d, %d, %d) (gate sets, points, --gates), got %s"
+                                     % (name, n_sets, n, args.gates, arr.shape))
+        gates = [FixedGates(a) for a in arrays[0]]
+        gates_test = [FixedGates(a) for a in arrays[1]]
+    sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
+    sol = theory.compile().solve(d.X_train, d.y_train, widths["widths"], sigma2=sigma2, T=args.T, gates=gates,
+                                 gate_seed=args.gate_seed)
+    out = sol.as_dict(d.X_test, d.y_test, gates_test)
+    out.update(P=int(d.X_train.shape[0]), method="saddle", gates=args.gates,
+               gate_source="data file" if arrays is not None else "half-space, seed %d" % args.gate_seed)
+    return out
+
+
+def _print(out, json_output, width=22):
+    if json_output:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print("%-*s %s" % (width, k, v))
+
+
 def cmd_solve(args):
+    if args.architecture == "ggdln":
+        _print(_gated_solve(args, load_data(args.data, args.P, args.seed)), args.json)
+        return
     network, widths = _network(args)
     d = load_data(args.data, args.P, args.seed)
     if args.exact and args.one_loop:
@@ -102,34 +183,50 @@ def cmd_solve(args):
     out["method"] = method
     if not args.exact:
         out["layer_kernel_traces"] = [float(np.trace(K)) / d.X_train.shape[0] for K in sol.layer_kernels()]
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for k, v in out.items():
-            print("%-22s %s" % (k, v))
+    _print(out, args.json)
+
+
+def _gated_simulate(args, d, sigma2):
+    """Blocked Gibbs sampling of the GGDLN with the solver's gates (same --gate-seed)."""
+    from .simulate import gibbs_gated
+    if args.sampler != "gibbs":
+        raise ParameterError("ggdln is sampled with --sampler gibbs (exact Gaussian conditionals)")
+    if _gate_arrays(args.data) is not None:
+        raise ParameterError("simulate ggdln uses the built-in half-space gates; gate arrays in the data file "
+                             "are for solve")
+    Y = np.asarray(d.y_train)
+    network, widths = _network(args, 1 if Y.ndim == 1 else Y.shape[1])
+    theory = derive(network)
+    funcs = dict(zip(theory.gate_order, theory.compile()._gate_functions(args.gates, args.gate_seed)))
+    per_layer = [funcs.get(getattr(layer, "gates", None)) for layer in network.layers]
+    readout = funcs.get(getattr(network.readout, "gates", None))
+    at = lambda f, X: None if f is None else f(X)
+    return gibbs_gated(d.X_train, d.y_train, d.X_test, widths["widths"], [at(f, d.X_train) for f in per_layer],
+                       [at(f, d.X_test) for f in per_layer], at(readout, d.X_train), at(readout, d.X_test),
+                       sigma2=sigma2, T=args.T, samples=args.samples, burn_in=args.burn_in, seed=args.seed), \
+        widths["widths"]
 
 
 def cmd_simulate(args):
     from .simulate import gibbs_deep_linear, mala_deep_linear
-    network, widths = _network(args)
     d = load_data(args.data, args.P, args.seed)
-    w = widths.get("widths") or [widths["width"]] * network.depth
     sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
-    sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
-    s = sampler(d.X_train, d.y_train, d.X_test, w, sigma2=sigma2, T=args.T, samples=args.samples,
-                burn_in=args.burn_in, seed=args.seed)
-    ge, se = s.generalization_error(d.y_test)
+    if args.architecture == "ggdln":
+        s, w = _gated_simulate(args, d, sigma2)
+    else:
+        network, widths = _network(args)
+        w = widths.get("widths") or [widths["width"]] * network.depth
+        sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
+        s = sampler(d.X_train, d.y_train, d.X_test, w, sigma2=sigma2, T=args.T, samples=args.samples,
+                    burn_in=args.burn_in, seed=args.seed)
+    ge, se = s.generalization_error(np.ravel(d.y_test))
     out = {"generalization_error": ge.total, "generalization_error_stderr": se.total,
            "bias": ge.bias, "bias_stderr": se.bias, "variance": ge.variance, "variance_stderr": se.variance,
            "layer_kernel_traces": [float(np.trace(K)) / d.X_train.shape[0] for K in s.layer_kernels],
            "widths": w, "T": args.T, "P": int(d.X_train.shape[0]),
            "diagnostics": {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
                            for k, v in s.diagnostics.items()}}
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for k, v in out.items():
-            print("%-28s %s" % (k, v))
+    _print(out, args.json, 28)
 
 
 def cmd_demo(args):
@@ -149,6 +246,14 @@ def _network_and_data_arguments(p):
     p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split and of the sampler")
     p.add_argument("--json", action="store_true")
+    _gate_arguments(p)
+    p.add_argument("--gate-seed", type=int, default=0, help="seed of the built-in half-space gates (ggdln)")
+
+
+def _gate_arguments(p):
+    p.add_argument("--gates", type=_positive_int("--gates"), help="ggdln: gates per layer M")
+    p.add_argument("--gated-readout", action="store_true", help="ggdln: gate the readout too")
+    p.add_argument("--shared-gates", action="store_true", help="ggdln: one gate set for all layers")
 
 
 def build_parser():
@@ -159,6 +264,7 @@ def build_parser():
     p.add_argument("architecture", choices=sorted(ARCHITECTURES))
     p.add_argument("--depth", type=_positive_int("--depth"), required=True)
     p.add_argument("--latex", metavar="FILE")
+    _gate_arguments(p)
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("solve", help="solve the saddle point on data and report observables")

@@ -74,3 +74,55 @@ def load_npz(path):
         if isinstance(exc, ParameterError):
             raise
         raise ParameterError("cannot read data file %s: %s" % (path, exc)) from None
+
+
+TASKS = (                      # binary splits of the ten digits (label +1 for the listed digits)
+    ("even", (0, 2, 4, 6, 8)),
+    ("small", (0, 1, 2, 3, 4)),
+    ("round", (0, 3, 6, 8, 9)),
+    ("prime", (2, 3, 5, 7)),
+)
+
+
+class MultitaskDataset(NamedTuple):
+    """Several tasks on the same inputs: ``task_*`` gives each row's task, ``contexts`` one vector per task."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    task_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task_test: np.ndarray
+    contexts: np.ndarray
+
+
+def multitask_digits(tasks=2, P=100, P_test=300, context_dim=20, seed=0):
+    """The first ``tasks`` binary digit tasks of :data:`TASKS`, ``P`` training and ``P_test`` test rows
+    each (disjoint random images per task), standardised features as in :func:`digits`, and a Gaussian
+    context vector per task (for task-dependent gates, :class:`~symbolic_rg.gates.TaskGates`)."""
+    from sklearn.datasets import load_digits
+    _check_count("tasks", tasks, 1, len(TASKS))
+    raw = load_digits()
+    n = raw.data.shape[0]
+    _check_count("P", P, 1, n // (2 * tasks))
+    _check_count("P_test", P_test, 1, n // (2 * tasks))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    keep = raw.data.std(axis=0) > 0
+    X = raw.data[:, keep].astype(float)
+    tr_rows, te_rows, ytr, yte, ttr, tte = [], [], [], [], [], []
+    for t in range(tasks):
+        rows = order[t * (P + P_test):(t + 1) * (P + P_test)]
+        pos = np.isin(raw.target, TASKS[t][1])
+        tr_rows.append(rows[:P])
+        te_rows.append(rows[P:])
+        ytr.append(np.where(pos[rows[:P]], 1.0, -1.0))
+        yte.append(np.where(pos[rows[P:]], 1.0, -1.0))
+        ttr.append(np.full(P, t))
+        tte.append(np.full(P_test, t))
+    tr, te = np.concatenate(tr_rows), np.concatenate(te_rows)
+    mu, sd = X[tr].mean(axis=0), X[tr].std(axis=0)
+    sd[sd == 0] = 1.0
+    Xs = (X - mu) / sd
+    contexts = rng.standard_normal((len(TASKS), context_dim))[:tasks]
+    return MultitaskDataset(Xs[tr], np.concatenate(ytr), np.concatenate(ttr), Xs[te], np.concatenate(yte),
+                            np.concatenate(tte), contexts)

@@ -13,6 +13,8 @@ network is typed in anywhere.
 * :func:`mode_integral`     -- one eigenmode of the renormalised kernel:
   :math:`\int \frac{dt}{2\pi} e^{-a t^2/2 + i t y} = e^{-y^2/2a}/\sqrt{2\pi a}`.
 * :func:`gaussian_conditional` -- conditioning a Gaussian variable on independent Gaussian modes.
+* :func:`wishart_log_density` -- the matrix generalisation of :func:`gamma_mixture` for units that are read
+  through several gates: :math:`|I + AQ/N|^{-N/2} = \int dV\,\mathcal W_d(V; N, A/N)\,e^{-\mathrm{tr}(VQ)/2}`.
 """
 from __future__ import annotations
 
@@ -135,3 +137,24 @@ def mode_moments(a, y):
     """
     mean, var = _mode_moments()
     return mean.subs({_A: a, _y: y}), var.subs({_A: a, _y: y})
+
+
+def wishart_log_density(V, width, mean, mean_inverse=None, log_det_mean=None):
+    r"""Exact log density of :math:`V\sim\mathcal W_d(N, A/N)` (mean :math:`A`), :math:`N\ge d`.
+
+    :math:`\log p = \tfrac{N-d-1}2\log|V| - \tfrac N2\mathrm{tr}(A^{-1}V) - \tfrac N2\log|A|
+    + \tfrac{Nd}2\log\tfrac N2 - \log\Gamma_d(\tfrac N2)`.  It represents :math:`N` independent units whose
+    gate-indexed projections :math:`s\in\mathbb R^d`, :math:`s\sim\mathcal N(0,Q/N)`, are tilted by
+    :math:`e^{-s^\top A s/2}`: :math:`\langle e^{-s^\top As/2}\rangle^N = |I+AQ/N|^{-N/2}
+    = \langle e^{-\mathrm{tr}(VQ)/2}\rangle_{V}` (a Wishart matrix is a sum of :math:`N` outer products of
+    :math:`\mathcal N(0,A/N)` vectors).  For :math:`d = 1` it is the Gamma density of :func:`gamma_mixture`.
+    ``mean_inverse`` and ``log_det_mean`` may give :math:`A^{-1}` and :math:`\log|A|` in a simplified form.
+    """
+    mean_inverse = mean.inverse() if mean_inverse is None else mean_inverse
+    log_det_mean = sp.log(sp.Determinant(mean)) if log_det_mean is None else log_det_mean
+    d = V.shape[0]
+    j = sp.Dummy("j", integer=True, positive=True)
+    log_multigamma = (d * (d - 1) / 4 * sp.log(sp.pi)
+                      + sp.Sum(sp.loggamma(width / 2 + (1 - j) / 2), (j, 1, d)))
+    return ((width - d - 1) / 2 * sp.log(sp.Determinant(V)) - width / 2 * sp.Trace(mean_inverse * V)
+            - width / 2 * log_det_mean + width * d / 2 * sp.log(width / 2) - log_multigamma)

@@ -103,6 +103,11 @@ class Linear:
         return Stage(self.index - 1, c * u, self.sigma**2, stage.order_parameters + (op,),
                      stage.steps + (step,))
 
+    def integrate_gated(self, stage):
+        r"""The same integration inside a gated network (matrix stage): one gate, :math:`g\equiv1`."""
+        from .gated import integrate_hidden
+        return integrate_hidden(stage, self.index, self.width, self.sigma, None)
+
 
 @dataclass(frozen=True)
 class LinearReadout:
@@ -125,6 +130,11 @@ class LinearReadout:
         step = (r"\int da_j\, \mathcal N(a_j;0,\sigma_a^2)\, e^{i a_j b}:&\ %s,\quad b = (X_L^\top t)_j/\sqrt{N_L}"
                 % latex(per_weight))
         return Stage(depth, coefficient, self.sigma**2, (), (step,))
+
+    def integrate_gated(self, depth):
+        """The same integration inside a gated network (matrix stage, one output)."""
+        from .gated import integrate_readout
+        return integrate_readout(depth, self.sigma)
 
 
 @dataclass(frozen=True)
@@ -155,8 +165,9 @@ class Network:
         return stage
 
 
-def deep_linear(depth: int) -> Network:
-    r"""Deep linear network of ``depth`` hidden layers with a linear readout.
+def deep_linear(depth: int, outputs: int = 1) -> Network:
+    r"""Deep linear network of ``depth`` hidden layers with a linear readout (``outputs`` > 1: one readout
+    per output; its theory has matrix order parameters in output space, :mod:`symbolic_rg.gated`).
 
     >>> net = deep_linear(2)
     >>> net.widths
@@ -166,6 +177,11 @@ def deep_linear(depth: int) -> Network:
     """
     if isinstance(depth, bool) or not isinstance(depth, (int,)) or depth < 1:
         raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
+    if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
+        raise ParameterError("outputs must be an integer >= 1, got %r" % (outputs,))
     layers = tuple(Linear(l, sp.Symbol("N_%d" % l, positive=True), sp.Symbol("sigma_%d" % l, positive=True))
                    for l in range(1, depth + 1))
+    if outputs > 1:
+        from .gated import GatedReadout
+        return Network(layers, GatedReadout(sp.Symbol("sigma_a", positive=True), None, outputs), "deep-linear")
     return Network(layers, LinearReadout(sp.Symbol("sigma_a", positive=True)), "deep-linear")

@@ -106,11 +106,11 @@ def _regression_draw(rng, A, y, prior_var, T):
     return mean + np.linalg.solve(chol.T, rng.standard_normal(n))
 
 
-def _record(Ws, a, X, X_test, dims):
+def _record(Ws, a, X, X_test, dims, phi=lambda z: z):
     Zt, Z = X_test.T, X.T
     kernels = []
     for l, W in enumerate(Ws):
-        Zt, Z = W @ Zt / np.sqrt(dims[l]), W @ Z / np.sqrt(dims[l])
+        Zt, Z = phi(W @ Zt / np.sqrt(dims[l])), phi(W @ Z / np.sqrt(dims[l]))
         kernels.append(Z.T @ Z / dims[l + 1])
     return a @ Zt / np.sqrt(dims[-1]), kernels
 
@@ -155,8 +155,24 @@ def gibbs_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, bur
                                                   "sweeps": burn_in + samples, "burn_in": burn_in})
 
 
-def deep_linear_log_posterior(X, y, widths, sigma2, T):
-    """``(dimension, unpack, logp_and_grad)`` of the deep linear weight posterior, weights flattened."""
+ACTIVATIONS = {
+    "linear": (lambda z: z, lambda z: np.ones_like(z)),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
+}
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ParameterError("activation must be one of %s, got %r" % (", ".join(sorted(ACTIVATIONS)), name))
+    return ACTIVATIONS[name]
+
+
+def network_log_posterior(X, y, widths, sigma2, T, activation="linear"):
+    r"""``(dimension, unpack, logp_and_grad)`` of the weight posterior of
+    :math:`h_1 = W_1x/\sqrt{N_0}`, :math:`h_{l+1} = W_{l+1}\phi(h_l)/\sqrt{N_l}`,
+    :math:`f = a\cdot\phi(h_L)/\sqrt{N_L}` (``activation`` linear: the deep linear network; relu), weights
+    flattened."""
+    phi, dphi = _activation(activation)
     L = len(widths)
     dims = [X.shape[1]] + list(widths)
     shapes = [(dims[l + 1], dims[l]) for l in range(L)] + [(dims[-1],)]
@@ -172,9 +188,10 @@ def deep_linear_log_posterior(X, y, widths, sigma2, T):
 
     def logp_and_grad(theta):
         Ws = unpack(theta)
-        acts = [X.T]
+        acts, pre = [X.T], []
         for l in range(L):
-            acts.append(Ws[l] @ acts[-1] / np.sqrt(dims[l]))
+            pre.append(Ws[l] @ acts[-1] / np.sqrt(dims[l]))
+            acts.append(phi(pre[-1]))
         f = Ws[L] @ acts[-1] / np.sqrt(dims[-1])
         r = f - y
         logp = -r @ r / (2 * T) - sum(np.sum(W**2) / (2 * s) for W, s in zip(Ws, s2))
@@ -183,10 +200,16 @@ def deep_linear_log_posterior(X, y, widths, sigma2, T):
         grads[L] = acts[-1] @ g / np.sqrt(dims[-1]) - Ws[L] / s2[L]
         delta = np.outer(Ws[L], g) / np.sqrt(dims[-1])      # d logp / d x_L  (N_L x P)
         for l in range(L - 1, -1, -1):
+            delta = delta * dphi(pre[l])                     # d logp / d h_{l+1}
             grads[l] = delta @ acts[l].T / np.sqrt(dims[l]) - Ws[l] / s2[l]
             delta = Ws[l].T @ delta / np.sqrt(dims[l])
         return logp, np.concatenate([gg.ravel() for gg in grads])
     return sum(sizes), unpack, logp_and_grad
+
+
+def deep_linear_log_posterior(X, y, widths, sigma2, T):
+    """``(dimension, unpack, logp_and_grad)`` of the deep linear weight posterior, weights flattened."""
+    return network_log_posterior(X, y, widths, sigma2, T, "linear")
 
 
 def mala(logp_and_grad, x0, samples, burn_in=1000, step=None, target_acceptance=0.574, seed=0, thin=1):
@@ -224,10 +247,12 @@ def mala(logp_and_grad, x0, samples, burn_in=1000, step=None, target_acceptance=
                    "burn_in": burn_in, "thin": thin}
 
 
-def mala_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, burn_in=2000, batches=20, thin=5, seed=0):
-    """MALA sampling of a deep linear network's weight posterior (for cross-checks of the Langevin path)."""
+def mala_network(X, y, X_test, widths, activation="linear", sigma2=1.0, T=0.1, samples=2000, burn_in=2000,
+                 batches=20, thin=5, seed=0):
+    """MALA sampling of the weight posterior of a deep network (:func:`network_log_posterior`)."""
     X, y, X_test, widths, s2 = _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches)
-    dim, unpack, logp = deep_linear_log_posterior(X, y, widths, s2, T)
+    phi, _ = _activation(activation)
+    dim, unpack, logp = network_log_posterior(X, y, widths, s2, T, activation)
     rng = np.random.default_rng(seed)
     x0 = np.concatenate([rng.standard_normal(int(np.prod(p.shape))) * np.sqrt(s) for p, s in
                          zip(unpack(np.zeros(dim)), s2)])
@@ -237,7 +262,117 @@ def mala_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, burn
     kernels = [np.empty((samples, X.shape[0], X.shape[0])) for _ in widths]
     for i, theta in enumerate(chain):
         parts = unpack(theta)
-        f_test[i], ks = _record(parts[:-1], parts[-1], X, X_test, dims)
+        f_test[i], ks = _record(parts[:-1], parts[-1], X, X_test, dims, phi)
         for l, k in enumerate(ks):
             kernels[l][i] = k
-    return _summarise(f_test, kernels, batches, diag)
+    return _summarise(f_test, kernels, batches, dict(diag, activation=activation))
+
+
+def mala_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, burn_in=2000, batches=20, thin=5, seed=0):
+    """MALA sampling of a deep linear network's weight posterior (for cross-checks of the Langevin path)."""
+    return mala_network(X, y, X_test, widths, "linear", sigma2, T, samples, burn_in, batches, thin, seed)
+
+
+def _matheron_draw(rng, prior_var, T, forward, adjoint, gram, y, theta_shape):
+    r"""Exact draw from the Gaussian posterior of :math:`\theta` (prior :math:`\mathcal N(0,s^2)`, data
+    :math:`y = \Phi\theta + \epsilon`, :math:`\epsilon\sim\mathcal N(0,T)`; T = 0 conditions exactly) by
+    Matheron's rule :math:`\theta = \theta_0 + s^2\Phi^\top(s^2\Phi\Phi^\top + T)^{-1}(y - \Phi\theta_0 - \epsilon)`,
+    :math:`\theta_0` a prior draw: one P x P solve, whatever the size of :math:`\theta`."""
+    theta0 = rng.standard_normal(theta_shape) * np.sqrt(prior_var)
+    eps = rng.standard_normal(y.shape) * np.sqrt(T)
+    C = prior_var * gram + T * np.eye(len(y))
+    if T == 0:
+        ev = np.linalg.eigvalsh(C)
+        if ev[0] <= 1e-10 * ev[-1]:
+            raise ParameterError("T = 0: a weight block cannot interpolate the %d training outputs given the "
+                                 "other layers (its design has rank < %d); use T > 0 or wider layers"
+                                 % (len(y), len(y)))
+    w = np.linalg.solve(C, y - forward(theta0) - eps)
+    return theta0 + prior_var * adjoint(w)
+
+
+def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, readout_gates_test=None,
+                sigma2=1.0, T=0.1, samples=2000, burn_in=200, batches=20, seed=0):
+    r"""Exact blocked Gibbs sampler of a gated deep linear network's weight posterior (T >= 0).
+
+    Network (``symbolic_rg.gated``): :math:`x_l = \sum_m g^l_m W^{l,m}x_{l-1}/\sqrt{M_lN_{l-1}}`,
+    :math:`f_k = \sum_r g^a_r a^{k,r}\cdot x_L/\sqrt{M_aN_L}`.  Given the other layers, f is linear in one
+    layer's weights :math:`W^l = (W^{l,1..M_l})`: :math:`f_k(x^\mu) = \sum_m g^l_m(\mu)\,b_k(\mu)^\top W^{l,m}
+    x_{l-1}(\mu)/\sqrt{M_lN_{l-1}}` with :math:`b_k(\mu) = \partial f_k/\partial x_l`, so each block is drawn
+    exactly by Matheron's rule with the P x P Gram matrix
+    :math:`\Phi\Phi^\top = (G_lG_l^\top)\circ(BB^\top)\circ(X_{l-1}X_{l-1}^\top)/(M_lN_{l-1})`.
+
+    ``gates`` / ``gates_test``: per layer a (P x M_l) array, or None for a plain linear layer;
+    ``readout_gates``: None (linear readout) or (P x M_a); ``y``: (P,) or (P, outputs).
+    Returns :class:`PosteriorSamples` with ``f_test`` flattened point-major, (samples, n_test * outputs).
+    """
+    X, X_test = _check_array("X", X, 2), _check_array("X_test", X_test, 2)
+    Y = np.asarray(y, dtype=float)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    Y = _check_array("y", Y, 2)
+    L = len(widths)
+    if len(gates) != L or len(gates_test) != L:
+        raise ParameterError("gates and gates_test need one entry per layer (%d), got %d and %d"
+                             % (L, len(gates), len(gates_test)))
+    _, _, _, widths, s2 = _validate(X, Y[:, 0], X_test, widths, sigma2, max(T, 1.0), samples, burn_in, batches)
+    if not (np.isfinite(T) and T >= 0):
+        raise ParameterError("T must be finite and >= 0, got %r" % (T,))
+    P, n, m = X.shape[0], X_test.shape[0], Y.shape[1]
+    ones = lambda k: np.ones((k, 1))
+    G = [ones(P) if g is None else np.asarray(g, float) for g in gates]
+    Gt = [ones(n) if g is None else np.asarray(g, float) for g in gates_test]
+    R = ones(P) if readout_gates is None else np.asarray(readout_gates, float)
+    Rt = ones(n) if readout_gates_test is None else np.asarray(readout_gates_test, float)
+    for l, (g, gt) in enumerate(zip(G, Gt)):
+        if g.shape[0] != P or gt.shape[0] != n or g.shape[1] != gt.shape[1]:
+            raise ParameterError("gates of layer %d have shapes %s (train) and %s (test); need (%d, M), (%d, M)"
+                                 % (l + 1, g.shape, gt.shape, P, n))
+    rng = np.random.default_rng(seed)
+    dims = [X.shape[1]] + widths
+    Ws = [rng.standard_normal((G[l].shape[1], dims[l + 1], dims[l])) * np.sqrt(s2[l]) for l in range(L)]
+    a = rng.standard_normal((m, R.shape[1], dims[L])) * np.sqrt(s2[L])
+    y_flat = Y.T.ravel()                                   # output-major: (k, mu)
+
+    def forward_layers(Xin, gs):
+        out = [Xin]
+        for l in range(L):
+            Mg = gs[l].shape[1]
+            Z = sum(gs[l][:, [k]] * (out[-1] @ Ws[l][k].T) for k in range(Mg)) / np.sqrt(Mg * dims[l])
+            out.append(Z)
+        return out
+
+    def readout(XL, Rg):
+        c = np.sqrt(R.shape[1] * dims[L])
+        return np.stack([np.einsum("pr,rj,pj->p", Rg, a[k], XL) / c for k in range(m)], axis=1)
+
+    f_test = np.empty((samples, n * m))
+    for sweep in range(burn_in + samples):
+        xs = forward_layers(X, G)
+        # readout: each output's weights a^k = (a^{k,r})_r, design R[mu, r] x_L[mu, j] / c
+        c = np.sqrt(R.shape[1] * dims[L])
+        design = (R[:, :, None] * xs[L][:, None, :]).reshape(P, -1) / c
+        gram = design @ design.T
+        for k in range(m):
+            a[k] = _matheron_draw(rng, s2[L], T, lambda th: design @ th.ravel(),
+                                  lambda w: (design.T @ w).reshape(a[k].shape), gram, Y[:, k], a[k].shape)
+        # backprop vectors b_k(mu) = df_k/dx_L, stacked output-major: (m P) x N_L
+        B = np.concatenate([(R @ a[k]) / c for k in range(m)], axis=0)
+        for l in range(L - 1, -1, -1):
+            g, Mg, xin = G[l], G[l].shape[1], xs[l]
+            cl = np.sqrt(Mg * dims[l])
+            gE, xE = np.tile(g, (m, 1)), np.tile(xin, (m, 1))
+            gram = (gE @ gE.T) * (B @ B.T) * (xE @ xE.T) / cl**2
+
+            def fwd(W, gE=gE, xE=xE, B=B, cl=cl, Mg=Mg):
+                return sum(gE[:, k] * np.einsum("pi,pi->p", B, xE @ W[k].T) for k in range(Mg)) / cl
+
+            def adj(w, gE=gE, xE=xE, B=B, cl=cl, Mg=Mg):
+                return np.stack([(B * (w * gE[:, k])[:, None]).T @ xE for k in range(Mg)]) / cl
+            Ws[l] = _matheron_draw(rng, s2[l], T, fwd, adj, gram, y_flat, Ws[l].shape)
+            # b for the layer below: b_{l-1}(mu) = sum_m g_m(mu) W^{l,m T} b_l(mu) / c_l
+            B = sum(gE[:, [k]] * (B @ Ws[l][k]) for k in range(Mg)) / cl
+        if sweep >= burn_in:
+            xt = forward_layers(X_test, Gt)
+            f_test[sweep - burn_in] = readout(xt[L], Rt).ravel()
+    return _summarise(f_test, [], batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
+                                            "sweeps": burn_in + samples, "burn_in": burn_in})

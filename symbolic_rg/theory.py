@@ -19,8 +19,6 @@ from functools import cached_property, lru_cache
 
 import sympy as sp
 
-import pickle
-
 from . import _cache, gaussian, latex as _latex
 from .errors import ParameterError
 from .layers import Network, temperature
@@ -321,22 +319,22 @@ class Theory:
 
 @lru_cache(maxsize=32)
 def _derive(network):
-    path = _cache.cache_dir() / ("theory_%s.pkl" % _cache.key(repr(network)))
-    theory = _cache.load_pickle(path)
-    if not isinstance(theory, Theory):
-        theory = Theory(network)
-        for name in ("effective_action", "saddle_point_equations", "predictor", "layer_kernels", "one_loop"):
-            getattr(theory, name)        # evaluate the cached properties, then store the whole theory
-        _cache.atomic_write(path, pickle.dumps(theory))
-    return theory
+    return _cache.stored_theory(Theory, network, ("effective_action", "saddle_point_equations", "predictor",
+                                                  "layer_kernels", "one_loop"))
 
 
-def derive(network: Network) -> Theory:
+def derive(network: Network):
     """Derive the saddle-point theory of ``network`` (all weights integrated out symbolically).
 
-    Theories are immutable; deriving the same network again returns the same object within a process and
-    loads the stored derivation from the cache directory (see ``_cache.cache_dir``) in a new one.
+    Networks of plain linear layers give a :class:`Theory` (scalar order parameters); networks with gated
+    layers, a gated readout or several outputs give a :class:`~symbolic_rg.gated.GatedTheory` (matrix
+    order parameters).  Theories are immutable; deriving the same network again returns the same object
+    within a process and loads the stored derivation from the cache directory (see ``_cache.cache_dir``)
+    in a new one.
     """
     if not isinstance(network, Network):
         raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)), got %r" % (network,))
+    from .gated import derive_gated, is_gated
+    if is_gated(network):
+        return derive_gated(network)
     return _derive(network)

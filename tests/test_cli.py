@@ -86,3 +86,44 @@ def test_simulate_json():
     assert out["diagnostics"]["samples"] == 300 and out["generalization_error_stderr"] > 0
     r = run("simulate", "deep-linear", "--widths", "20,20", "--T", "0.2", "--data", "teacher", "--samples", "0")
     assert r.returncode == 2 and "samples" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ggdln_derive_and_solve(tmp_path):
+    r = run("derive", "ggdln", "--depth", "2", "--gates", "3", "--gated-readout", "--latex", str(tmp_path / "g.tex"))
+    assert r.returncode == 0, r.stderr
+    assert r"\operatorname{Tr}_{3}" in (tmp_path / "g.tex").read_text()
+    r = run("solve", "ggdln", "--widths", "80,60", "--gates", "2", "--T", "0.1", "--data", "digits", "--P", "60", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("order_parameters", "order_parameter_matrices", "kernel_scale", "generalization_error", "bias",
+                "variance", "converged", "iterations", "stationary_points"):
+        assert key in out
+    assert np.shape(out["order_parameter_matrices"][0]) == (2, 2) and np.shape(out["order_parameter_matrices"][1]) == (1, 1)
+    assert out["generalization_error"] == pytest.approx(out["bias"] + out["variance"])
+
+
+def test_ggdln_gate_arrays_from_the_data_file(tmp_path):
+    import symbolic_rg as srg
+    X, y, Xt, yt = teacher_data()
+    rng = np.random.default_rng(0)
+    gtr, gte = (rng.random((2, len(X), 3)) > 0.3).astype(float), (rng.random((2, len(Xt), 3)) > 0.3).astype(float)
+    path = tmp_path / "d.npz"
+    np.savez(path, X_train=X, y_train=y, X_test=Xt, y_test=yt, gates_train=gtr, gates_test=gte)
+    r = run("solve", "ggdln", "--widths", "50", "--gates", "3", "--gated-readout", "--T", "0.1", "--data", str(path), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    sol = srg.derive(srg.ggdln(1, gates=3, gated_readout=True)).compile().solve(
+        X, y, [50], T=0.1, gates=[srg.FixedGates(gtr[0], gte[0]), srg.FixedGates(gtr[1], gte[1])])
+    assert out["generalization_error"] == pytest.approx(sol.generalization_error(Xt, yt).total, rel=1e-8)
+    np.savez(path, X_train=X, y_train=y, X_test=Xt, y_test=yt, gates_train=gtr[:1], gates_test=gte[:1])
+    r = run("solve", "ggdln", "--widths", "50", "--gates", "3", "--gated-readout", "--T", "0.1", "--data", str(path))
+    assert r.returncode == 2 and "gates_train must have shape (2," in r.stderr
+
+
+def test_ggdln_bad_options():
+    r = run("solve", "ggdln", "--widths", "50", "--T", "0.1", "--data", "digits")
+    assert r.returncode == 2 and "--gates" in r.stderr
+    r = run("solve", "deep-linear", "--widths", "50", "--gates", "2", "--T", "0.1", "--data", "digits")
+    assert r.returncode == 2 and "ggdln only" in r.stderr
+    r = run("solve", "ggdln", "--widths", "50", "--gates", "0", "--T", "0.1", "--data", "digits")
+    assert r.returncode == 2 and "--gates must be a positive integer" in r.stderr

@@ -92,3 +92,16 @@ def test_digits_theory_versus_simulation_at_width_100(L):
         assert abs(ge.variance - reference.variance) < 4 * se.variance
     for K_sim, K_se, K_th in zip(s.layer_kernels, s.layer_kernels_stderr, saddle.layer_kernels()):
         assert np.linalg.norm(K_sim - K_th) < 3 * np.linalg.norm(K_se)
+
+
+def test_relu_log_posterior_gradient_matches_finite_differences():
+    from symbolic_rg.simulate import network_log_posterior
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 4)), rng.standard_normal(6)
+    dim, _, logp = network_log_posterior(X, y, [5, 3], [1.0, 2.0, 0.5], 0.3, "relu")
+    theta = rng.standard_normal(dim)
+    _, g = logp(theta)
+    for i in rng.choice(dim, 10, replace=False):
+        e = np.zeros(dim)
+        e[i] = 1e-6
+        assert abs(g[i] - (logp(theta + e)[0] - logp(theta - e)[0]) / 2e-6) < 1e-5 * max(1, abs(g[i]))

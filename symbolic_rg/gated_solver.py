@@ -1,0 +1,480 @@
+r"""Float64 solver of the matrix saddle point of a :class:`~symbolic_rg.gated.GatedTheory`.
+
+The effective action :math:`H(V_1..V_L)` and its gradients :math:`\partial H/\partial V_l` are compiled
+from the derived SymPy matrix expressions (``lambdify``, NumPy/LAPACK; the cost is the :math:`P\times P`
+algebra).  The data part is evaluated with one Cholesky factorization of :math:`TI+K` per evaluation,
+giving :math:`H_{data}` and :math:`\Phi = \partial H/\partial A_0` together.
+
+The order parameters stay symmetric positive definite by construction: :math:`V_l = C_lL_lL_l^\top C_l^\top`
+with :math:`C_l` the Cholesky factor of the infinite-width value and :math:`L_l` lower triangular with
+:math:`\log` diagonal.  The saddle point is the minimum of :math:`H` (the integrand :math:`e^{-H}` is real and
+positive), found by L-BFGS with a backtracking line search from several starts; the lowest-H converged
+stationary point is returned (all distinct ones are kept in ``Solution.roots``).  Converged means the
+dimensionless residuals :math:`R_l = \frac2{N_l}(C_lL_l)^\top\partial_{V_l}H\,(C_lL_l)` are below ``tol``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+
+from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .gates import FixedGates, HalfSpaceGates, evaluate_gates
+from .matrices import face_split, lambdify
+from .solver import GeneralizationError, _check_array
+
+__all__ = ["GatedSolver", "GatedSolution", "START_SCALES"]
+
+START_SCALES = (1.0, 0.2, 5.0)      # starts: the infinite-width order parameters times these
+SINGULAR_RTOL = 1e-10               # at T = 0, min/max eigenvalue of K_GP below this: no interpolating weights
+
+
+class _Data(NamedTuple):
+    """Training data in the extended (output, point) index used by the theory: K_0, y, gate factors."""
+    X: np.ndarray
+    Y: np.ndarray
+    K0: np.ndarray
+    y: np.ndarray
+    factors: list
+
+
+def _lbfgs(fun, x0, residual, tol, maxiter, memory=20):
+    """Minimise ``fun`` (returns value, gradient) until ``residual(x, grad) < tol``; backtracking Armijo."""
+    x = x0.copy()
+    f, g = fun(x)
+    S, Yk = [], []
+    it = 0
+    res = residual(x, g)
+    while res >= tol and it < maxiter:
+        q = g.copy()
+        alphas = []
+        for s, yv in reversed(list(zip(S, Yk))):
+            a = s @ q / (yv @ s)
+            alphas.append(a)
+            q -= a * yv
+        if S:
+            q *= (S[-1] @ Yk[-1]) / (Yk[-1] @ Yk[-1])
+        else:
+            q *= min(1.0, 0.1 / max(np.max(np.abs(g)), 1e-300))
+        for (s, yv), a in zip(zip(S, Yk), reversed(alphas)):
+            b = yv @ q / (yv @ s)
+            q += s * (a - b)
+        d = -q
+        slope = g @ d
+        if slope >= 0:                        # not a descent direction: restart along -g
+            S, Yk = [], []
+            d = -g * min(1.0, 0.1 / max(np.max(np.abs(g)), 1e-300))
+            slope = g @ d
+        step = 1.0
+        while True:
+            xn = x + step * d
+            fn, gn = fun(xn)
+            # Armijo, with the rounding error of H allowed for (near the minimum H changes by ~1e-16 |H|)
+            if np.isfinite(fn) and fn <= f + 1e-4 * step * slope + 1e-14 * abs(f):
+                break
+            step *= 0.5
+            if step < 1e-10:
+                return x, f, g, it, res
+        s, yv = xn - x, gn - g
+        if s @ yv > 1e-300:
+            S.append(s)
+            Yk.append(yv)
+            if len(S) > memory:
+                S.pop(0)
+                Yk.pop(0)
+        x, f, g = xn, fn, gn
+        it += 1
+        res = residual(x, g)
+    return x, f, g, it, res
+
+
+class GatedSolver:
+    """Compiled saddle-point solver of a gated theory (module doc)."""
+
+    def __init__(self, theory):
+        self.theory = theory
+        self.depth = theory.depth
+        self._compiled = {}
+
+    # -- compilation per concrete gate counts ---------------------------------------------------
+    def _compile(self, counts):
+        key = tuple(sorted((g.name, n) for g, n in counts.items()))
+        if key in self._compiled:
+            return self._compiled[key]
+        th = self.theory
+        sub = {g.count: n for g, n in counts.items() if isinstance(g.count, sp.Symbol)}
+        Vs = [V.xreplace(sub) for V in th.order_parameters]
+        Phi = th.action_gradient.xreplace(sub)
+        scalars = list(th.widths) + list(th.sigmas)
+        fn = {
+            "measure": lambdify(Vs + scalars, th.measure_term.xreplace(sub)),
+            "gradient": lambdify(Vs + [Phi] + scalars, [g.xreplace(sub) for g in th.gradient]),
+            "means": lambdify(Vs + scalars, [op.mean.xreplace(sub) for op in th.measures]),
+            "input_tilt": lambdify(Vs + scalars, th.input_tilt.xreplace(sub)),
+            "dims": [int(V.shape[0]) for V in Vs],
+        }
+        self._compiled[key] = fn
+        return fn
+
+    # -- data ---------------------------------------------------------------------------------
+    def _gate_functions(self, gates, gate_seed):
+        """One gate function per distinct gate set (``theory.gate_order``)."""
+        order = self.theory.gate_order
+        if gates is None or isinstance(gates, (int, np.integer)) and not isinstance(gates, bool):
+            funcs = []
+            for i, gs in enumerate(order):
+                count = gates if gates is not None else gs.count
+                if not isinstance(count, (int, np.integer)):
+                    raise ParameterError("gates: this network has symbolic gate counts (%s); give gates=M or gate "
+                                         "functions/arrays" % ", ".join(str(g.count) for g in order))
+                if gates is not None and not isinstance(gs.count, sp.Symbol) and gs.count != gates:
+                    raise ParameterError("gates=%d does not match the network's gate count %s" % (gates, gs.count))
+                funcs.append(HalfSpaceGates(int(count), seed=gate_seed + i))
+            return funcs
+        if isinstance(gates, np.ndarray):
+            if gates.ndim != 3:
+                raise ParameterError("gate arrays must have shape (gate sets, P, M), got %s" % (gates.shape,))
+            gates = [FixedGates(a) for a in gates]
+        gates = list(gates) if isinstance(gates, (list, tuple)) else [gates]
+        if len(gates) == 1 and len(order) > 1:
+            raise ParameterError("gates: %d gate sets (%s) need %d gate functions, got 1"
+                                 % (len(order), ", ".join("G_" + (g.name or "") for g in order), len(order)))
+        if len(gates) != len(order):
+            raise ParameterError("gates: expected %d gate functions (one per gate set), got %d" % (len(order), len(gates)))
+        for g in gates:
+            if not callable(g):
+                raise ParameterError("gates must be callables X -> (n, M) arrays, got %r" % (g,))
+        return gates
+
+    def _factor_values(self, funcs, X, m, counts=None):
+        """Gate values of every index factor of the kernel on the extended (output, point) index."""
+        th = self.theory
+        values, found = {}, {}
+        for gs, f in zip(th.gate_order, funcs):
+            name = "gate set G_%s" % (gs.name or "")
+            want = counts.get(gs) if counts else (gs.count if not isinstance(gs.count, sp.Symbol) else None)
+            arr = evaluate_gates(f, X, want, name)
+            values[gs] = np.tile(arr, (m, 1))
+            found[gs] = arr.shape[1]
+        n = X.shape[0]
+        out = []
+        for fac in th.factors:
+            if fac in values:
+                out.append(values[fac])
+            else:                                               # the output index: indicators
+                out.append(np.kron(np.eye(m), np.ones((n, 1))))
+        return out, found
+
+    def _prepare(self, X, y, funcs):
+        X = _check_array("X", X, 2)
+        Y = np.asarray(y, dtype=float)
+        m = self.theory.outputs
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        Y = _check_array("y", Y, 2)
+        if Y.shape[0] != X.shape[0]:
+            raise ParameterError("X has %d rows but y has %d; they must match" % (X.shape[0], Y.shape[0]))
+        if Y.shape[1] != m:
+            raise ParameterError("y has %d output columns but the network has %d outputs" % (Y.shape[1], m))
+        factors, found = self._factor_values(funcs, X, m)
+        K0 = X @ X.T / X.shape[1]
+        return _Data(X, Y, np.kron(np.ones((m, m)), K0), Y.T.ravel(), factors), found
+
+    # -- evaluation -----------------------------------------------------------------------------
+    @staticmethod
+    def _kernel(A0, data):
+        if data.factors:
+            G0 = face_split(*data.factors)
+            return (G0 @ A0 @ G0.T) * data.K0, G0
+        return float(A0[0, 0]) * data.K0, None
+
+    def _data_term(self, A0, data, T):
+        """H_data and Phi = dH/dA_0 with one Cholesky factorization of T I + K."""
+        K, G0 = self._kernel(A0, data)
+        C = K + T * np.eye(K.shape[0])
+        try:
+            Lc = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return np.inf, None
+        Li = np.linalg.inv(Lc)
+        R = Li.T @ Li
+        r = R @ data.y
+        value = 0.5 * data.y @ r + np.sum(np.log(np.diag(Lc)))
+        Gamma = 0.5 * (R - np.outer(r, r))
+        if G0 is None:
+            Phi = np.array([[np.sum(Gamma * data.K0)]])
+        else:
+            Phi = G0.T @ (Gamma * data.K0) @ G0
+        return value, Phi
+
+    def _unpack(self, theta, chol_ref, widths, dims):
+        Vs, Ls, pos = [], [], 0
+        for C, N, d in zip(chol_ref, widths, dims):
+            n = d * (d + 1) // 2
+            raw = theta[pos:pos + n] / np.sqrt(N)
+            pos += n
+            L = np.zeros((d, d))
+            L[np.tril_indices(d)] = raw
+            L[np.diag_indices(d)] = np.exp(np.diag(L))
+            CL = C @ L
+            Ls.append((L, CL))
+            Vs.append(CL @ CL.T)
+        return Vs, Ls
+
+    def _objective(self, fn, data, T, widths, scalars, chol_ref):
+        dims = fn["dims"]
+
+        def evaluate(theta):
+            Vs, Ls = self._unpack(theta, chol_ref, widths, dims)
+            try:
+                A0 = np.atleast_2d(fn["input_tilt"](*Vs, *scalars))
+                value, Phi = self._data_term(A0, data, T)
+                if Phi is None:
+                    return np.inf, np.zeros_like(theta)
+                value += float(fn["measure"](*Vs, *scalars))
+                grads = fn["gradient"](*Vs, Phi, *scalars)
+            except np.linalg.LinAlgError:
+                return np.inf, np.zeros_like(theta)
+            out = []
+            for (L, CL), C, G, N in zip(Ls, chol_ref, grads, widths):
+                G = np.atleast_2d(G)
+                G = 0.5 * (G + G.T)
+                dL = np.tril(2 * C.T @ G @ CL)
+                dL[np.diag_indices(L.shape[0])] *= np.diag(L)
+                out.append(dL[np.tril_indices(L.shape[0])] / np.sqrt(N))
+            evaluate.last = (Vs, Ls, grads)
+            return value, np.concatenate(out)
+
+        def residual(theta, grad):
+            Vs, Ls, grads = evaluate.last
+            return max(float(np.max(np.abs(2 / N * CL.T @ (0.5 * (np.atleast_2d(G) + np.atleast_2d(G).T)) @ CL)))
+                       for (L, CL), G, N in zip(Ls, grads, widths))
+        return evaluate, residual
+
+    # -- public -----------------------------------------------------------------------------------
+    def solve(self, X, y, widths, *, sigma2=1.0, T, gates=None, gate_seed=0, tol=1e-9, maxiter=3000,
+              starts=START_SCALES, raise_on_failure=True):
+        """Solve the matrix saddle point; return a :class:`GatedSolution`.
+
+        ``widths``: N_1..N_L (or one int for all); ``sigma2``: one prior variance or L+1 of them
+        (sigma_1..sigma_L, sigma_a); ``gates``: None (half-space gates with the network's counts, seeds
+        ``gate_seed + i``), an int M (half-space gates, M per set), or one gate function per gate set
+        (``theory.gate_order``: gated layers from the input, then a gated readout), e.g.
+        :class:`~symbolic_rg.gates.FixedGates` for user arrays.
+        """
+        L = self.depth
+        widths = self._widths(widths)
+        s2 = self._sigma2(sigma2)
+        T = self._temperature(T)
+        funcs = self._gate_functions(gates, gate_seed)
+        data, found = self._prepare(X, y, funcs)
+        counts = dict(found)
+        self._check_gates(data, funcs, T)
+        fn = self._compile(counts)
+        for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
+            if N < d:
+                raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d "
+                                     "(the product of the gate counts above it); the matrix theory needs N_%d >= %d"
+                                     % (l, N, d, l, l, d))
+        scalars = list(widths) + list(np.sqrt(s2))
+        # infinite-width point, top down: V_l = A_l(V_{l+1})
+        Vgp = [None] * L
+        for l in range(L - 1, -1, -1):
+            args = [Vgp[i] if Vgp[i] is not None else np.eye(fn["dims"][i]) for i in range(L)]
+            Vgp[l] = np.atleast_2d(fn["means"](*args, *scalars)[l])
+        if T == 0:
+            Kgp, _ = self._kernel(np.atleast_2d(fn["input_tilt"](*Vgp, *scalars)), data)
+            ev = np.linalg.eigvalsh(Kgp)
+            if ev[0] <= SINGULAR_RTOL * ev[-1]:
+                raise NoSolutionError("T = 0: the gated kernel on the training set is singular (rank %d < %d "
+                                      "points); no interpolating weights — use T > 0 or fewer points"
+                                      % (int(np.sum(ev > SINGULAR_RTOL * ev[-1])), len(ev)))
+        chol_ref = [np.linalg.cholesky(V) for V in Vgp]
+        evaluate, residual = self._objective(fn, data, T, widths, scalars, chol_ref)
+        n = sum(d * (d + 1) // 2 for d in fn["dims"])
+        roots = []
+        for scale in starts:
+            theta0 = np.zeros(n)
+            pos = 0
+            for d, N in zip(fn["dims"], widths):
+                block = np.zeros((d, d))
+                block[np.diag_indices(d)] = 0.5 * np.log(scale) * np.sqrt(N)
+                theta0[pos:pos + d * (d + 1) // 2] = block[np.tril_indices(d)]
+                pos += d * (d + 1) // 2
+            theta, H, _, it, res = _lbfgs(evaluate, theta0, residual, tol, maxiter)
+            evaluate(theta)
+            Vs = [V.copy() for V in evaluate.last[0]]
+            roots.append(_Root(Vs, float(H), int(it), bool(res < tol), float(res)))
+        best = _best(roots)
+        sol = GatedSolution(self, data, funcs, counts, widths, s2, T, fn, scalars, best, _distinct(roots))
+        if raise_on_failure and not sol.converged:
+            raise ConvergenceError("matrix saddle point did not converge at T=%g, widths=%s, sigma2=%s "
+                                   "(max residual %.3g after %d iterations)"
+                                   % (T, list(widths), list(s2), sol.residual, sol.iterations))
+        return sol
+
+    def _widths(self, widths):
+        L = self.depth
+        w = np.atleast_1d(np.asarray(widths, dtype=float))
+        if w.size == 1:
+            w = np.repeat(w, L)
+        if w.shape != (L,) or np.any(~np.isfinite(w)) or np.any(w < 1) or np.any(w != np.round(w)):
+            raise ParameterError("widths must be %d finite integers >= 1 (N_1..N_L), got %r" % (L, widths))
+        return w
+
+    def _sigma2(self, sigma2):
+        L = self.depth
+        s = np.atleast_1d(np.asarray(sigma2, dtype=float))
+        if s.size == 1:
+            s = np.repeat(s, L + 1)
+        if s.shape != (L + 1,) or np.any(~np.isfinite(s)) or np.any(s <= 0):
+            raise ParameterError("sigma2 must be one positive variance or %d (sigma_1^2..sigma_L^2, sigma_a^2), "
+                                 "got %r" % (L + 1, sigma2))
+        return s
+
+    @staticmethod
+    def _temperature(T):
+        if T is None or not np.isfinite(T) or T < 0:
+            raise ParameterError("T must be a finite temperature >= 0, got %r" % (T,))
+        return float(T)
+
+    def _check_gates(self, data, funcs, T):
+        if T > 0:
+            return
+        th = self.theory
+        for gs, f in zip(th.gate_order, funcs):
+            vals = np.asarray(f(data.X))
+            off = np.flatnonzero(np.sum(vals**2, axis=1) == 0)
+            if off.size:
+                where = [i + 1 for i, l in enumerate(th.network.layers) if getattr(l, "gates", None) == gs]
+                if getattr(th.network.readout, "gates", None) == gs:
+                    where.append("readout")
+                raise NoSolutionError("T = 0: gate set G_%s (layer %s) switches training input %d (0-based) fully off "
+                                      "(all %d gates zero), so no weights interpolate it; use T > 0 or other gates"
+                                      % (gs.name, ", ".join(map(str, where)), int(off[0]), vals.shape[1]))
+
+
+class _Root(NamedTuple):
+    order_parameters: list
+    action: float
+    iterations: int
+    converged: bool
+    residual: float
+
+
+def _best(roots):
+    ok = [r for r in roots if r.converged]
+    pool = ok if ok else roots
+    return min(pool, key=lambda r: (r.action if np.isfinite(r.action) else np.inf, r.residual))
+
+
+def _distinct(roots, rtol=1e-6):
+    out = []
+    for r in sorted((r for r in roots if r.converged), key=lambda r: r.action):
+        if not any(all(np.allclose(a, b, rtol=rtol, atol=rtol * np.max(np.abs(b))) for a, b in
+                       zip(r.order_parameters, o.order_parameters)) for o in out):
+            out.append(r)
+    return out
+
+
+class GatedSolution:
+    """The matrix saddle point at one parameter point and the observables it implies."""
+
+    def __init__(self, solver, data, gate_functions, gate_counts, widths, sigma2, T, fn, scalars, root, roots):
+        self.solver, self.data, self.gate_functions, self.gate_counts = solver, data, gate_functions, gate_counts
+        self.widths, self.sigma2, self.T = widths, sigma2, T
+        self._fn, self._scalars = fn, scalars
+        self.order_parameters = root.order_parameters
+        self.action, self.iterations, self.converged, self.residual = (root.action, root.iterations,
+                                                                       root.converged, root.residual)
+        self.roots = roots
+        self.input_tilt = np.atleast_2d(fn["input_tilt"](*self.order_parameters, *scalars))
+        self.kernel, self._G0 = solver._kernel(self.input_tilt, data)
+        C = self.kernel + T * np.eye(self.kernel.shape[0])
+        self._alpha = np.linalg.solve(C, data.y)
+        self._C = C
+
+    @property
+    def gp_input_tilt(self):
+        """A_0 at infinite width (all V_l at their prior means)."""
+        L = self.solver.depth
+        V = [None] * L
+        for l in range(L - 1, -1, -1):
+            args = [V[i] if V[i] is not None else np.eye(self._fn["dims"][i]) for i in range(L)]
+            V[l] = np.atleast_2d(self._fn["means"](*args, *self._scalars)[l])
+        return np.atleast_2d(self._fn["input_tilt"](*V, *self._scalars))
+
+    @property
+    def kernel_scale(self):
+        """tr K / tr K_GP on the training set (1 at infinite width)."""
+        Kgp, _ = self.solver._kernel(self.gp_input_tilt, self.data)
+        return float(np.trace(self.kernel) / np.trace(Kgp))
+
+    def predict(self, X_test, gates_test=None):
+        """Posterior mean and variance of f at the rows of ``X_test``: arrays (n,) or (n, outputs).
+
+        ``gates_test``: gate functions for the test inputs when the solve used fixed training arrays
+        (default: the same gate functions)."""
+        X_test = _check_array("X_test", X_test, 2)
+        if X_test.shape[1] != self.data.X.shape[1]:
+            raise ParameterError("X_test has %d features but the training inputs have %d"
+                                 % (X_test.shape[1], self.data.X.shape[1]))
+        funcs = self.gate_functions if gates_test is None else self.solver._gate_functions(gates_test, 0)
+        m = self.solver.theory.outputs
+        n = X_test.shape[0]
+        factors, _ = self.solver._factor_values(funcs, X_test, m, self.gate_counts)
+        k0 = np.kron(np.ones((m, m)), X_test @ self.data.X.T / self.data.X.shape[1])
+        kxx = np.tile(np.sum(X_test**2, axis=1) / X_test.shape[1], m)
+        A = self.input_tilt
+        if factors:
+            g0 = face_split(*factors)
+            k = (g0 @ A @ self._G0.T) * k0
+            kself = np.einsum("ia,ab,ib->i", g0, A, g0) * kxx
+        else:
+            k = A[0, 0] * k0
+            kself = A[0, 0] * kxx
+        mean = k @ self._alpha
+        var = kself - np.einsum("ij,ji->i", k, np.linalg.solve(self._C, k.T))
+        if m == 1:
+            return mean, var
+        return mean.reshape(m, n).T, var.reshape(m, n).T
+
+    def generalization_error(self, X_test, y_test, gates_test=None):
+        """Test average of (<f> - y)^2 + <df^2> (over points and outputs), with its parts."""
+        Y = np.asarray(y_test, dtype=float)
+        mean, var = self.predict(X_test, gates_test)
+        if Y.shape != mean.shape:
+            raise ParameterError("y_test has shape %s but the predictions have shape %s" % (Y.shape, mean.shape))
+        bias, variance = float(np.mean((mean - Y) ** 2)), float(np.mean(var))
+        return GeneralizationError(bias + variance, bias, variance)
+
+    def generalization_error_by_group(self, X_test, y_test, groups, gates_test=None):
+        """``{group: GeneralizationError}`` over the test rows of each group (e.g. each task)."""
+        Y = np.asarray(y_test, dtype=float)
+        groups = np.asarray(groups)
+        mean, var = self.predict(X_test, gates_test)
+        if Y.shape != mean.shape or groups.shape != (mean.shape[0],):
+            raise ParameterError("y_test %s and groups %s must match the predictions %s (one group per row)"
+                                 % (Y.shape, groups.shape, mean.shape))
+        out = {}
+        for g in np.unique(groups):
+            rows = groups == g
+            bias, variance = float(np.mean((mean[rows] - Y[rows]) ** 2)), float(np.mean(var[rows]))
+            out[g.item()] = GeneralizationError(bias + variance, bias, variance)
+        return out
+
+    def as_dict(self, X_test=None, y_test=None, gates_test=None):
+        """JSON-ready summary: the deep-linear keys (``order_parameters`` = tr V_l / d_l) plus the matrices."""
+        out = {"order_parameters": [float(np.trace(V) / V.shape[0]) for V in self.order_parameters],
+               "order_parameter_matrices": [V.tolist() for V in self.order_parameters],
+               "kernel_scale": self.kernel_scale, "converged": self.converged,
+               "iterations": int(self.iterations), "action": self.action, "residual": self.residual,
+               "T": self.T, "widths": [float(w) for w in self.widths], "sigma2": [float(s) for s in self.sigma2],
+               "stationary_points": [{"action": r.action, "order_parameters":
+                                      [float(np.trace(V) / V.shape[0]) for V in r.order_parameters]}
+                                     for r in self.roots]}
+        if X_test is not None:
+            eg = self.generalization_error(X_test, y_test, gates_test)
+            out.update(generalization_error=eg.total, bias=eg.bias, variance=eg.variance)
+        return out
