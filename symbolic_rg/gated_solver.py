@@ -226,6 +226,7 @@ class GatedSolver:
         dims = fn["dims"]
 
         def evaluate(theta):
+            evaluate.count += 1
             Vs, Ls = self._unpack(theta, chol_ref, widths, dims)
             try:
                 A0 = np.atleast_2d(fn["input_tilt"](*Vs, *scalars))
@@ -245,6 +246,8 @@ class GatedSolver:
                 out.append(dL[np.tril_indices(L.shape[0])] / np.sqrt(N))
             evaluate.last = (Vs, Ls, grads)
             return value, np.concatenate(out)
+
+        evaluate.count = 0
 
         def residual(theta, grad):
             Vs, Ls, grads = evaluate.last
@@ -302,10 +305,11 @@ class GatedSolver:
                 block[np.diag_indices(d)] = 0.5 * np.log(scale) * np.sqrt(N)
                 theta0[pos:pos + d * (d + 1) // 2] = block[np.tril_indices(d)]
                 pos += d * (d + 1) // 2
+            start = evaluate.count
             theta, H, _, it, res = _lbfgs(evaluate, theta0, residual, tol, maxiter)
             evaluate(theta)
             Vs = [V.copy() for V in evaluate.last[0]]
-            roots.append(_Root(Vs, float(H), int(it), bool(res < tol), float(res)))
+            roots.append(_Root(Vs, float(H), int(it), bool(res < tol), float(res), evaluate.count - start))
         best = _best(roots)
         sol = GatedSolution(self, data, funcs, counts, widths, s2, T, fn, scalars, best, _distinct(roots))
         if raise_on_failure and not sol.converged:
@@ -361,6 +365,7 @@ class _Root(NamedTuple):
     iterations: int
     converged: bool
     residual: float
+    evaluations: int          # evaluations of H (one Cholesky factorization of T I + K each)
 
 
 def _best(roots):
@@ -388,6 +393,7 @@ class GatedSolution:
         self.order_parameters = root.order_parameters
         self.action, self.iterations, self.converged, self.residual = (root.action, root.iterations,
                                                                        root.converged, root.residual)
+        self.evaluations = root.evaluations
         self.roots = roots
         self.input_tilt = np.atleast_2d(fn["input_tilt"](*self.order_parameters, *scalars))
         self.kernel, self._G0 = solver._kernel(self.input_tilt, data)
@@ -469,7 +475,8 @@ class GatedSolution:
         out = {"order_parameters": [float(np.trace(V) / V.shape[0]) for V in self.order_parameters],
                "order_parameter_matrices": [V.tolist() for V in self.order_parameters],
                "kernel_scale": self.kernel_scale, "converged": self.converged,
-               "iterations": int(self.iterations), "action": self.action, "residual": self.residual,
+               "iterations": int(self.iterations), "evaluations": int(self.evaluations),
+               "action": self.action, "residual": self.residual,
                "T": self.T, "widths": [float(w) for w in self.widths], "sigma2": [float(s) for s in self.sigma2],
                "stationary_points": [{"action": r.action, "order_parameters":
                                       [float(np.trace(V) / V.shape[0]) for V in r.order_parameters]}
