@@ -147,14 +147,14 @@ class GatedSolver:
                 raise ParameterError("gates must be callables X -> (n, M) arrays, got %r" % (g,))
         return gates
 
-    def _factor_values(self, funcs, X, m, counts=None):
+    def _factor_values(self, funcs, X, m, counts=None, role="train"):
         """Gate values of every index factor of the kernel on the extended (output, point) index."""
         th = self.theory
         values, found = {}, {}
         for gs, f in zip(th.gate_order, funcs):
             name = "gate set G_%s" % (gs.name or "")
             want = counts.get(gs) if counts else (gs.count if not isinstance(gs.count, sp.Symbol) else None)
-            arr = evaluate_gates(f, X, want, name)
+            arr = evaluate_gates(f, X, want, name, role)
             values[gs] = np.tile(arr, (m, 1))
             found[gs] = arr.shape[1]
         n = X.shape[0]
@@ -348,7 +348,7 @@ class GatedSolver:
             return
         th = self.theory
         for gs, f in zip(th.gate_order, funcs):
-            vals = np.asarray(f(data.X))
+            vals = evaluate_gates(f, data.X, None, "gate set G_%s" % gs.name)
             off = np.flatnonzero(np.sum(vals**2, axis=1) == 0)
             if off.size:
                 where = [i + 1 for i, l in enumerate(th.network.layers) if getattr(l, "gates", None) == gs]
@@ -429,7 +429,7 @@ class GatedSolution:
         funcs = self.gate_functions if gates_test is None else self.solver._gate_functions(gates_test, 0)
         m = self.solver.theory.outputs
         n = X_test.shape[0]
-        factors, _ = self.solver._factor_values(funcs, X_test, m, self.gate_counts)
+        factors, _ = self.solver._factor_values(funcs, X_test, m, self.gate_counts, "test")
         k0 = np.kron(np.ones((m, m)), X_test @ self.data.X.T / self.data.X.shape[1])
         kxx = np.tile(np.sum(X_test**2, axis=1) / X_test.shape[1], m)
         A = self.input_tilt

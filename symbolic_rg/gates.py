@@ -62,12 +62,23 @@ class SigmoidGates(_ProjectionGates):
 
 
 class FixedGates:
-    """User-supplied gate values: ``train`` (P x M) and optionally ``test`` (P_test x M)."""
+    """User-supplied gate values: ``train`` (P x M) and optionally ``test`` (P_test x M).
+
+    The solver takes ``train`` for the training inputs and ``test`` (or, when absent, the one array given)
+    for the test inputs; called directly on inputs it returns the array with the matching number of rows.
+    """
 
     def __init__(self, train, test=None):
         self.train = np.asarray(train, dtype=float)
         self.test = None if test is None else np.asarray(test, dtype=float)
         self.count = self.train.shape[1] if self.train.ndim == 2 else None
+
+    def values(self, X, role):
+        arr = self.train if role == "train" or self.test is None else self.test
+        if arr.ndim != 2 or arr.shape[0] != np.shape(X)[0]:
+            raise ParameterError("fixed %s gate values have shape %s but there are %d %s inputs"
+                                 % (role, arr.shape, np.shape(X)[0], role))
+        return arr
 
     def __call__(self, X):
         n = np.shape(X)[0]
@@ -78,10 +89,10 @@ class FixedGates:
                              % (" and ".join(str(a.shape[0]) for a in (self.train, self.test) if a is not None), n))
 
 
-def evaluate_gates(gate, X, count, name):
-    """Gate values of ``gate`` on ``X``, checked: shape (len(X), count), finite, in [0, inf)."""
+def evaluate_gates(gate, X, count, name, role="train"):
+    """Gate values of ``gate`` on the ``role`` (train/test) inputs ``X``, checked: shape (len(X), count), finite."""
     try:
-        values = np.asarray(gate(X), dtype=float)
+        values = np.asarray(gate.values(X, role) if isinstance(gate, FixedGates) else gate(X), dtype=float)
     except ParameterError:
         raise
     except Exception as exc:

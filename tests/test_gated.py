@@ -323,3 +323,12 @@ def test_multitask_per_task_errors_and_task_dependent_gates():
     blind = np.mean([e.total for e in per_task(3, 0.0)[2].values()])
     aware = np.mean([e.total for e in per_task(3, 3.0)[2].values()])
     assert aware < blind - 0.1           # gates that see the task reduce the interference between tasks
+
+
+def test_fixed_gates_use_the_test_array_for_test_inputs_of_equal_size():
+    X, y, Xt, yt, g1, ga = gated_teacher(P=40, P_test=40)
+    solver = srg.derive(srg.ggdln(1, gates=4, gated_readout=True)).compile()
+    fixed = [FixedGates(g(X), g(Xt)) for g in (g1, ga)]
+    a = solver.solve(X, y, [50], T=0.1, gates=fixed).predict(Xt)
+    b = solver.solve(X, y, [50], T=0.1, gates=[g1, ga]).predict(Xt)
+    assert_allclose(a, b, rtol=1e-10)
