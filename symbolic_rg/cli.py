@@ -153,6 +153,8 @@ def _gated_solve(args, d):
     sol = theory.compile().solve(d.X_train, d.y_train, widths["widths"], sigma2=sigma2, T=args.T, gates=gates,
                                  gate_seed=args.gate_seed)
     out = sol.as_dict(d.X_test, d.y_test, gates_test)
+    if theory.outputs == 1:
+        out["layer_kernel_traces"] = [float(np.trace(K)) / d.X_train.shape[0] for K in sol.layer_kernels()]
     out.update(P=int(d.X_train.shape[0]), method="saddle", gates=args.gates,
                gate_source="data file" if arrays is not None else "half-space, seed %d" % args.gate_seed)
     return out

@@ -455,6 +455,55 @@ class GatedSolution:
         bias, variance = float(np.mean((mean - Y) ** 2)), float(np.mean(var))
         return GeneralizationError(bias + variance, bias, variance)
 
+    def layer_kernels(self):
+        r"""Mean hidden kernels :math:`\langle K_l\rangle = \langle x_l\cdot x_l'\rangle/N_l` on the training set.
+
+        A unit of layer :math:`l` has prior covariance :math:`C_l = \frac{\sigma_l^2}{M_l}\sum_k D_k K_{l-1}D_k`
+        (:math:`D_k = \mathrm{diag}\,g^l_k`) and is tilted through :math:`B_l = [t\circ g_\alpha]_{\alpha\in I_l}`;
+        differentiating :math:`\log Z` with respect to a source :math:`-\frac12\mathrm{tr}(JK_l)` gives
+        :math:`\langle K_l\rangle = \langle C_l\rangle - \frac1{N_l}\langle\Psi_lV_l\Psi_l^\top\rangle`,
+        :math:`\Psi_l = C_lB_l`, and at the saddle point (:math:`Q_l/N_l = V_l^{-1} - A_l^{-1}`)
+        :math:`K_lB_l = \Psi_l V_lA_l^{-1}`, so :math:`\Psi_l` is linear in :math:`t` layer by layer:
+        :math:`\Psi_l[:,\alpha] = \frac{\sigma_l^2}{M_l}\sum_k D_k(\Psi_{l-1}V_{l-1}A_{l-1}^{-1})[:,(\alpha,k)]`,
+        :math:`\Psi_1[:,\alpha] = C_1D_\alpha t`; the average over :math:`t` uses
+        :math:`\langle tt^\top\rangle = R - Ryy^\top R`.  For one gate and :math:`g\equiv1` this is the deep-linear
+        result.  Single-output networks; memory :math:`d_lP^2` per layer.
+        """
+        th = self.solver.theory
+        if th.outputs != 1:
+            raise ParameterError("layer kernels are implemented for single-output networks")
+        data = self.data
+        P = data.K0.shape[0]
+        dims = [V.shape[0] for V in self.order_parameters]
+        if max(dims) * P * P > 4e8:
+            raise ParameterError("layer kernels need d_l P^2 = %d doubles; use fewer training points" % (max(dims) * P * P))
+        R = np.linalg.inv(self._C)
+        S = R - np.outer(self._alpha, self._alpha)                   # <t t^T>
+        means = [np.atleast_2d(A) for A in self._fn["means"](*self.order_parameters, *self._scalars)]
+        values = dict(zip(th.factors, data.factors))
+        ones = np.ones((P, 1))
+        out, K_prev, Psi = [], data.K0, None
+        for l, layer in enumerate(th.network.layers):
+            gs = getattr(layer, "gates", None)
+            g = values[gs] if gs is not None else ones
+            c = self.sigma2[l] / g.shape[1]
+            if l == 0:                       # index factors above layer 1: all but layer 1's own gates
+                above = data.factors[:-1] if gs is not None else data.factors
+                F = face_split(*above) if above else ones
+                Psi = (c * (g @ g.T) * data.K0)[None, :, :] * F.T[:, None, :]
+            else:
+                W = self.order_parameters[l - 1] @ np.linalg.inv(means[l - 1])
+                Pw = np.einsum("bpq,ba->apq", Psi, W)                      # (Psi_{l-1} W)[:, beta']
+                M = g.shape[1]
+                Pw = Pw.reshape(dims[l], M, P, P)
+                Psi = c * np.einsum("pk,akpq->apq", g, Pw)
+            V = self.order_parameters[l]
+            E = np.einsum("ab,apq,qr,bsr->ps", V, Psi, S, Psi)
+            K = c * (g @ g.T) * K_prev - E / self.widths[l]
+            out.append(0.5 * (K + K.T))
+            K_prev = K
+        return out
+
     def generalization_error_by_group(self, X_test, y_test, groups, gates_test=None):
         """``{group: GeneralizationError}`` over the test rows of each group (e.g. each task)."""
         Y = np.asarray(y_test, dtype=float)

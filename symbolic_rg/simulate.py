@@ -304,7 +304,8 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
 
     ``gates`` / ``gates_test``: per layer a (P x M_l) array, or None for a plain linear layer;
     ``readout_gates``: None (linear readout) or (P x M_a); ``y``: (P,) or (P, outputs).
-    Returns :class:`PosteriorSamples` with ``f_test`` flattened point-major, (samples, n_test * outputs).
+    Returns :class:`PosteriorSamples` with ``f_test`` flattened point-major, (samples, n_test * outputs), and
+    the mean hidden kernels :math:`\langle x_l\cdot x_l'\rangle/N_l` on the training set.
     """
     X, X_test = _check_array("X", X, 2), _check_array("X_test", X_test, 2)
     Y = np.asarray(y, dtype=float)
@@ -346,6 +347,7 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
         return np.stack([np.einsum("pr,rj,pj->p", Rg, a[k], XL) / c for k in range(m)], axis=1)
 
     f_test = np.empty((samples, n * m))
+    kernels = [np.empty((samples, P, P)) for _ in range(L)]
     for sweep in range(burn_in + samples):
         xs = forward_layers(X, G)
         # readout: each output's weights a^k = (a^{k,r})_r, design R[mu, r] x_L[mu, j] / c
@@ -374,5 +376,7 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
         if sweep >= burn_in:
             xt = forward_layers(X_test, Gt)
             f_test[sweep - burn_in] = readout(xt[L], Rt).ravel()
-    return _summarise(f_test, [], batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
+            for l, x in enumerate(forward_layers(X, G)[1:]):
+                kernels[l][sweep - burn_in] = x @ x.T / dims[l + 1]
+    return _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
                                             "sweeps": burn_in + samples, "burn_in": burn_in})

@@ -169,6 +169,8 @@ def test_one_gate_network_solves_like_the_deep_linear_engine(small_data):
     ones = FixedGates(np.ones((len(y), 1)), np.ones((len(yt), 1)))
     g1 = srg.derive(srg.ggdln(2, gates=1)).compile().solve(X, y, [30, 50], sigma2=[1.0, 0.7, 1.3], T=0.2, gates=[ones, ones])
     assert_allclose(tuple(g1.generalization_error(Xt, yt)), tuple(deep.generalization_error(Xt, yt)), rtol=1e-8)
+    for a, b in zip(g1.layer_kernels(), deep.layer_kernels()):                 # the kernel recursion, too
+        assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(b).max())
 
 
 def test_infinite_width_limit_is_the_gp_kernel():
@@ -230,6 +232,11 @@ def test_theory_matches_gibbs_sampling_of_the_gated_network(depth, M, N):
     mean, var = sol.predict(Xt)
     on = ps.mean_stderr > 0
     assert np.mean(np.abs(mean - ps.mean)[on] / ps.mean_stderr[on]) < 2.0
+    # mean hidden kernels: within sampling noise of the theory, several standard errors from the GP kernels
+    for K, K_gp, K_sim, se in zip(sol.layer_kernels(), gp.layer_kernels(), ps.layer_kernels, ps.layer_kernels_stderr):
+        on = se > 1e-12
+        assert np.mean(np.abs(K - K_sim)[on] / se[on]) < 1.5
+        assert np.mean(np.abs(K_gp - K_sim)[on] / se[on]) > 4.0
 
 
 def test_zero_temperature_bias_width_dependence_in_simulation():
