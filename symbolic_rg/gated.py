@@ -456,7 +456,9 @@ class GatedTheory:
             "$\\otimes$ the Kronecker product, $\\mathrm{Tr}_M$ the partial trace over a gate index. "
             "The order parameters $V_l$ are symmetric positive-definite matrices indexed by products of the gates "
             "of the layers above; $k_0(x)_\\mu = x^\\mu\\cdot x/N_0$, $k_{xx} = x\\cdot x/N_0$, $g_l(x)$ the gate "
-            "values at the test input. Saddle point of $Z\\propto\\int\\prod_l d\\mu(V_l)\\,e^{-H}$ at large $N_l,P$."
+            "values at the test input. With several outputs the training points are the (output, input) pairs, "
+            "$G_{out}$ their output indicators. Saddle point of $Z\\propto\\int\\prod_l d\\mu(V_l)\\,e^{-H}$ at "
+            "large $N_l,P$."
             % (self.depth, "$f = (MN_L)^{-1/2}\\sum_m g_m(x)\\,a^m\\cdot x_L$" if isinstance(
                 getattr(self.network.readout, "gates", None), GateSet) else "$f = a\\cdot x_L/\\sqrt{N_L}$"))
         derivation = ("\\paragraph{Derivation.} Weights integrated from the readout backwards "
