@@ -210,18 +210,24 @@ def _agree(theory, estimate, stderr, N, label):
     assert abs(theory - estimate) <= 3 * stderr + 2.0 / N * abs(theory), (label, theory, estimate, stderr)
 
 
-@pytest.mark.parametrize("depth,M,N", [(1, 3, 200), (2, 2, 150)])
-def test_theory_matches_gibbs_sampling_of_the_gated_network(depth, M, N):
+@pytest.mark.parametrize("depth,M,N,shared", [(1, 3, 200, False), (2, 2, 150, False), (2, 3, 150, True)],
+                         ids=["L1-halfspace", "L2-halfspace", "L2-shared-sigmoid"])
+def test_theory_matches_gibbs_sampling_of_the_gated_network(depth, M, N, shared):
     X, y, Xt, yt = digits(P=60, P_test=100, seed=1)
-    gates = [HalfSpaceGates(M, seed=l, bias=-0.3) for l in range(depth + 1)]
-    net = srg.ggdln(depth, gates=M, gated_readout=depth == 1)
+    if shared:                                   # one set of smooth gates for every layer
+        gates = [srg.SigmoidGates(M, seed=7, bias=-0.3)] * (depth + 1)
+    else:
+        gates = [HalfSpaceGates(M, seed=l, bias=-0.3) for l in range(depth + 1)]
+    net = srg.ggdln(depth, gates=M, gated_readout=depth == 1, shared_gates=shared)
     th = srg.derive(net)
-    funcs = gates[:len(th.gate_order)]
+    funcs = gates[:len(th.gate_order)] if not shared else gates[:1]
+    if shared:
+        assert [V.shape for V in th.order_parameters] == [(M, M), (1, 1)]
     T = 0.1
     sol = th.compile().solve(X, y, [N] * depth, T=T, gates=funcs)
     gp = th.compile().solve(X, y, [1e9] * depth, T=T, gates=funcs)
-    readout = funcs[depth] if depth == 1 else None
-    ps = gibbs_gated(X, y, Xt, [N] * depth, [g(X) for g in funcs[:depth]], [g(Xt) for g in funcs[:depth]],
+    readout = gates[depth] if depth == 1 else None
+    ps = gibbs_gated(X, y, Xt, [N] * depth, [g(X) for g in gates[:depth]], [g(Xt) for g in gates[:depth]],
                      None if readout is None else readout(X), None if readout is None else readout(Xt),
                      T=T, samples=2500, burn_in=300, seed=3)
     est, se = ps.generalization_error(yt)
