@@ -4,8 +4,10 @@ from .layers import Linear, LinearReadout, Network, deep_linear
 from .theory import Theory, derive
 from .gated import GatedLinear, GatedReadout, GatedTheory, GateSet, ggdln
 from .gates import FixedGates, HalfSpaceGates, SigmoidGates
+from .activations import activation, criticality, gaussian_expectation
 
 __all__ = ["derive", "deep_linear", "ggdln", "Theory", "GatedTheory", "Network", "Linear", "LinearReadout",
            "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
+           "activation", "criticality", "gaussian_expectation",
            "ParameterError", "NoSolutionError", "ConvergenceError"]
 __version__ = "0.1.0"

@@ -231,6 +231,15 @@ def cmd_simulate(args):
     _print(out, args.json, 28)
 
 
+def cmd_criticality(args):
+    from .activations import criticality
+    c = criticality(args.activation)
+    out = {"activation": args.activation, "C_b": c.C_b, "C_W": c.C_W,
+           "K_star": None if np.isnan(c.K_star) else c.K_star,        # None: every K is a fixed point
+           "universality_class": c.universality_class, "chi_parallel": c.chi_parallel, "chi_perp": c.chi_perp}
+    _print(out, args.json)
+
+
 def cmd_demo(args):
     from .demo import run
     run(out=args.out, quick=args.quick)
@@ -281,6 +290,12 @@ def build_parser():
     p.add_argument("--burn-in", type=int, default=500)
     p.add_argument("--sampler", choices=["gibbs", "mala"], default="gibbs")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("criticality", help="critical initialization (C_b, C_W) of an activation (PDLT)")
+    p.add_argument("activation", help="relu, tanh, gelu, swish, erf, linear, abs, sigmoid, sin, leaky_relu:SLOPE, "
+                                      "or a SymPy expression in z")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_criticality)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")
