@@ -24,7 +24,7 @@ from .gates import FixedGates, HalfSpaceGates, evaluate_gates
 from .matrices import face_split, lambdify
 from .solver import GeneralizationError, _check_array
 
-__all__ = ["GatedSolver", "GatedSolution", "START_SCALES"]
+__all__ = ["GatedSolver", "GatedSolution", "GatedSweep", "START_SCALES"]
 
 START_SCALES = (1.0, 0.2, 5.0)      # starts: the infinite-width order parameters times these
 SINGULAR_RTOL = 1e-10               # at T = 0, min/max eigenvalue of K_GP below this: no interpolating weights
@@ -257,14 +257,15 @@ class GatedSolver:
 
     # -- public -----------------------------------------------------------------------------------
     def solve(self, X, y, widths, *, sigma2=1.0, T, gates=None, gate_seed=0, tol=1e-9, maxiter=3000,
-              starts=START_SCALES, raise_on_failure=True):
+              starts=START_SCALES, initial=None, raise_on_failure=True):
         """Solve the matrix saddle point; return a :class:`GatedSolution`.
 
         ``widths``: N_1..N_L (or one int for all); ``sigma2``: one prior variance or L+1 of them
         (sigma_1..sigma_L, sigma_a); ``gates``: None (half-space gates with the network's counts, seeds
         ``gate_seed + i``), an int M (half-space gates, M per set), or one gate function per gate set
         (``theory.gate_order``: gated layers from the input, then a gated readout), e.g.
-        :class:`~symbolic_rg.gates.FixedGates` for user arrays.
+        :class:`~symbolic_rg.gates.FixedGates` for user arrays.  ``initial``: order parameters to start from
+        (a warm start; the scaled infinite-width starts follow only if it does not converge).
         """
         L = self.depth
         widths = self._widths(widths)
@@ -295,16 +296,13 @@ class GatedSolver:
                                       % (int(np.sum(ev > SINGULAR_RTOL * ev[-1])), len(ev)))
         chol_ref = [np.linalg.cholesky(V) for V in Vgp]
         evaluate, residual = self._objective(fn, data, T, widths, scalars, chol_ref)
-        n = sum(d * (d + 1) // 2 for d in fn["dims"])
         roots = []
-        for scale in starts:
-            theta0 = np.zeros(n)
-            pos = 0
-            for d, N in zip(fn["dims"], widths):
-                block = np.zeros((d, d))
-                block[np.diag_indices(d)] = 0.5 * np.log(scale) * np.sqrt(N)
-                theta0[pos:pos + d * (d + 1) // 2] = block[np.tril_indices(d)]
-                pos += d * (d + 1) // 2
+        thetas = [self._pack([np.sqrt(scale) * C for C in chol_ref], chol_ref, widths) for scale in starts]
+        if initial is not None:
+            thetas.insert(0, self._pack([np.linalg.cholesky(V) for V in initial], chol_ref, widths))
+        for k, theta0 in enumerate(thetas):
+            if initial is not None and k > 0 and roots[0].converged:
+                break                                  # the warm start converged
             start = evaluate.count
             theta, H, _, it, res = _lbfgs(evaluate, theta0, residual, tol, maxiter)
             evaluate(theta)
@@ -317,6 +315,37 @@ class GatedSolver:
                                    "(max residual %.3g after %d iterations)"
                                    % (T, list(widths), list(s2), sol.residual, sol.iterations))
         return sol
+
+    @staticmethod
+    def _pack(factors, chol_ref, widths):
+        """Parameters theta of the order parameters V_l = F_l F_l^T (inverse of ``_unpack``)."""
+        out = []
+        for F, C, N in zip(factors, chol_ref, widths):
+            L = np.linalg.cholesky(np.linalg.solve(C, F) @ np.linalg.solve(C, F).T)
+            L[np.diag_indices(L.shape[0])] = np.log(np.diag(L))
+            out.append(L[np.tril_indices(L.shape[0])] * np.sqrt(N))
+        return np.concatenate(out)
+
+    def sweep(self, X, y, widths, *, T, sigma2=1.0, gates=None, gate_seed=0, tol=1e-9, maxiter=3000):
+        """Saddle points along a path of parameter points, each warm-started from the previous one.
+
+        ``widths``: a list of width specifications (each as in :meth:`solve`) or one for all points; ``T``:
+        a sequence of temperatures or one.  Their lengths must match (or be 1).  Returns a :class:`GatedSweep`.
+        """
+        W = list(widths) if np.ndim(widths) == 2 or (np.ndim(widths) == 1 and self.depth == 1) else [widths]
+        Ts = list(np.atleast_1d(np.asarray(T, dtype=float)))
+        n = max(len(W), len(Ts))
+        if len(W) not in (1, n) or len(Ts) not in (1, n):
+            raise ParameterError("sweep: %d width points and %d temperatures; their numbers must match or be 1"
+                                 % (len(W), len(Ts)))
+        W, Ts = W * (n // len(W)), Ts * (n // len(Ts))
+        solutions, previous = [], None
+        for w, t in zip(W, Ts):
+            sol = self.solve(X, y, w, sigma2=sigma2, T=t, gates=gates, gate_seed=gate_seed, tol=tol,
+                             maxiter=maxiter, initial=previous)
+            solutions.append(sol)
+            previous = sol.order_parameters
+        return GatedSweep(solutions)
 
     def _widths(self, widths):
         L = self.depth
@@ -534,3 +563,25 @@ class GatedSolution:
             eg = self.generalization_error(X_test, y_test, gates_test)
             out.update(generalization_error=eg.total, bias=eg.bias, variance=eg.variance)
         return out
+
+
+class GatedSweep:
+    """Saddle points along a sweep (:meth:`GatedSolver.sweep`): ``solutions[i]`` at point i."""
+
+    def __init__(self, solutions):
+        self.solutions = solutions
+
+    def __len__(self):
+        return len(self.solutions)
+
+    def __getitem__(self, i):
+        return self.solutions[i]
+
+    @property
+    def iterations(self):
+        return np.array([s.iterations for s in self.solutions])
+
+    def generalization_error(self, X_test, y_test, gates_test=None):
+        """Generalization error, bias and variance at every point (arrays)."""
+        vals = np.array([tuple(s.generalization_error(X_test, y_test, gates_test)) for s in self.solutions])
+        return GeneralizationError(*(vals[:, j] for j in range(3)))

@@ -345,3 +345,18 @@ def test_fixed_gates_use_the_test_array_for_test_inputs_of_equal_size():
     a = solver.solve(X, y, [50], T=0.1, gates=fixed).predict(Xt)
     b = solver.solve(X, y, [50], T=0.1, gates=[g1, ga]).predict(Xt)
     assert_allclose(a, b, rtol=1e-10)
+
+
+def test_sweep_is_warm_started_and_matches_independent_solves(small_data):
+    X, y, Xt, yt = small_data
+    solver = srg.derive(srg.ggdln(2, gates=2, gated_readout=True)).compile()
+    widths = [[N, N] for N in (20, 40, 80)]
+    sweep = solver.sweep(X, y, widths, T=0.1)
+    cold = [solver.solve(X, y, w, T=0.1) for w in widths]
+    assert_allclose(sweep.generalization_error(Xt, yt).total, [c.generalization_error(Xt, yt).total for c in cold],
+                    rtol=1e-7)
+    assert all(s.converged for s in sweep.solutions) and len(sweep) == 3
+    temps = solver.sweep(X, y, [40, 40], T=[0.05, 0.1, 0.2])
+    assert temps[1].generalization_error(Xt, yt).total == pytest.approx(cold[1].generalization_error(Xt, yt).total, rel=1e-7)
+    with pytest.raises(ParameterError, match="must match"):
+        solver.sweep(X, y, widths, T=[0.1, 0.2])
