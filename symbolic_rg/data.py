@@ -21,17 +21,21 @@ def _check_count(name, value, low, high=None):
         raise ParameterError("%s must be an integer %s, got %r" % (name, rng, value))
 
 
+def _load_digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the digits data set needs scikit-learn: pip install 'symbolic-rg[data]'") from exc
+    return load_digits()
+
+
 def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
     """Two-class digits task: label +1 for the digits in ``positive`` (default: even), -1 otherwise.
 
     Features are standardised with the training set's mean and standard deviation (constant pixels
     dropped), so N_0 = 61.  Train and test are disjoint random subsets (seeded).
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the digits data set needs scikit-learn: pip install 'symbolic-rg[data]'") from exc
-    raw = load_digits()
+    raw = _load_digits()
     n = raw.data.shape[0]
     _check_count("P", P, 1, n - 1)
     _check_count("P_test", P_test, 1, n - P)
@@ -99,9 +103,8 @@ def multitask_digits(tasks=2, P=100, P_test=300, context_dim=20, seed=0):
     """The first ``tasks`` binary digit tasks of :data:`TASKS`, ``P`` training and ``P_test`` test rows
     each (disjoint random images per task), standardised features as in :func:`digits`, and a Gaussian
     context vector per task (for task-dependent gates, :class:`~symbolic_rg.gates.TaskGates`)."""
-    from sklearn.datasets import load_digits
     _check_count("tasks", tasks, 1, len(TASKS))
-    raw = load_digits()
+    raw = _load_digits()
     n = raw.data.shape[0]
     _check_count("P", P, 1, n // (2 * tasks))
     _check_count("P_test", P_test, 1, n // (2 * tasks))
