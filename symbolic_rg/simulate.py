@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import sympy as sp
 
 from .errors import ParameterError
 from .solver import GeneralizationError, _check_array
@@ -37,20 +38,24 @@ class PosteriorSamples(NamedTuple):
     def generalization_error(self, y_test):
         """(total, bias, variance) and their jackknife standard errors over batches."""
         y_test = _check_array("y_test", y_test, 1)
-        batches = self.diagnostics["batches"]
-        f = self.f_test[: (len(self.f_test) // batches) * batches].reshape(batches, -1, len(y_test))
-        s1, s2 = f.sum(axis=1), (f**2).sum(axis=1)
-        n = f.shape[1]
 
-        def estimate(S1, S2, m):
-            mean = S1 / m
+        def estimate(mean, second):
             bias = np.mean((mean - y_test) ** 2)
-            var = np.mean(S2 / m - mean**2)
+            var = np.mean(second - mean**2)
             return np.array([bias + var, bias, var])
-        full = estimate(s1.sum(0), s2.sum(0), n * batches)
-        jack = np.array([estimate(s1.sum(0) - s1[b], s2.sum(0) - s2[b], n * (batches - 1)) for b in range(batches)])
-        stderr = np.sqrt((batches - 1) / batches * np.sum((jack - jack.mean(0)) ** 2, axis=0))
+        full, stderr = _jackknife(self.f_test, self.diagnostics["batches"], estimate)
         return GeneralizationError(*full), GeneralizationError(*stderr)
+
+
+def _jackknife(f, batches, estimate):
+    """``estimate(<f>, <f^2>)`` over all kept samples and its jackknife standard error, leaving out one
+    batch of consecutive samples at a time (batch means absorb the autocorrelation within a batch)."""
+    fb = f[: (len(f) // batches) * batches].reshape((batches, -1) + f.shape[1:])
+    s1, s2, m = fb.sum(axis=1), (fb**2).sum(axis=1), fb.shape[1]
+    full = estimate(s1.sum(0) / (m * batches), s2.sum(0) / (m * batches))
+    jack = np.array([estimate((s1.sum(0) - s1[b]) / (m * (batches - 1)), (s2.sum(0) - s2[b]) / (m * (batches - 1)))
+                     for b in range(batches)])
+    return full, np.sqrt((batches - 1) / batches * np.sum((jack - jack.mean(0)) ** 2, axis=0))
 
 
 def _summarise(f_test, kernels, batches, diagnostics):
@@ -58,15 +63,7 @@ def _summarise(f_test, kernels, batches, diagnostics):
         b = arr[: (len(arr) // batches) * batches].reshape((batches, -1) + arr.shape[1:]).mean(axis=1)
         return arr.mean(axis=0), b.std(axis=0, ddof=1) / np.sqrt(batches)
     mean, mean_se = batch(f_test)
-    sq, _ = batch(f_test**2)
-    var = sq - mean**2
-    # jackknife over batches for the variance
-    nb = (len(f_test) // batches) * batches
-    fb = f_test[:nb].reshape(batches, -1, f_test.shape[1])
-    s1, s2, m = fb.sum(1), (fb**2).sum(1), fb.shape[1]
-    jack = np.array([(s2.sum(0) - s2[b]) / (m * (batches - 1)) - ((s1.sum(0) - s1[b]) / (m * (batches - 1))) ** 2
-                     for b in range(batches)])
-    var_se = np.sqrt((batches - 1) / batches * np.sum((jack - jack.mean(0)) ** 2, axis=0))
+    var, var_se = _jackknife(f_test, batches, lambda m1, m2: m2 - m1**2)
     ks = [batch(k) for k in kernels]
     # effective sample size of f at the test points from the batch means
     ess = f_test.var(axis=0) / np.maximum(mean_se**2, 1e-300)
@@ -75,7 +72,7 @@ def _summarise(f_test, kernels, batches, diagnostics):
     return PosteriorSamples(mean, mean_se, var, var_se, [k[0] for k in ks], [k[1] for k in ks], f_test, diagnostics)
 
 
-def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches):
+def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches, zero_temperature=False):
     X, y, X_test = _check_array("X", X, 2), _check_array("y", y, 1), _check_array("X_test", X_test, 2)
     if X.shape[0] != y.shape[0]:
         raise ParameterError("X has %d rows but y has %d entries" % (X.shape[0], y.shape[0]))
@@ -87,7 +84,9 @@ def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches):
     s2 = [float(sigma2)] * (L + 1) if np.ndim(sigma2) == 0 else [float(s) for s in sigma2]
     if len(s2) != L + 1 or min(s2) <= 0:
         raise ParameterError("sigma2 must be > 0: one number or %d numbers [sigma_1^2..sigma_L^2, sigma_a^2]" % (L + 1))
-    if not (np.isfinite(T) and T > 0):
+    if zero_temperature and not (np.isfinite(T) and T >= 0):
+        raise ParameterError("T must be finite and >= 0, got %r" % (T,))
+    if not zero_temperature and not (np.isfinite(T) and T > 0):
         raise ParameterError("the samplers need temperature T > 0, got %r" % (T,))
     if not (isinstance(samples, (int, np.integer)) and samples >= 1):
         raise ParameterError("samples must be a positive integer, got %r" % (samples,))
@@ -155,23 +154,18 @@ def gibbs_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, bur
                                                   "sweeps": burn_in + samples, "burn_in": burn_in})
 
 
-ACTIVATIONS = {
-    "linear": (lambda z: z, lambda z: np.ones_like(z)),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
-}
-
-
-def _activation(name):
-    if name not in ACTIVATIONS:
-        raise ParameterError("activation must be one of %s, got %r" % (", ".join(sorted(ACTIVATIONS)), name))
-    return ACTIVATIONS[name]
+def _activation(spec):
+    """Float64 ``(phi, phi')`` of an activation (:func:`symbolic_rg.activations.activation`)."""
+    from .activations import activation, numeric, z
+    sigma = activation(spec)
+    return numeric(sigma), numeric(sp.diff(sigma, z))
 
 
 def network_log_posterior(X, y, widths, sigma2, T, activation="linear"):
     r"""``(dimension, unpack, logp_and_grad)`` of the weight posterior of
     :math:`h_1 = W_1x/\sqrt{N_0}`, :math:`h_{l+1} = W_{l+1}\phi(h_l)/\sqrt{N_l}`,
-    :math:`f = a\cdot\phi(h_L)/\sqrt{N_L}` (``activation`` linear: the deep linear network; relu), weights
-    flattened."""
+    :math:`f = a\cdot\phi(h_L)/\sqrt{N_L}` (``activation``: any of :mod:`symbolic_rg.activations`; linear
+    gives the deep linear network), weights flattened."""
     phi, dphi = _activation(activation)
     L = len(widths)
     dims = [X.shape[1]] + list(widths)
@@ -315,9 +309,8 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
     if len(gates) != L or len(gates_test) != L:
         raise ParameterError("gates and gates_test need one entry per layer (%d), got %d and %d"
                              % (L, len(gates), len(gates_test)))
-    _, _, _, widths, s2 = _validate(X, Y[:, 0], X_test, widths, sigma2, max(T, 1.0), samples, burn_in, batches)
-    if not (np.isfinite(T) and T >= 0):
-        raise ParameterError("T must be finite and >= 0, got %r" % (T,))
+    _, _, _, widths, s2 = _validate(X, Y[:, 0], X_test, widths, sigma2, T, samples, burn_in, batches,
+                                    zero_temperature=True)
     P, n, m = X.shape[0], X_test.shape[0], Y.shape[1]
     ones = lambda k: np.ones((k, 1))
     G = [ones(P) if g is None else np.asarray(g, float) for g in gates]
@@ -342,16 +335,16 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
             out.append(Z)
         return out
 
+    c = np.sqrt(R.shape[1] * dims[L])                   # readout normalisation
+
     def readout(XL, Rg):
-        c = np.sqrt(R.shape[1] * dims[L])
         return np.stack([np.einsum("pr,rj,pj->p", Rg, a[k], XL) / c for k in range(m)], axis=1)
 
     f_test = np.empty((samples, n * m))
     kernels = [np.empty((samples, P, P)) for _ in range(L)]
+    xs = forward_layers(X, G)
     for sweep in range(burn_in + samples):
-        xs = forward_layers(X, G)
         # readout: each output's weights a^k = (a^{k,r})_r, design R[mu, r] x_L[mu, j] / c
-        c = np.sqrt(R.shape[1] * dims[L])
         design = (R[:, :, None] * xs[L][:, None, :]).reshape(P, -1) / c
         gram = design @ design.T
         for k in range(m):
@@ -373,10 +366,11 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
             Ws[l] = _matheron_draw(rng, s2[l], T, fwd, adj, gram, y_flat, Ws[l].shape)
             # b for the layer below: b_{l-1}(mu) = sum_m g_m(mu) W^{l,m T} b_l(mu) / c_l
             B = sum(gE[:, [k]] * (B @ Ws[l][k]) for k in range(Mg)) / cl
+        xs = forward_layers(X, G)                       # the new weights' activations, for the next sweep too
         if sweep >= burn_in:
             xt = forward_layers(X_test, Gt)
             f_test[sweep - burn_in] = readout(xt[L], Rt).ravel()
-            for l, x in enumerate(forward_layers(X, G)[1:]):
+            for l, x in enumerate(xs[1:]):
                 kernels[l][sweep - burn_in] = x @ x.T / dims[l + 1]
     return _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
                                             "sweeps": burn_in + samples, "burn_in": burn_in})
