@@ -95,7 +95,6 @@ class MatrixOrderParameter:
     mean: sp.MatrixExpr
     mean_inverse: sp.MatrixExpr
     log_density: sp.Expr
-    above: sp.MatrixSymbol = None
     link_coefficient: sp.Expr = None
     link_gates: sp.Expr = None
 
@@ -116,7 +115,7 @@ class MatrixStage:
     factors: tuple = ()
     order_parameters: tuple = ()
     steps: tuple = ()
-    link: tuple = (None, None, None)          # (V above, coefficient, gate count) of tilt = c V (x) I_M
+    link: tuple = (None, None)                # (coefficient c, gate count M) of tilt = c V (x) I_M
 
     @property
     def dimension(self):
@@ -139,8 +138,7 @@ def integrate_hidden(stage, index, width, sigma, gates):
     d = stage.dimension
     V = sp.MatrixSymbol("V_%d" % index, d, d)
     log_p = gaussian.wishart_log_density(V, width, stage.tilt, stage.tilt_inverse, stage.log_det_tilt)
-    above, c_above, m_above = stage.link
-    op = MatrixOrderParameter(V, index, width, stage.tilt, stage.tilt_inverse, log_p, above, c_above, m_above)
+    op = MatrixOrderParameter(V, index, width, stage.tilt, stage.tilt_inverse, log_p, *stage.link)
     count = 1 if gates is None else gates.count
     coefficient = sigma**2 * (1 if gates is None else gates.weight)
     tilt, tilt_inv, logdet = _tilt_from(V, coefficient, count)
@@ -150,7 +148,7 @@ def integrate_hidden(stage, index, width, sigma, gates):
             r"\mathcal W(N_{%d},\, A/N_{%d})},\quad A' = %s"
             % (index, index, index, index, index, index, index, index, _latex.latex(tilt)))
     return MatrixStage(index - 1, tilt, tilt_inv, logdet, factors, stage.order_parameters + (op,),
-                       stage.steps + (step,), (V, coefficient, count))
+                       stage.steps + (step,), (coefficient, count))
 
 
 def integrate_readout(depth, sigma, gates=None, outputs=None):
@@ -337,7 +335,7 @@ class GatedTheory:
         for i, op in enumerate(ops):
             own = op.width / 2 * (op.mean_inverse - op.symbol.inverse())
             if i == 0:
-                _, c, m = self._link
+                c, m = self._link
                 below = c * PartialTrace(self.action_gradient, m)
             else:
                 lower = ops[i - 1]

@@ -31,12 +31,18 @@ SINGULAR_RTOL = 1e-10               # at T = 0, min/max eigenvalue of K_GP below
 
 
 class _Data(NamedTuple):
-    """Training data in the extended (output, point) index used by the theory: K_0, y, gate factors."""
+    """Training data in the extended (output, point) index used by the theory: K_0, y, the gate factors
+    and their face-splitting product G_0 (None without factors)."""
     X: np.ndarray
     Y: np.ndarray
     K0: np.ndarray
     y: np.ndarray
     factors: list
+    gate_products: np.ndarray
+
+
+def _make_data(X, Y, K0, y, factors):
+    return _Data(X, Y, K0, y, factors, face_split(*factors) if factors else None)
 
 
 def _lbfgs(fun, x0, residual, tol, maxiter, memory=20):
@@ -148,23 +154,18 @@ class GatedSolver:
         return gates
 
     def _factor_values(self, funcs, X, m, counts=None, role="train"):
-        """Gate values of every index factor of the kernel on the extended (output, point) index."""
+        """Gate values of every index factor of the kernel on the extended (output, point) index, and the
+        values of each gate set on the inputs themselves (``{GateSet: array}``)."""
         th = self.theory
-        values, found = {}, {}
+        raw = {}
         for gs, f in zip(th.gate_order, funcs):
             name = "gate set G_%s" % (gs.name or "")
             want = counts.get(gs) if counts else (gs.count if not isinstance(gs.count, sp.Symbol) else None)
-            arr = evaluate_gates(f, X, want, name, role)
-            values[gs] = np.tile(arr, (m, 1))
-            found[gs] = arr.shape[1]
+            raw[gs] = evaluate_gates(f, X, want, name, role)
         n = X.shape[0]
-        out = []
-        for fac in th.factors:
-            if fac in values:
-                out.append(values[fac])
-            else:                                               # the output index: indicators
-                out.append(np.kron(np.eye(m), np.ones((n, 1))))
-        return out, found
+        out = [np.tile(raw[fac], (m, 1)) if fac in raw else np.kron(np.eye(m), np.ones((n, 1)))  # output indicators
+               for fac in th.factors]
+        return out, raw
 
     def _prepare(self, X, y, funcs):
         X = _check_array("X", X, 2)
@@ -177,15 +178,15 @@ class GatedSolver:
             raise ParameterError("X has %d rows but y has %d; they must match" % (X.shape[0], Y.shape[0]))
         if Y.shape[1] != m:
             raise ParameterError("y has %d output columns but the network has %d outputs" % (Y.shape[1], m))
-        factors, found = self._factor_values(funcs, X, m)
+        factors, raw = self._factor_values(funcs, X, m)
         K0 = X @ X.T / X.shape[1]
-        return _Data(X, Y, np.kron(np.ones((m, m)), K0), Y.T.ravel(), factors), found
+        return _make_data(X, Y, np.kron(np.ones((m, m)), K0), Y.T.ravel(), factors), raw
 
     # -- evaluation -----------------------------------------------------------------------------
     @staticmethod
     def _kernel(A0, data):
-        if data.factors:
-            G0 = face_split(*data.factors)
+        G0 = data.gate_products
+        if G0 is not None:
             return (G0 @ A0 @ G0.T) * data.K0, G0
         return float(A0[0, 0]) * data.K0, None
 
@@ -272,9 +273,9 @@ class GatedSolver:
         s2 = self._sigma2(sigma2)
         T = self._temperature(T)
         funcs = self._gate_functions(gates, gate_seed)
-        data, found = self._prepare(X, y, funcs)
-        counts = dict(found)
-        self._check_gates(data, funcs, T)
+        data, raw = self._prepare(X, y, funcs)
+        counts = {gs: arr.shape[1] for gs, arr in raw.items()}
+        self._check_gates(raw, T)
         fn = self._compile(counts)
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
@@ -282,11 +283,7 @@ class GatedSolver:
                                      "(the product of the gate counts above it); the matrix theory needs N_%d >= %d"
                                      % (l, N, d, l, l, d))
         scalars = list(widths) + list(np.sqrt(s2))
-        # infinite-width point, top down: V_l = A_l(V_{l+1})
-        Vgp = [None] * L
-        for l in range(L - 1, -1, -1):
-            args = [Vgp[i] if Vgp[i] is not None else np.eye(fn["dims"][i]) for i in range(L)]
-            Vgp[l] = np.atleast_2d(fn["means"](*args, *scalars)[l])
+        Vgp = self._infinite_width_order_parameters(fn, scalars)
         if T == 0:
             Kgp, _ = self._kernel(np.atleast_2d(fn["input_tilt"](*Vgp, *scalars)), data)
             ev = np.linalg.eigvalsh(Kgp)
@@ -315,6 +312,16 @@ class GatedSolver:
                                    "(max residual %.3g after %d iterations)"
                                    % (T, list(widths), list(s2), sol.residual, sol.iterations))
         return sol
+
+    @staticmethod
+    def _infinite_width_order_parameters(fn, scalars):
+        """V_l at their prior means, top down: V_l = A_l(V_{l+1})."""
+        L = len(fn["dims"])
+        V = [None] * L
+        for l in range(L - 1, -1, -1):
+            args = [V[i] if V[i] is not None else np.eye(fn["dims"][i]) for i in range(L)]
+            V[l] = np.atleast_2d(fn["means"](*args, *scalars)[l])
+        return V
 
     @staticmethod
     def _pack(factors, chol_ref, widths):
@@ -372,12 +379,12 @@ class GatedSolver:
             raise ParameterError("T must be a finite temperature >= 0, got %r" % (T,))
         return float(T)
 
-    def _check_gates(self, data, funcs, T):
+    def _check_gates(self, raw, T):
+        """At T = 0 every training input must pass through at least one gate of every gate set."""
         if T > 0:
             return
         th = self.theory
-        for gs, f in zip(th.gate_order, funcs):
-            vals = evaluate_gates(f, data.X, None, "gate set G_%s" % gs.name)
+        for gs, vals in raw.items():
             off = np.flatnonzero(np.sum(vals**2, axis=1) == 0)
             if off.size:
                 where = [i + 1 for i, l in enumerate(th.network.layers) if getattr(l, "gates", None) == gs]
@@ -433,11 +440,7 @@ class GatedSolution:
     @property
     def gp_input_tilt(self):
         """A_0 at infinite width (all V_l at their prior means)."""
-        L = self.solver.depth
-        V = [None] * L
-        for l in range(L - 1, -1, -1):
-            args = [V[i] if V[i] is not None else np.eye(self._fn["dims"][i]) for i in range(L)]
-            V[l] = np.atleast_2d(self._fn["means"](*args, *self._scalars)[l])
+        V = self.solver._infinite_width_order_parameters(self._fn, self._scalars)
         return np.atleast_2d(self._fn["input_tilt"](*V, *self._scalars))
 
     @property

@@ -123,8 +123,8 @@ def test_data_term_and_its_gradient_match_the_symbolic_expressions():
     Vn, T, s1 = _random_spd(rng, Ma), 0.3, 1.3
     value, Phi = f(Vn, g1, ga, K0, y[:, None], s1, 0.9, T)
     solver = th.compile()
-    from symbolic_rg.gated_solver import _Data
-    data = _Data(X, y[:, None], K0, y, [ga, g1])
+    from symbolic_rg.gated_solver import _make_data
+    data = _make_data(X, y[:, None], K0, y, [ga, g1])
     A0 = s1**2 / M1 * np.kron(Vn, np.eye(M1))
     v2, Phi2 = solver._data_term(A0, data, T)
     assert_allclose(v2, float(value), rtol=1e-12)
@@ -141,8 +141,8 @@ def test_gradient_is_the_derivative_of_the_action(net):
     X, m = rng.standard_normal((12, 5)), th.outputs
     Y = rng.standard_normal((12, m))
     funcs = solver._gate_functions(None, 0)
-    data, counts = solver._prepare(X, Y if m > 1 else Y[:, 0], funcs)
-    fn = solver._compile(counts)
+    data, raw = solver._prepare(X, Y if m > 1 else Y[:, 0], funcs)
+    fn = solver._compile({gs: values.shape[1] for gs, values in raw.items()})
     widths = np.array([30.0, 40.0, 50.0][:th.depth])
     scalars = list(widths) + [1.1, 0.8, 1.3, 0.9][:th.depth + 1]
     chol = [np.linalg.cholesky(_random_spd(rng, d)) for d in fn["dims"]]
