@@ -61,6 +61,21 @@ def _gated_network(args, depth, outputs=1):
                  outputs=outputs)
 
 
+def _reject_gate_options(args):
+    if args.gates is not None or args.gated_readout or args.shared_gates:
+        raise ParameterError("--gates, --gated-readout and --shared-gates apply to ggdln only")
+
+
+def _outputs(dataset):
+    """Number of outputs of a data set (columns of y_train)."""
+    return 1 if np.ndim(dataset.y_train) == 1 else np.shape(dataset.y_train)[1]
+
+
+def _sigma2(args):
+    """--sigma2: one variance for all layers, or one per layer."""
+    return args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
+
+
 def _network(args, outputs=1):
     if args.architecture == "ggdln":
         if args.gates is None:
@@ -72,11 +87,7 @@ def _network(args, outputs=1):
             raise ParameterError("--depth %d does not match the %d entries of --widths" % (args.depth, depth))
         widths = args.widths if args.widths is not None else [args.width] * depth
         return _gated_network(args, depth, outputs), {"widths": widths}
-    for option in ("gated_readout", "shared_gates"):
-        if getattr(args, option, False):
-            raise ParameterError("--%s applies to ggdln only" % option.replace("_", "-"))
-    if getattr(args, "gates", None) is not None:
-        raise ParameterError("--gates applies to ggdln only")
+    _reject_gate_options(args)
     if args.widths is not None:
         if args.depth is not None and args.depth != len(args.widths):
             raise ParameterError("--depth %d does not match the %d entries of --widths" % (args.depth, len(args.widths)))
@@ -104,8 +115,7 @@ def cmd_derive(args):
     if args.architecture == "ggdln":
         theory = derive(_gated_network(args, args.depth))
     else:
-        if args.gates is not None or args.gated_readout or args.shared_gates:
-            raise ParameterError("--gates, --gated-readout and --shared-gates apply to ggdln only")
+        _reject_gate_options(args)
         theory = derive(ARCHITECTURES[args.architecture](args.depth))
     if args.latex:
         pathlib.Path(args.latex).write_text(theory.latex(document=True))
@@ -134,8 +144,7 @@ def _gate_arrays(spec):
 
 def _gated_solve(args, d):
     from .gates import FixedGates
-    Y = np.asarray(d.y_train)
-    network, widths = _network(args, 1 if Y.ndim == 1 else Y.shape[1])
+    network, widths = _network(args, _outputs(d))
     if args.exact or args.one_loop:
         raise ParameterError("--exact and --one-loop are available for deep-linear only")
     theory = derive(network)
@@ -149,8 +158,7 @@ def _gated_solve(args, d):
                                      % (name, n_sets, n, args.gates, arr.shape))
         gates = [FixedGates(a) for a in arrays[0]]
         gates_test = [FixedGates(a) for a in arrays[1]]
-    sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
-    sol = theory.compile().solve(d.X_train, d.y_train, widths["widths"], sigma2=sigma2, T=args.T, gates=gates,
+    sol = theory.compile().solve(d.X_train, d.y_train, widths["widths"], sigma2=_sigma2(args), T=args.T, gates=gates,
                                  gate_seed=args.gate_seed)
     out = sol.as_dict(d.X_test, d.y_test, gates_test)
     if theory.outputs == 1:
@@ -178,8 +186,7 @@ def cmd_solve(args):
         raise ParameterError("--exact and --one-loop exclude each other (the exact result needs no correction)")
     method = "exact" if args.exact else "one-loop" if args.one_loop else "saddle"
     solver = derive(network).compile(method="exact" if args.exact else "saddle")
-    sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
-    sol = solver.solve(d.X_train, d.y_train, sigma2=sigma2, T=args.T, **widths)
+    sol = solver.solve(d.X_train, d.y_train, sigma2=_sigma2(args), T=args.T, **widths)
     out = sol.as_dict(d.X_test, d.y_test, one_loop=True) if args.one_loop else sol.as_dict(d.X_test, d.y_test)
     out["P"] = int(d.X_train.shape[0])
     out["method"] = method
@@ -196,8 +203,7 @@ def _gated_simulate(args, d, sigma2):
     if _gate_arrays(args.data) is not None:
         raise ParameterError("simulate ggdln uses the built-in half-space gates; gate arrays in the data file "
                              "are for solve")
-    Y = np.asarray(d.y_train)
-    network, widths = _network(args, 1 if Y.ndim == 1 else Y.shape[1])
+    network, widths = _network(args, _outputs(d))
     theory = derive(network)
     funcs = dict(zip(theory.gate_order, theory.compile()._gate_functions(args.gates, args.gate_seed)))
     per_layer = [funcs.get(getattr(layer, "gates", None)) for layer in network.layers]
@@ -212,7 +218,7 @@ def _gated_simulate(args, d, sigma2):
 def cmd_simulate(args):
     from .simulate import gibbs_deep_linear, mala_deep_linear
     d = load_data(args.data, args.P, args.seed)
-    sigma2 = args.sigma2[0] if len(args.sigma2) == 1 else args.sigma2
+    sigma2 = _sigma2(args)
     if args.architecture == "ggdln":
         s, w = _gated_simulate(args, d, sigma2)
     else:
