@@ -1,4 +1,5 @@
-"""Command line: ``symbolic-rg derive | solve | simulate | demo`` (architectures deep-linear, ggdln)."""
+"""Command line: ``symbolic-rg derive | solve | simulate | criticality | kernel | demo`` (architectures
+deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation)."""
 from __future__ import annotations
 
 import argparse
@@ -11,10 +12,10 @@ import numpy as np
 from . import data as _data
 from .errors import ConvergenceError, NoSolutionError, ParameterError
 from .gated import ggdln
-from .layers import deep_linear
+from .layers import deep_linear, deep_nonlinear
 from .theory import derive
 
-ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln}
+ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu")}
 
 
 def _positive_int(name):
@@ -112,7 +113,16 @@ def load_data(spec, P=None, seed=0):
 
 
 def cmd_derive(args):
-    if args.architecture == "ggdln":
+    if args.architecture == "pdlt":
+        from .pdlt import PDLTTheory
+        if args.activation is None:
+            raise ParameterError("derive pdlt needs --activation NAME")
+        theory = PDLTTheory(args.activation)
+    elif args.activation is not None:
+        raise ParameterError("--activation applies to derive pdlt only")
+    elif args.depth is None:
+        raise ParameterError("derive %s needs --depth L" % args.architecture)
+    elif args.architecture == "ggdln":
         theory = derive(_gated_network(args, args.depth))
     else:
         _reject_gate_options(args)
@@ -184,6 +194,9 @@ def cmd_solve(args):
     d = load_data(args.data, args.P, args.seed)
     if args.exact and args.one_loop:
         raise ParameterError("--exact and --one-loop exclude each other (the exact result needs no correction)")
+    if args.architecture == "relu" and (args.exact or args.one_loop):
+        raise ParameterError("--exact and --one-loop are available for deep-linear only (relu is the heuristic "
+                             "saddle point)")
     method = "exact" if args.exact else "one-loop" if args.one_loop else "saddle"
     solver = derive(network).compile(method="exact" if args.exact else "saddle")
     sol = solver.solve(d.X_train, d.y_train, sigma2=_sigma2(args), T=args.T, **widths)
@@ -224,7 +237,13 @@ def cmd_simulate(args):
     else:
         network, widths = _network(args)
         w = widths.get("widths") or [widths["width"]] * network.depth
-        sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
+        if args.architecture == "relu":
+            if args.sampler != "mala":
+                raise ParameterError("relu networks are sampled with --sampler mala (no Gaussian conditionals)")
+            from .simulate import mala_network
+            sampler = lambda *a, **k: mala_network(*a, activation="relu", **k)
+        else:
+            sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
         s = sampler(d.X_train, d.y_train, d.X_test, w, sigma2=sigma2, T=args.T, samples=args.samples,
                     burn_in=args.burn_in, seed=args.seed)
     ge, se = s.generalization_error(np.ravel(d.y_test))
@@ -244,6 +263,20 @@ def cmd_criticality(args):
            "K_star": None if np.isnan(c.K_star) else c.K_star,        # None: every K is a fixed point
            "universality_class": c.universality_class, "chi_parallel": c.chi_parallel, "chi_perp": c.chi_perp}
     _print(out, args.json)
+
+
+def cmd_kernel(args):
+    from .pdlt import GaussianAverages, kernel_recursion, norm_vertex
+    X = load_data(args.data, args.P, args.seed).X_train
+    av = GaussianAverages(args.activation)
+    rec = kernel_recursion(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b, averages=av)
+    vertex = norm_vertex(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b, averages=av)
+    out = {"activation": args.activation, "depth": args.depth, "C_W": args.C_W, "C_b": args.C_b,
+           "P": int(X.shape[0]), "quadrature_error": rec.quadrature_error,
+           "closed_forms": {k: v is not None for k, v in av.closed_forms.items()},
+           "kernel": [K.tolist() for K in rec.kernels], "ntk": [T.tolist() for T in rec.ntk],
+           "vertex": [V.tolist() for V in vertex]}
+    _print(out, args.json, 18)
 
 
 def cmd_demo(args):
@@ -277,9 +310,11 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="symbolic-rg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("derive", help="derive and print (or write as LaTeX) the saddle-point theory")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
-    p.add_argument("--depth", type=_positive_int("--depth"), required=True)
+    p = sub.add_parser("derive", help="derive and print (or write as LaTeX) the saddle-point theory, or the PDLT "
+                                      "recursions of an activation (derive pdlt --activation NAME)")
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt"])
+    p.add_argument("--depth", type=_positive_int("--depth"))
+    p.add_argument("--activation", help="pdlt: activation name or SymPy expression in z")
     p.add_argument("--latex", metavar="FILE")
     _gate_arguments(p)
     p.set_defaults(func=cmd_derive)
@@ -302,6 +337,18 @@ def build_parser():
                                       "or a SymPy expression in z")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_criticality)
+
+    p = sub.add_parser("kernel", help="infinite-width kernel, NTK and four-point vertex V_(aa)(bb) per layer on "
+                                      "data (PDLT; equal widths, V per 1/n)")
+    p.add_argument("activation", help="as for criticality")
+    p.add_argument("--depth", type=_positive_int("--depth"), required=True)
+    p.add_argument("--C_W", type=_number("--C_W"), required=True)
+    p.add_argument("--C_b", type=_number("--C_b"), default=0.0)
+    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (the rows of X_train are used)")
+    p.add_argument("--P", type=_positive_int("--P"), help="number of inputs of a built-in data set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kernel)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")

@@ -26,7 +26,8 @@ import sympy as sp
 from . import gaussian
 from .errors import ParameterError
 
-__all__ = ["OrderParameter", "Stage", "Linear", "LinearReadout", "Network", "deep_linear", "temperature"]
+__all__ = ["OrderParameter", "Stage", "Linear", "Nonlinear", "LinearReadout", "Network", "deep_linear",
+           "deep_nonlinear", "temperature"]
 
 temperature = sp.Symbol("T", nonnegative=True)
 _projection = sp.Symbol("q", positive=True)       # q = t^T G_{m-1} t, the quadratic form one unit sees
@@ -110,6 +111,17 @@ class Linear:
 
 
 @dataclass(frozen=True)
+class Nonlinear(Linear):
+    r"""Hidden layer :math:`x_l = \phi(W_lx_{l-1}/\sqrt{N_{l-1}})` with a positively homogeneous activation
+    :math:`\phi` (ReLU, leaky ReLU, abs), in the heuristic kernel renormalization of Li & Sompolinsky:
+    integrated exactly as :class:`Linear` (one scalar order parameter :math:`u_l` renormalising the kernel
+    of the layer's output), with the layer's Gaussian-process map :math:`K\mapsto\langle\phi\phi\rangle_K`
+    applied to the input kernel, so that :math:`K_0 = \sigma_1^2\,\Phi^L(XX^\top/N_0)`
+    (:class:`~symbolic_rg.pdlt.NNGPInputKernel`).  Exact for linear :math:`\phi`; for ReLU a heuristic."""
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
 class LinearReadout:
     r"""Linear readout :math:`f = a\cdot x_L/\sqrt{N_L}`, :math:`a_j\sim\mathcal N(0,\sigma_a^2)`.
 
@@ -185,3 +197,23 @@ def deep_linear(depth: int, outputs: int = 1) -> Network:
         from .gated import GatedReadout
         return Network(layers, GatedReadout(sp.Symbol("sigma_a", positive=True), None, outputs), "deep-linear")
     return Network(layers, LinearReadout(sp.Symbol("sigma_a", positive=True)), "deep-linear")
+
+
+def deep_nonlinear(depth: int, activation: str = "relu") -> Network:
+    r"""Deep network of ``depth`` :class:`Nonlinear` hidden layers (heuristic kernel renormalization) with a
+    linear readout.  ``activation`` must be positively homogeneous, :math:`\phi(\lambda z) = \lambda\phi(z)`
+    for :math:`\lambda > 0` (the order parameters rescale the kernel, which such a network's GP kernel
+    follows exactly).
+
+    >>> deep_nonlinear(2).layers[0].activation
+    'relu'
+    """
+    from .activations import _scale_invariant, activation as _activation
+    if not isinstance(activation, str):
+        raise ParameterError("activation must be a name such as 'relu' or 'leaky_relu:0.1', got %r" % (activation,))
+    if not _scale_invariant(_activation(activation)):
+        raise ParameterError("the heuristic kernel renormalization needs a positively homogeneous activation "
+                             "(phi(c z) = c phi(z), c > 0: relu, leaky_relu:SLOPE, abs, linear), got %r" % activation)
+    base = deep_linear(depth)
+    layers = tuple(Nonlinear(l.index, l.width, l.sigma, activation) for l in base.layers)
+    return Network(layers, base.readout, activation)

@@ -48,17 +48,34 @@ def _check_array(name, a, ndim):
     return a
 
 
-class SpectralData:
-    """Data invariants of a training set: eigen-decomposition of X X^T / N_0 and label projections."""
+class LinearInputKernel:
+    r"""The input Gram matrix :math:`C(x, x') = x\cdot x'/N_0` of a deep linear network (:math:`K_0 = \sigma_1^2C`)."""
 
-    def __init__(self, X, y):
+    def gram(self, X):
+        return X @ X.T / X.shape[1]
+
+    def cross(self, X_test, X):
+        """``(C(X_test, X), diag C(X_test, X_test))``."""
+        return X_test @ X.T / X.shape[1], np.sum(X_test**2, axis=1) / X.shape[1]
+
+    def layer_grams(self, X, depth):
+        """The Gram matrix of each hidden layer's input-side GP kernel (the same for linear layers)."""
+        return [self.gram(X)] * depth
+
+
+class SpectralData:
+    """Data invariants of a training set: eigen-decomposition of the input Gram matrix C (X X^T / N_0 for
+    linear layers) and label projections."""
+
+    def __init__(self, X, y, input_kernel=None):
         X = _check_array("X", X, 2)
         y = _check_array("y", y, 1)
         if X.shape[0] != y.shape[0]:
             raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
         self.X, self.y = X, y
         self.P, self.N0 = X.shape
-        c, V = np.linalg.eigh(X @ X.T / self.N0)
+        self.input_kernel = input_kernel or LinearInputKernel()
+        c, V = np.linalg.eigh(self.input_kernel.gram(X))
         self.c, self.V = np.clip(c, 0.0, None), V
         self.yhat = V.T @ y
         self.range = self.c > RANGE_RTOL * max(self.c.max(), np.finfo(float).tiny)
@@ -77,10 +94,22 @@ class SpectralData:
         return self.c[self.range], self.yhat[self.range]
 
 
-def _prepare(data, X, y):
+def input_kernel_of(network):
+    """The input Gram matrix of a network: linear, or the GP map of its :class:`~symbolic_rg.layers.Nonlinear`
+    layers."""
+    acts = {getattr(layer, "activation", None) for layer in network.layers}
+    if acts == {None}:
+        return LinearInputKernel()
+    if len(acts) != 1 or None in acts:
+        raise ParameterError("mixing linear and nonlinear hidden layers is not supported by the heuristic solver")
+    from .pdlt import NNGPInputKernel
+    return NNGPInputKernel(acts.pop(), network.depth)
+
+
+def _prepare(data, X, y, input_kernel=None):
     if data is not None and data.X is X and data.y is y:
         return data
-    return SpectralData(X, y)
+    return SpectralData(X, y, input_kernel)
 
 
 def _widths_array(depth, widths, width):
@@ -207,6 +236,7 @@ class Solver:
                 raise ParameterError("precision must be an integer number of digits >= 15, got %r" % (precision,))
             self.module = codegen.load(theory, "mpmath")
         self._data = None
+        self.input_kernel = input_kernel_of(theory.network)
         us = list(theory.order_parameters)
         args = us + [theory.temperature, eigenvalue[mode], label[mode], test_projection[mode], test_variance]
         self._predictor = spectral_lambdify(args, list(theory.predictor))
@@ -241,7 +271,7 @@ class Solver:
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         if grid.shape[0] != 1:
             raise ParameterError("solve() takes one parameter point; use sweep() for arrays")
-        self._data = data = _prepare(self._data, X, y)
+        self._data = data = _prepare(self._data, X, y, self.input_kernel)
         c, yk = data.modes(grid[0, 0])
         offsets = self._starts_offsets(grid, starts)
         if self.precision is None:
@@ -309,7 +339,7 @@ class Solver:
         if self.precision is not None:
             raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
-        self._data = data = _prepare(self._data, X, y)
+        self._data = data = _prepare(self._data, X, y, self.input_kernel)
         n = grid.shape[0]
         out_u = np.empty((n, self.depth))
         its, conv, H, res = np.empty(n, int), np.empty(n, bool), np.empty(n), np.empty(n)
@@ -370,8 +400,8 @@ class Solution:
                                  % (X_test.shape[1], self.data.N0))
         lam, yk, V = self._modes()
         s1 = self.sigma2[0]
-        kappa = (s1 * X_test @ self.data.X.T / self.data.N0) @ V
-        return lam, yk, kappa, s1 * np.sum(X_test**2, axis=1) / self.data.N0
+        cross, diag = self.data.input_kernel.cross(X_test, self.data.X)
+        return lam, yk, s1 * cross @ V, s1 * diag
 
     def one_loop(self, X_test):
         r"""Predictor mean and variance, order parameters and kernel scale with the 1/N correction.
@@ -427,11 +457,11 @@ class Solution:
         lm = lam * mean_t
         inner = np.diag(lam**2 * var_t) + np.real(np.outer(lm, lm))
         KMK = V @ inner @ V.T
-        K0 = self.sigma2[0] * self.data.X @ self.data.X.T / self.data.N0
         L = self.solver.depth
+        grams = self.data.input_kernel.layer_grams(self.data.X, L)
         sig = np.sqrt(self.sigma2)
         coeffs = self.solver._kernel_coefficients(*self.order_parameters, *self.parameters[1:L + 1], *sig)
-        return [float(a) * K0 + float(b) * KMK for a, b in coeffs]
+        return [float(a) * self.sigma2[0] * C + float(b) * KMK for (a, b), C in zip(coeffs, grams)]
 
     def as_dict(self, X_test=None, y_test=None, one_loop=False):
         """JSON-ready summary (with the generalization error when test data are given)."""

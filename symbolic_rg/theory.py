@@ -271,8 +271,14 @@ class Theory:
         if not document:
             return body
         L = self.depth
+        phi = getattr(self.network.layers[0], "activation", None)
+        network = ("Deep linear network of depth $L=%d$: $x_l = W_l x_{l-1}/\\sqrt{N_{l-1}}$, " % L if phi is None else
+                   "Deep network of depth $L=%d$ with activation %s (heuristic kernel renormalization): "
+                   "$x_l = \\phi(W_l x_{l-1}/\\sqrt{N_{l-1}})$; the equations are those of the deep linear network with "
+                   "$K_0 = \\sigma_1^2\\Phi^L(XX^\\top/N_0)$, $\\Phi(K) = \\langle\\phi\\phi\\rangle_K$, in place of "
+                   "$\\sigma_1^2XX^\\top/N_0$ below, and $k_0$, $K_0(x,x)$ its test entries; " % (L, phi.replace("_", "\\_")))
         intro = (
-            "Deep linear network of depth $L=%d$: $x_l = W_l x_{l-1}/\\sqrt{N_{l-1}}$, "
+            network +
             "$f(x) = a\\cdot x_L/\\sqrt{N_L}$, priors $W_{l,ij}\\sim\\mathcal N(0,\\sigma_l^2)$, "
             "$a_j\\sim\\mathcal N(0,\\sigma_a^2)$, Gibbs posterior at temperature $T$. "
             "$\\lambda_k$ are the eigenvalues of the input kernel $K_0=\\sigma_1^2 XX^\\top/N_0$ with eigenvectors $v_k$, "
@@ -280,7 +286,7 @@ class Theory:
             "kernel vector $k_0(x)_\\mu = \\sigma_1^2 x^\\mu\\cdot x/N_0$, and $K_0 \\equiv K_0(x,x)$. "
             "The order parameter $u_l$ renormalises the kernel, $K_L = u_1\\cdots u_L K_0$; "
             "$\\mu(x)$ and $\\Sigma(x)$ are the posterior mean and variance of $f(x)$. "
-            "Saddle point of $Z \\propto \\int \\prod_l du_l\\, e^{-H}$ at large $N_l, P$ with $P/N_l$ fixed." % L)
+            "Saddle point of $Z \\propto \\int \\prod_l du_l\\, e^{-H}$ at large $N_l, P$ with $P/N_l$ fixed.")
         derivation = (
             "\\paragraph{Derivation.} Weights integrated from the readout backwards (Hubbard--Stratonovich field "
             "$t$; a hidden unit's projection $s_i = t\\cdot h_i \\sim \\mathcal N(0, q)$, $q = t^\\top G_{l-1} t$, "

@@ -127,3 +127,36 @@ def test_ggdln_bad_options():
     assert r.returncode == 2 and "ggdln only" in r.stderr
     r = run("solve", "ggdln", "--widths", "50", "--gates", "0", "--T", "0.1", "--data", "digits")
     assert r.returncode == 2 and "--gates must be a positive integer" in r.stderr
+
+
+def test_kernel_cli_json():
+    r = run("kernel", "relu", "--depth", "3", "--C_W", "2", "--data", "teacher", "--P", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    K, ntk, V = (np.array(out[k]) for k in ("kernel", "ntk", "vertex"))
+    assert K.shape == ntk.shape == V.shape == (3, 4, 4)
+    assert out["closed_forms"] == {"sigma sigma": True, "sigma' sigma'": True} and out["quadrature_error"] == 0
+    np.testing.assert_allclose(np.diag(K[2]), np.diag(K[0]), rtol=1e-12)      # ReLU at criticality keeps norms
+    np.testing.assert_allclose(np.diag(V[2]), 2 * 5 * np.diag(K[0])**2, rtol=1e-10)   # V = 5 (l-1) K^2
+
+
+def test_derive_pdlt_latex(tmp_path):
+    out = tmp_path / "t.tex"
+    r = run("derive", "pdlt", "--activation", "gelu", "--latex", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r"\chi_\parallel" in out.read_text() and "K^*\\neq0" in out.read_text()
+    r = run("derive", "pdlt")
+    assert r.returncode == 2 and "--activation" in r.stderr
+
+
+def test_solve_relu_json():
+    r = run("solve", "relu", "--widths", "100,200", "--sigma2", "1.0", "--T", "0.05", "--data", "teacher", "--P", "40",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("order_parameters", "kernel_scale", "generalization_error", "bias", "variance", "converged",
+                "layer_kernel_traces"):
+        assert key in out
+    assert len(out["order_parameters"]) == 2 and out["converged"]
+    r = run("solve", "relu", "--depth", "2", "--width", "100", "--T", "0.05", "--data", "teacher", "--exact")
+    assert r.returncode == 2 and "deep-linear only" in r.stderr

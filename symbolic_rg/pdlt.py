@@ -1,0 +1,603 @@
+r"""Infinite-width recursions and their leading 1/width corrections ("The Principles of Deep Learning
+Theory", Roberts, Yaida & Hanin), for any activation.
+
+Network: :math:`z^{(1)}_i = b_i + \sum_j W_{ij}x_j`, :math:`z^{(l+1)}_i = b_i + \sum_j W_{ij}\sigma(z^{(l)}_j)`,
+:math:`\langle b^2\rangle = C_b`, :math:`\langle W^2\rangle = C_W/n_{l-1}` (:math:`n_0` the input dimension).
+At each layer the preactivations have covariance :math:`\delta_{ij}(K^{(l)}_{\alpha\beta} + K^{\{1\}(l)}_{\alpha\beta}/n_{l-1})`
+and connected four-point function
+:math:`\frac1{n_{l-1}}\big[\delta_{i_1i_2}\delta_{i_3i_4}V^{(l)}_{(\alpha_1\alpha_2)(\alpha_3\alpha_4)} + \text{2 pairings}\big]`.
+Writing :math:`F_{\alpha_1\alpha_2} = \sigma(z_{\alpha_1})\sigma(z_{\alpha_2})` and
+:math:`\langle\cdot\rangle = \langle\cdot\rangle_{K^{(l)}}`, the Edgeworth expansion of one neuron and of a pair
+of neurons gives, with :math:`r_l = n_l/n_{l-1}`,
+
+.. math::
+   K^{(l+1)}_{\alpha_1\alpha_2} &= C_b + C_W\langle F_{\alpha_1\alpha_2}\rangle,\qquad
+   \Theta^{(l+1)}_{\alpha_1\alpha_2} = \lambda_b + \lambda_W\langle F_{\alpha_1\alpha_2}\rangle
+       + C_W\langle\sigma'_{\alpha_1}\sigma'_{\alpha_2}\rangle\,\Theta^{(l)}_{\alpha_1\alpha_2},\\
+   V^{(l+1)}_{(\alpha_1\alpha_2)(\alpha_3\alpha_4)} &= C_W^2\big[\langle F_{\alpha_1\alpha_2}F_{\alpha_3\alpha_4}\rangle
+       - \langle F_{\alpha_1\alpha_2}\rangle\langle F_{\alpha_3\alpha_4}\rangle\big]
+       + r_l\frac{C_W^2}{4}\sum_{\beta}\langle\partial_{\beta_1}\partial_{\beta_2}F_{\alpha_1\alpha_2}\rangle
+         \langle\partial_{\beta_3}\partial_{\beta_4}F_{\alpha_3\alpha_4}\rangle V^{(l)}_{(\beta_1\beta_2)(\beta_3\beta_4)},\\
+   K^{\{1\}(l+1)}_{\alpha_1\alpha_2} &= r_l\Big[\frac{C_W}{2}\sum_\beta\langle\partial_{\beta_1}\partial_{\beta_2}
+       F_{\alpha_1\alpha_2}\rangle K^{\{1\}(l)}_{\beta_1\beta_2} + \frac{C_W}{8}\sum_\beta
+       \langle\partial_{\beta_1}\cdots\partial_{\beta_4}F_{\alpha_1\alpha_2}\rangle V^{(l)}_{(\beta_1\beta_2)(\beta_3\beta_4)}\Big],
+
+from :math:`V^{(1)} = K^{\{1\}(1)} = 0`.  The sums over :math:`\beta` run over the inputs of the
+:math:`\alpha`'s, so the vertex and the correction of a pair of inputs close on that pair.  For one input
+this is :math:`V' = C_W^2(\langle\sigma^4\rangle - \langle\sigma^2\rangle^2) + r\chi_\parallel^2 V`,
+:math:`K^{\{1\}\prime} = r\big[\chi_\parallel K^{\{1\}} + \tfrac{C_W}2\partial_K^2\langle\sigma^2\rangle_K\,V\big]`.
+Derivative averages are :math:`K`-derivatives of two-input averages
+(:math:`\langle\partial_1^2F\rangle = 2\partial g/\partial K_{11}`, :math:`\langle\partial_1\partial_2F\rangle =
+\partial g/\partial K_{12}`, ...), in closed form where :mod:`symbolic_rg.two_point` has one, otherwise by
+Gaussian integration by parts (Hermite weights) under the quadrature.
+"""
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import sympy as sp
+
+from . import latex as _latex
+from .activations import activation, criticality, gaussian_expectation, z
+from .errors import NoSolutionError, ParameterError
+from .two_point import (K11, K12, K22, STEP, _cholesky2, closed_form, compile_function, in_kernel, quadrature, rho,
+                        trapezoid_rule)
+
+__all__ = ["GaussianAverages", "KernelRecursion", "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex",
+           "depth_scaling", "DepthScaling", "PDLTTheory", "input_kernel"]
+
+def _check_positive(name, value):
+    if not (np.isfinite(value) and value > 0):
+        raise ParameterError("%s must be finite and > 0, got %r" % (name, value))
+
+
+def _check_nonnegative(name, value):
+    if not (np.isfinite(value) and value >= 0):
+        raise ParameterError("%s must be finite and >= 0, got %r" % (name, value))
+
+
+def _closed_pair_kernel(expr):
+    """Compiled closed form in (K_11, K_22, rho), called as g(k11, k12, k22) with rho clipped to [-1, 1]."""
+    F = compile_function(expr, (K11, K22, rho))
+
+    @numba.njit(cache=False)
+    def g(k11, k12, k22):
+        if k12 == k11 and k12 == k22:
+            return F(k11, k22, 1.0)                 # one input: rho = 1 exactly
+        r = k12 / np.sqrt(k11 * k22)
+        return F(k11, k22, min(1.0, max(-1.0, r)))
+    return g
+
+
+_K_ENTRIES = (K11, K12, K22)
+_PAIR_INDEX = {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 2}
+
+
+class GaussianAverages:
+    r"""Gaussian averages of one activation :math:`\sigma`, numeric, with their derivatives in the kernel.
+
+    Pair averages :math:`\langle\sigma\sigma\rangle` and :math:`\langle\sigma'\sigma'\rangle` are compiled
+    (closed form, or the trapezoidal rule of :func:`~symbolic_rg.two_point.quadrature` with step ``step``);
+    ``closed_forms`` lists which ones are exact.
+    """
+
+    def __init__(self, spec, step=STEP):
+        self.sigma = activation(spec)
+        self.spec = spec
+        self.derivative = sp.diff(self.sigma, z)
+        self.step = step
+        self.closed_forms = {}
+        self.pair = self._pair_function("sigma sigma", self.sigma, self.sigma)
+        self.pair_derivative = self._pair_function("sigma' sigma'", self.derivative, self.derivative)
+
+    def _pair_function(self, name, f, h):
+        closed = closed_form(f, h)
+        self.closed_forms[name] = closed
+        return quadrature(f, h, self.step) if closed is None else _closed_pair_kernel(closed)
+
+    def quadrature_error(self, k11, k12, k22):
+        r"""Estimated error of the pair average :math:`\langle\sigma\sigma\rangle` at one kernel: the
+        difference from the rule with half the step (0 for a closed form)."""
+        if self.closed_forms["sigma sigma"] is not None:
+            return 0.0
+        fine = quadrature(self.sigma, self.sigma, self.step / 2)
+        return abs(self.pair(k11, k12, k22) - fine(k11, k12, k22))
+
+    # -- one input ------------------------------------------------------------------------------
+    def single(self, K):
+        r"""``dict`` of one-input averages at kernel K: ``s2`` :math:`\langle\sigma^2\rangle`, ``s4``,
+        ``d1`` :math:`\partial_K\langle\sigma^2\rangle = \langle\sigma^2(z^2-K)\rangle/2K^2`, ``d2``
+        :math:`\partial_K^2\langle\sigma^2\rangle = \langle\sigma^2(z^4-6Kz^2+3K^2)\rangle/4K^4`, ``dd``
+        :math:`\langle\sigma'^2\rangle`, and ``error`` (largest quadrature error estimate)."""
+        s = self.sigma
+        m = [gaussian_expectation(s**2 * z**(2 * k), K) for k in range(3)]
+        s4 = gaussian_expectation(s**4, K)
+        dd = gaussian_expectation(self.derivative**2, K)
+        v0, v1, v2 = (e.value for e in m)
+        return {"s2": v0, "s4": s4.value, "dd": dd.value,
+                "d1": (v1 - K * v0) / (2 * K**2), "d2": (v2 - 6 * K * v1 + 3 * K**2 * v0) / (4 * K**4),
+                "error": max(e.error for e in m + [s4, dd])}
+
+    # -- two inputs -----------------------------------------------------------------------------
+    @cached_property
+    def _closed_pair_derivatives(self):
+        """Closed-form (g, dg/dK, d2g/dK dK) of <sigma sigma> as a NumPy function of (K11, K12, K22)."""
+        closed = self.closed_forms["sigma sigma"]
+        if closed is None:
+            return None
+        g = in_kernel(closed)
+        grad = [sp.diff(g, a) for a in _K_ENTRIES]
+        hess = [[sp.diff(d, b) for b in _K_ENTRIES] for d in grad]
+        return sp.lambdify(_K_ENTRIES, [g, grad, hess], "numpy")
+
+    def _four_point_functions(self, j):
+        f, h = self.sigma**j, self.sigma**(4 - j)
+        closed = closed_form(f, h)
+        if closed is not None:
+            return sp.lambdify(_K_ENTRIES, in_kernel(closed), "numpy"), True
+        return _moments_function(f, h, self.step), False
+
+    @cached_property
+    def _four_point(self):
+        return [self._four_point_functions(j) for j in (1, 2, 3)]
+
+    def pair_tensors(self, K):
+        r"""For :math:`F = \sigma(z_1)\sigma(z_2)` at a 2×2 kernel K (distinct inputs): ``(<F>, D2, D4)``
+        with ``D2[b1,b2]`` :math:`=\langle\partial_{b_1}\partial_{b_2}F\rangle` and ``D4`` the fourth
+        derivatives (closed form, or Hermite weights under the quadrature)."""
+        k11, k12, k22 = K[0, 0], K[0, 1], K[1, 1]
+        closed = self._closed_pair_derivatives
+        if closed is not None:
+            g, grad, hess = closed(k11, k12, k22)
+            D2 = np.array([[2 * grad[0], grad[1]], [grad[1], 2 * grad[2]]], float)
+            D4 = np.empty((2,) * 4)
+            by_count = {4: 4 * hess[0][0], 3: 2 * hess[0][1], 2: hess[1][1], 1: 2 * hess[1][2], 0: 4 * hess[2][2]}
+            for idx in itertools.product((0, 1), repeat=4):
+                D4[idx] = by_count[idx.count(0)]
+            return float(g), D2, D4
+        M = _moments_function(self.sigma, self.sigma, self.step)(k11, k12, k22)
+        return _hermite_tensors(M, K)
+
+    def four_point(self, K):
+        r""":math:`\langle\sigma(z_1)^j\sigma(z_2)^{4-j}\rangle_K` for j = 0..4 (j = 0, 4: one input)."""
+        out = np.empty(5)
+        out[0] = gaussian_expectation(self.sigma**4, K[1, 1]).value
+        out[4] = gaussian_expectation(self.sigma**4, K[0, 0]).value
+        for j, (fn, is_closed) in zip((1, 2, 3), self._four_point):
+            v = fn(K[0, 0], K[0, 1], K[1, 1])
+            out[j] = float(v if is_closed else v[0, 0])
+        return out
+
+
+def _moments_function(f, h, step):
+    r"""Compiled ``M[p, q]`` :math:`=\langle f(z_1)h(z_2)t_1^pt_2^q\rangle` (p, q ≤ 4), whitened
+    :math:`z = Lt` (trapezoidal rule of :func:`~symbolic_rg.two_point.quadrature`)."""
+    key = (f, h, step)
+    if key not in _MOMENTS:
+        F, G = compile_function(f, (z,)), compile_function(h, (z,))
+
+        @numba.njit(cache=False)
+        def moments(k11, k12, k22):
+            a, b, c = _cholesky2(k11, k12, k22)
+            t, w = trapezoid_rule(k11, k22, step)
+            M = np.zeros((5, 5))
+            for i in range(t.size):
+                fi = w[i] * F(a * t[i])
+                for j in range(t.size):
+                    v = fi * w[j] * G(b * t[i] + c * t[j])
+                    pi = v
+                    for p in range(5):
+                        pq = pi
+                        for q in range(5):
+                            M[p, q] += pq
+                            pq *= t[j]
+                        pi *= t[i]
+            return M
+        _MOMENTS[key] = moments
+    return _MOMENTS[key]
+
+
+_MOMENTS = {}
+
+
+def _hermite_tensors(M, K):
+    r"""``(<F>, D2, D4)`` from whitened moments by Gaussian integration by parts:
+    :math:`\langle\partial_{b_1}\cdots\partial_{b_k}F\rangle = \sum_i\prod_r(L^{-\top})_{b_ri_r}
+    \langle F\,\mathrm{He}_{i_1\cdots i_k}(t)\rangle`."""
+    c = np.sqrt(K[1, 1] - K[0, 1]**2 / K[0, 0])
+    if not c > 1e-6 * np.sqrt(K[1, 1]):
+        raise ParameterError("the two inputs are (nearly) parallel in the kernel (correlation %.12g): their "
+                             "derivative averages need a one-input treatment" % (K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])))
+    L = np.linalg.cholesky(K)
+    A = np.linalg.inv(L).T
+    d = np.eye(2)
+
+    def mom(*idx):
+        return M[idx.count(0), idx.count(1)]
+    H2 = np.array([[mom(i, j) - d[i, j] * M[0, 0] for j in range(2)] for i in range(2)])
+    H4 = np.empty((2,) * 4)
+    for i, j, k, l in itertools.product(range(2), repeat=4):
+        H4[i, j, k, l] = (mom(i, j, k, l)
+                          - d[k, l] * mom(i, j) - d[j, l] * mom(i, k) - d[j, k] * mom(i, l)
+                          - d[i, l] * mom(j, k) - d[i, k] * mom(j, l) - d[i, j] * mom(k, l)
+                          + (d[i, j] * d[k, l] + d[i, k] * d[j, l] + d[i, l] * d[j, k]) * M[0, 0])
+    D2 = np.einsum("ai,bj,ij->ab", A, A, H2)
+    D4 = np.einsum("ai,bj,ck,dl,ijkl->abcd", A, A, A, A, H4)
+    return float(M[0, 0]), D2, D4
+
+
+# -- infinite-width recursions over many inputs --------------------------------------------------------
+@numba.njit(parallel=True, cache=False)
+def _layers(K1, T1, depth, C_b, C_W, lam_b, lam_W, pair, pair_derivative, keep):
+    P = K1.shape[0]
+    n_pairs = P * (P + 1) // 2
+    I = np.empty(n_pairs, np.int64)
+    J = np.empty(n_pairs, np.int64)
+    k = 0
+    for i in range(P):
+        for j in range(i, P):
+            I[k], J[k] = i, j
+            k += 1
+    Ks = np.empty((keep.sum(), P, P))
+    Ts = np.empty((keep.sum(), P, P))
+    K, T = K1.copy(), T1.copy()
+    slot = 0
+    if keep[0]:
+        Ks[0], Ts[0] = K, T
+        slot = 1
+    for l in range(1, depth):
+        Kn, Tn = np.empty((P, P)), np.empty((P, P))
+        for k in numba.prange(n_pairs):
+            i, j = I[k], J[k]
+            s = pair(K[i, i], K[i, j], K[j, j])
+            d = pair_derivative(K[i, i], K[i, j], K[j, j])
+            Kn[i, j] = Kn[j, i] = C_b + C_W * s
+            Tn[i, j] = Tn[j, i] = lam_b + lam_W * s + C_W * d * T[i, j]
+        K, T = Kn, Tn
+        if keep[l]:
+            Ks[slot], Ts[slot] = K, T
+            slot += 1
+    return Ks, Ts
+
+
+class KernelRecursion(NamedTuple):
+    """Infinite-width kernels ``K[l]`` and NTKs ``ntk[l]`` (layers 1..L, or the kept ones), the layers
+    kept, and ``quadrature_error`` (estimate for the last layer's kernel; 0 for closed forms)."""
+    kernels: np.ndarray
+    ntk: np.ndarray
+    layers: np.ndarray
+    quadrature_error: float
+
+
+def input_kernel(X, C_b, C_W):
+    r""":math:`K^{(1)} = C_b + C_W\,XX^\top/n_0` (first-layer preactivation kernel)."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.size == 0 or not np.all(np.isfinite(X)):
+        raise ParameterError("inputs X must be a finite 2-D array (points × features), got shape %s" % (X.shape,))
+    return C_b + C_W * X @ X.T / X.shape[1]
+
+
+def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, layers="all", averages=None):
+    r"""Kernels :math:`K^{(l)}` and NTKs :math:`\Theta^{(l)}` of layers 1..``depth`` on the rows of ``X``
+    (module doc; :math:`\Theta^{(1)} = \lambda_b + \lambda_W XX^\top/n_0`), compiled and parallel over pairs.
+    ``layers="last"`` keeps only the last layer (memory ~ P²)."""
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
+    _check_positive("C_W", C_W)
+    _check_nonnegative("C_b", C_b)
+    _check_nonnegative("lambda_b", lambda_b)
+    _check_nonnegative("lambda_W", lambda_W)
+    if layers not in ("all", "last"):
+        raise ParameterError("layers must be 'all' or 'last', got %r" % (layers,))
+    av = averages or GaussianAverages(spec)
+    K = input_kernel(X, C_b, C_W)
+    zero = np.flatnonzero(np.diag(K) <= 0)
+    if zero.size:
+        raise ParameterError("input %d has zero kernel K(x, x) = 0 (x = 0 with C_b = 0); the recursion needs "
+                             "K(x, x) > 0" % zero[0])
+    T = lambda_b + lambda_W * np.asarray(X, float) @ np.asarray(X, float).T / np.shape(X)[1]
+    keep = np.ones(depth, bool) if layers == "all" else np.arange(depth) == depth - 1
+    Ks, Ts = _layers(K, T, depth, float(C_b), float(C_W), float(lambda_b), float(lambda_W), av.pair,
+                     av.pair_derivative, keep)
+    if not (np.all(np.isfinite(Ks)) and np.all(np.isfinite(Ts))):
+        raise ParameterError("the kernel recursion overflowed (C_W = %g, C_b = %g, depth %d): the kernel grows "
+                             "without bound; use a smaller C_W or depth" % (C_W, C_b, depth))
+    last = Ks[-1]
+    i, j = np.unravel_index(np.argmin(np.abs(last - np.diag(last)[:, None] / 2)), last.shape)
+    error = av.quadrature_error(last[i, i], last[i, j], last[j, j]) if depth > 1 else 0.0
+    return KernelRecursion(Ks, Ts, np.flatnonzero(keep) + 1, float(error))
+
+
+# -- leading 1/width corrections ----------------------------------------------------------------------
+class FiniteWidth(NamedTuple):
+    r"""Per layer l = 1..L, for m = 1 or 2 inputs: ``kernel[l]`` (m×m), ``vertex[l]`` (m×m×m×m,
+    :math:`V_{(\alpha_1\alpha_2)(\alpha_3\alpha_4)}`), ``correction[l]`` (:math:`K^{\{1\}}`, m×m); ``widths``
+    :math:`n_0..n_{L-1}`; ``mean_kernel(l)`` :math:`= K + K^{\{1\}}/n_{l-1}` and the connected four-point
+    function of two neurons ``connected(l)`` :math:`= V/n_{l-1}` are what a finite network has."""
+    kernel: np.ndarray
+    vertex: np.ndarray
+    correction: np.ndarray
+    widths: np.ndarray
+
+    def mean_kernel(self, layer):
+        return self.kernel[layer - 1] + self.correction[layer - 1] / self.widths[layer - 1]
+
+    def connected(self, layer):
+        return self.vertex[layer - 1] / self.widths[layer - 1]
+
+
+def _tensors(av, K, a1, a2, m):
+    """(<F>, D2, D4) of F = sigma(z_a1) sigma(z_a2) in the m-input index space."""
+    D2, D4 = np.zeros((m,) * 2), np.zeros((m,) * 4)
+    if a1 == a2:
+        s = av.single(K[a1, a1])
+        D2[a1, a1] = 2 * s["d1"]
+        D4[a1, a1, a1, a1] = 4 * s["d2"]
+        return s["s2"], D2, D4
+    g, d2, d4 = av.pair_tensors(K)
+    return g, d2, d4
+
+
+def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
+    r"""Kernel, four-point vertex and 1/width kernel correction (module doc) for one or two inputs (rows of
+    ``X``); ``widths``: one hidden width for all layers, or :math:`n_1..n_{L-1}`."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[0] not in (1, 2):
+        raise ParameterError("the vertex recursion takes one or two inputs (rows of X), got shape %s" % (X.shape,))
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
+    _check_positive("C_W", C_W)
+    _check_nonnegative("C_b", C_b)
+    hidden = np.full(depth - 1, float(widths)) if np.ndim(widths) == 0 else np.asarray(widths, float)
+    if hidden.shape != (depth - 1,) or np.any(hidden < 1) or np.any(hidden != np.floor(hidden)):
+        raise ParameterError("widths must be one positive integer or %d of them (n_1..n_{L-1}), got %r"
+                             % (depth - 1, widths))
+    n = np.concatenate([[X.shape[1]], hidden])
+    av = averages or GaussianAverages(spec)
+    m = X.shape[0]
+    K = input_kernel(X, C_b, C_W)
+    if np.any(np.diag(K) <= 0):
+        raise ParameterError("an input has zero kernel K(x, x) = 0 (x = 0 with C_b = 0)")
+    V, K1 = np.zeros((m,) * 4), np.zeros((m, m))
+    Ks, Vs, K1s = [K], [V], [K1]
+    pairs = [(a, b) for a in range(m) for b in range(m)]
+    for l in range(1, depth):
+        r = n[l] / n[l - 1] if l > 1 else 1.0        # V^(1) = K1^(1) = 0: r multiplies zero at l = 1
+        T = {p: _tensors(av, K, p[0], p[1], m) for p in pairs}
+        fp = av.four_point(K) if m == 2 else None
+        Kn, K1n, Vn = np.empty((m, m)), np.empty((m, m)), np.empty((m,) * 4)
+        for (a1, a2) in pairs:
+            mean, D2, D4 = T[(a1, a2)]
+            Kn[a1, a2] = C_b + C_W * mean
+            K1n[a1, a2] = r * (C_W / 2 * np.sum(D2 * K1) + C_W / 8 * np.sum(D4 * V))
+            for (a3, a4) in pairs:
+                four = fp[(a1, a2, a3, a4).count(0)] if m == 2 else av.single(K[0, 0])["s4"]
+                Vn[a1, a2, a3, a4] = (C_W**2 * (four - mean * T[(a3, a4)][0])
+                                      + r * C_W**2 / 4 * np.einsum("ab,cd,abcd->", D2, T[(a3, a4)][1], V))
+        K, K1, V = Kn, K1n, Vn
+        Ks.append(K), Vs.append(V), K1s.append(K1)
+    return FiniteWidth(np.array(Ks), np.array(Vs), np.array(K1s), n)
+
+
+@numba.njit(parallel=True, cache=False)
+def _norm_vertex_layer(K, V, chi, C_W, four):
+    P = K.shape[0]
+    out = np.empty((P, P))
+    for i in numba.prange(P):
+        for j in range(i, P):
+            s = four(K[i, i], K[i, j], K[j, j])
+            out[i, j] = out[j, i] = C_W * C_W * s + chi[i] * chi[j] * V[i, j]
+    return out
+
+
+def norm_vertex(spec, X, depth, C_W, C_b=0.0, averages=None):
+    r"""The vertex :math:`V_{(\alpha\alpha)(\beta\beta)}` of every pair of inputs, per layer (equal widths,
+    per 1/n), which closes on itself:
+    :math:`V' = C_W^2(\langle\sigma_\alpha^2\sigma_\beta^2\rangle - \langle\sigma_\alpha^2\rangle\langle\sigma_\beta^2
+    \rangle) + \chi_\parallel(K_{\alpha\alpha})\chi_\parallel(K_{\beta\beta})V`; compiled and parallel over pairs."""
+    av = averages or GaussianAverages(spec)
+    rec = kernel_recursion(spec, X, depth, C_W, C_b, averages=av)
+    closed = closed_form(av.sigma**2)
+    four = quadrature(av.sigma**2, av.sigma**2, av.step) if closed is None else _closed_pair_kernel(closed)
+    P = rec.kernels.shape[1]
+    V = np.zeros((P, P))
+    out = [V]
+    for K in rec.kernels[:-1]:
+        singles = [av.single(k) for k in np.diag(K)]
+        chi = C_W * np.array([s["d1"] for s in singles])
+        s2 = np.array([s["s2"] for s in singles])
+        V = _norm_vertex_layer(K, V, chi, float(C_W), four) - C_W**2 * np.outer(s2, s2)
+        out.append(V)
+    return np.array(out)
+
+
+class DepthScaling(NamedTuple):
+    r""":math:`V^{(L)}/(K^{(L)})^2 \simeq \nu L` at criticality (equal widths): ``nu`` from the engine's
+    asymptotic analysis, ``nu_recursion`` the slope of the recursion between two large depths."""
+    nu: float
+    nu_recursion: float
+    universality_class: str
+    criticality: object
+
+
+def depth_scaling(spec, depths=(400, 800)):
+    r"""The coefficient :math:`\nu` of :math:`V/K^2 \simeq \nu L` at the critical point of an activation.
+
+    At a nonzero fixed point :math:`K^*` (scale-invariant or :math:`K^*\neq0` class) :math:`\chi_\parallel = 1`
+    and :math:`\nu = C_W^2(\langle\sigma^4\rangle - \langle\sigma^2\rangle^2)_{K^*}/K^{*2}`.  In the
+    :math:`K^* = 0` class :math:`K\simeq -1/(a_1L)` and :math:`\chi_\parallel\simeq 1 + 2a_1K`, so
+    :math:`V = c/L` solves :math:`-c = -4c + v_2/a_1^2` with :math:`v_2 = \lim_{K\to0}C_W^2
+    (\langle\sigma^4\rangle-\langle\sigma^2\rangle^2)/K^2` (SymPy series): :math:`\nu = v_2/3`.
+    ``nu_recursion`` checks it on the recursion itself (one input, :math:`K^{(1)} = K^*` or 1).
+    """
+    crit = criticality(spec)
+    av = GaussianAverages(spec)
+    sigma = av.sigma
+    C_W, C_b = crit.C_W, crit.C_b
+    if crit.universality_class == "K*=0":
+        c = [sp.limit(sp.diff(sigma, z, k), z, 0) / sp.factorial(k) for k in range(4)]
+        # <sigma^4> - <sigma^2>^2 to order K^2 from the Taylor series: 3 c1^4 K^2 - c1^4 K^2
+        v2 = sp.nsimplify(C_W)**2 * 2 * c[1]**4
+        nu = float(v2 / 3)
+        K0 = 0.1
+    else:
+        K0 = 1.0 if crit.universality_class == "scale-invariant" else crit.K_star
+        s = av.single(K0)
+        nu = C_W**2 * (s["s4"] - s["s2"]**2) / K0**2
+    ratios = []
+    K, V = K0, 0.0
+    for l in range(1, max(depths)):
+        s = av.single(K)
+        V = C_W**2 * (s["s4"] - s["s2"]**2) + (C_W * s["d1"])**2 * V
+        K = C_b + C_W * s["s2"]
+        if l + 1 in depths:
+            ratios.append(V / K**2)
+    slope = (ratios[1] - ratios[0]) / (depths[1] - depths[0])
+    return DepthScaling(float(nu), float(slope), crit.universality_class, crit)
+
+
+# -- symbolic theory and LaTeX -----------------------------------------------------------------------
+class PDLTTheory:
+    r"""The symbolic recursions for one activation (one input), derived from the Gaussian average
+    :math:`g(K) = \langle\sigma^2\rangle_K` (closed form, or the unevaluated integral):
+    :math:`K' = C_b + C_Wg`, :math:`\chi_\parallel = C_Wg'(K)`, :math:`\chi_\perp = C_W\langle\sigma'^2\rangle_K`,
+    :math:`V' = C_W^2(\langle\sigma^4\rangle_K - g^2) + r\chi_\parallel^2V`,
+    :math:`K^{\{1\}\prime} = r(\chi_\parallel K^{\{1\}} + \tfrac{C_W}2 g''(K)V)`, and the two-input kernel and NTK
+    maps with their closed forms where they exist.
+
+    >>> th = PDLTTheory("relu")
+    >>> th.chi_parallel
+    C_W/2
+    >>> th.correction_recursion.rhs == th.r * th.chi_parallel * th.K1
+    True
+    """
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.sigma = activation(spec)
+        self.K, self.V = sp.symbols("K V", positive=True)
+        self.K1 = sp.Symbol(r"K^{\{1\}}", real=True)
+        self.C_W, self.C_b, self.r = sp.Symbol("C_W", positive=True), sp.Symbol("C_b", nonnegative=True), \
+            sp.Symbol("r", positive=True)
+        self.Theta = sp.Symbol("Theta", positive=True)
+        self.lambda_b, self.lambda_W = sp.symbols("lambda_b lambda_W", nonnegative=True)
+
+    def average(self, integrand):
+        r""":math:`\langle f\rangle_K`: SymPy's closed form for piecewise-polynomial integrands (as in
+        :func:`~symbolic_rg.activations.gaussian_expectation`), else the Gaussian integral unevaluated."""
+        closed = gaussian_expectation(integrand, 1.0).closed_form
+        if closed is not None:
+            return closed.subs(sp.Symbol("K", positive=True), self.K)
+        t = sp.Dummy("z", real=True)
+        return sp.Integral(integrand.subs(z, t) * sp.exp(-t**2 / (2 * self.K)) / sp.sqrt(2 * sp.pi * self.K),
+                           (t, -sp.oo, sp.oo))
+
+    @staticmethod
+    def _tidy(expr):
+        """Simplify closed forms; expressions with unevaluated integrals are left as derived."""
+        return expr if expr.has(sp.Integral) else sp.simplify(expr)
+
+    @cached_property
+    def g(self):
+        return self.average(self.sigma**2)
+
+    @cached_property
+    def chi_parallel(self):
+        return self._tidy(self.C_W * sp.diff(self.g, self.K))
+
+    @cached_property
+    def chi_perp(self):
+        return self._tidy(self.C_W * self.average(sp.diff(self.sigma, z)**2))
+
+    @cached_property
+    def kernel_recursion(self):
+        return sp.Eq(sp.Symbol("K'"), self.C_b + self.C_W * self.g)
+
+    @cached_property
+    def vertex_recursion(self):
+        return sp.Eq(sp.Symbol("V'"), self._tidy(self.C_W**2 * (self.average(self.sigma**4) - self.g**2))
+                     + self.r * self.chi_parallel**2 * self.V)
+
+    @cached_property
+    def correction_recursion(self):
+        return sp.Eq(sp.Symbol("K1'"), self._tidy(self.r * (self.chi_parallel * self.K1
+                                                             + self.C_W / 2 * sp.diff(self.g, self.K, 2) * self.V)))
+
+    @cached_property
+    def two_input(self):
+        r"""Closed forms (or None) of :math:`\langle\sigma\sigma\rangle` and :math:`\langle\sigma'\sigma'\rangle`
+        in :math:`K_{11}, K_{22}, \rho`."""
+        d = sp.diff(self.sigma, z)
+        return closed_form(self.sigma), closed_form(d)
+
+    def latex_equations(self):
+        """(name, LaTeX) pairs of the derived recursions and of the critical point."""
+        L = _latex.latex
+        eqs = [("activation", r"\sigma(z) = %s" % L(self.sigma)),
+               ("kernel", r"K^{(\ell+1)} = %s" % L(self.kernel_recursion.rhs)),
+               ("chi_parallel", r"\chi_\parallel(K) = %s" % L(self.chi_parallel)),
+               ("chi_perp", r"\chi_\perp(K) = %s" % L(self.chi_perp)),
+               ("vertex", r"V^{(\ell+1)} = %s" % L(self.vertex_recursion.rhs)),
+               ("kernel_correction", r"K^{\{1\}(\ell+1)} = %s" % L(self.correction_recursion.rhs))]
+        ss, dd = self.two_input
+        for name, expr, lhs in (("pair_average", ss, r"\langle\sigma(z_1)\sigma(z_2)\rangle_K"),
+                                ("pair_derivative_average", dd, r"\langle\sigma'(z_1)\sigma'(z_2)\rangle_K")):
+            eqs.append((name, "%s = %s" % (lhs, L(expr) if expr is not None else
+                                            r"\text{2-D Gauss--Hermite quadrature}")))
+        eqs.append(("ntk", r"\Theta^{(\ell+1)}_{\alpha\beta} = \lambda_b + \lambda_W\langle\sigma_\alpha\sigma_\beta"
+                           r"\rangle_{K^{(\ell)}} + C_W\langle\sigma'_\alpha\sigma'_\beta\rangle_{K^{(\ell)}}"
+                           r"\Theta^{(\ell)}_{\alpha\beta}"))
+        try:
+            scaling = depth_scaling(self.spec)
+            c = scaling.criticality
+            kstar = "K^* = %.6g" % c.K_star if np.isfinite(c.K_star) else r"\text{every }K\text{ fixed}"
+            cls = {"scale-invariant": r"\text{scale-invariant}", "K*=0": r"K^*=0\text{ class}",
+                   "K*!=0": r"K^*\neq0\text{ class}"}[c.universality_class]
+            eqs.append(("criticality", r"C_b = %.6g,\ C_W = %.6g,\ %s\ (%s),\quad "
+                                       r"V^{(L)}/(K^{(L)})^2 \simeq %.6g\, L/n" % (c.C_b, c.C_W, kstar, cls, scaling.nu)))
+        except NoSolutionError as exc:
+            eqs.append(("criticality", r"\text{%s}" % str(exc).replace("_", r"\_")))
+        return eqs
+
+    def latex(self, document=False):
+        body = "\n".join(r"\begin{equation}%s\end{equation}" % eq for _, eq in self.latex_equations())
+        intro = (r"Recursions derived for the activation below, one input unless indexed, $r = n_\ell/n_{\ell-1}$, "
+                 r"$K$, $V$, $K^{\{1\}}$ at layer $\ell$; $\langle\cdot\rangle$ is the Gaussian average at "
+                 r"$K^{(\ell)}$, $\rho = K_{12}/\sqrt{K_{11}K_{22}}$.")
+        text = intro + "\n" + body
+        if not document:
+            return text
+        return ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n\\section*{PDLT recursions}\n"
+                + text + "\n\\end{document}\n")
+
+
+class NNGPInputKernel:
+    r"""Input Gram matrix of the heuristic kernel renormalization for a positively homogeneous activation:
+    :math:`C = \Phi^L(XX^\top/N_0)` with :math:`\Phi(K) = \langle\phi\phi\rangle_K` (the network's Gaussian-process
+    kernel is :math:`\sigma_a^2\sigma_L^2\cdots\sigma_1^2\,C`), from :func:`kernel_recursion` with
+    :math:`C_W = 1`, :math:`C_b = 0`.  ``layer_grams`` gives :math:`\Phi^l(XX^\top/N_0)`, the GP Gram matrix of
+    layer l's output, used for the heuristic mean layer kernels."""
+
+    def __init__(self, spec, depth):
+        self.spec, self.depth = spec, depth
+        self.averages = GaussianAverages(spec)
+
+    def _grams(self, X, depth):
+        if np.any(np.sum(X**2, axis=1) == 0):
+            raise ParameterError("an input is the zero vector: its GP kernel vanishes (no bias); remove it")
+        return kernel_recursion(self.spec, X, depth + 1, C_W=1.0, averages=self.averages).kernels[1:]
+
+    def gram(self, X):
+        return self._grams(X, self.depth)[-1]
+
+    def cross(self, X_test, X):
+        joint = self._grams(np.vstack([X_test, X]), self.depth)[-1]
+        n = X_test.shape[0]
+        return joint[:n, n:], np.diag(joint)[:n].copy()
+
+    def layer_grams(self, X, depth):
+        return list(self._grams(X, depth))

@@ -1,0 +1,243 @@
+"""PDLT recursions: two-input averages (closed form / quadrature / scipy / Monte Carlo), kernel and NTK
+recursions, the four-point vertex and 1/n kernel correction against random finite networks, depth scaling,
+the heuristic ReLU kernel renormalization."""
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate
+
+import symbolic_rg as srg
+from symbolic_rg.activations import activation, numeric, z
+from symbolic_rg.errors import ParameterError
+from symbolic_rg.pdlt import GaussianAverages, depth_scaling, finite_width, kernel_recursion, norm_vertex
+from symbolic_rg.simulate import prior_network_statistics
+from symbolic_rg.two_point import K11, K22, closed_form, quadrature, rho
+
+KERNELS = [np.array([[1.3, 0.4], [0.4, 0.7]]), np.array([[0.8, -0.55], [-0.55, 2.1]])]
+
+
+def scipy_pair(f, h, K):
+    """<f(z1) h(z2)> by nested adaptive quadrature, split at the kinks z1 = 0 and z2 = 0."""
+    F, H = numeric(f), numeric(h)
+    a = np.sqrt(K[0, 0]); b = K[0, 1] / a; c = np.sqrt(K[1, 1] - b * b)
+    phi = lambda t: np.exp(-t * t / 2) / np.sqrt(2 * np.pi)
+
+    def inner(t1):
+        kink = -b * t1 / c
+        return integrate.quad(lambda t2: H(np.array(b * t1 + c * t2))[()] * phi(t2), -12, 12, points=[kink],
+                              epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+    return integrate.quad(lambda t1: F(np.array(a * t1))[()] * phi(t1) * inner(t1), -12, 12, points=[0.0],
+                          epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+
+
+def closed_value(expr, K):
+    return float(expr.subs({K11: K[0, 0], K22: K[1, 1], rho: K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])}))
+
+
+@pytest.mark.parametrize("name,power", [("relu", 1), ("leaky_relu:0.2", 1), ("abs", 1), ("relu", 2), ("erf", 1)])
+def test_closed_forms_match_adaptive_quadrature(name, power):
+    s = activation(name) ** power
+    expr = closed_form(s)
+    assert expr is not None
+    for K in KERNELS:
+        assert closed_value(expr, K) == pytest.approx(scipy_pair(s, s, K), abs=1e-10, rel=1e-10)
+
+
+def test_relu_derivative_and_mixed_closed_forms():
+    r = activation("relu")
+    d = sp.diff(r, z)
+    assert sp.simplify(closed_form(d) - (sp.pi - sp.acos(rho)) / (2 * sp.pi)) == 0
+    for K in KERNELS:
+        assert closed_value(closed_form(r**3, r), K) == pytest.approx(scipy_pair(r**3, r, K), abs=1e-10)
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "swish"])
+def test_quadrature_matches_adaptive_quadrature(name):
+    s = activation(name)
+    assert closed_form(s) is None
+    g = quadrature(s, s)
+    for K in KERNELS:
+        assert g(K[0, 0], K[0, 1], K[1, 1]) == pytest.approx(scipy_pair(s, s, K), abs=1e-10, rel=1e-10)
+
+
+def test_quadrature_reproduces_closed_form_and_states_its_error():
+    s = activation("erf")
+    g, exact = quadrature(s, s), closed_form(s)
+    for K in KERNELS + [np.array([[5.0, 4.9], [4.9, 5.0]])]:
+        assert g(K[0, 0], K[0, 1], K[1, 1]) == pytest.approx(closed_value(exact, K), abs=1e-10)
+    av = GaussianAverages("tanh")
+    assert 0 <= av.quadrature_error(2.0, 0.5, 1.0) < 1e-10
+    assert GaussianAverages("relu").quadrature_error(2.0, 0.5, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_pair_averages_against_monte_carlo(name):
+    av = GaussianAverages(name)
+    rng = np.random.default_rng(5)
+    K = KERNELS[0]
+    zs = rng.multivariate_normal([0, 0], K, size=400_000)
+    f, df = numeric(av.sigma), numeric(av.derivative)
+    for fn, g in ((f, av.pair), (df, av.pair_derivative)):
+        samples = fn(zs[:, 0]) * fn(zs[:, 1])
+        err = samples.std() / np.sqrt(len(samples))
+        assert abs(g(K[0, 0], K[0, 1], K[1, 1]) - samples.mean()) < 4 * err
+
+
+def test_linear_kernel_and_ntk_recursions_are_exact():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 9))
+    rec = kernel_recursion("linear", X, 4, C_W=1.3, C_b=0.2, lambda_b=0.5, lambda_W=2.0)
+    K = 0.2 + 1.3 * X @ X.T / 9
+    T = 0.5 + 2.0 * X @ X.T / 9
+    for l in range(4):
+        np.testing.assert_allclose(rec.kernels[l], K, rtol=1e-13)
+        np.testing.assert_allclose(rec.ntk[l], T, rtol=1e-13)
+        K, T = 0.2 + 1.3 * K, 0.5 + 2.0 * K + 1.3 * T
+
+
+def test_relu_recursion_against_arccosine_formula():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((7, 5))
+    rec = kernel_recursion("relu", X, 5, C_W=2.0, C_b=0.1)
+    K = 0.1 + 2.0 * X @ X.T / 5
+    T = 1.0 + X @ X.T / 5
+    for l in range(5):
+        np.testing.assert_allclose(rec.kernels[l], K, rtol=1e-12)
+        np.testing.assert_allclose(rec.ntk[l], T, rtol=1e-12)
+        n = np.sqrt(np.diag(K))
+        c = np.clip(K / np.outer(n, n), -1, 1)
+        np.fill_diagonal(c, 1.0)                       # one input: correlation exactly 1
+        th = np.arccos(c)
+        ss = np.outer(n, n) * (np.sin(th) + (np.pi - th) * c) / (2 * np.pi)
+        dd = (np.pi - th) / (2 * np.pi)
+        K, T = 0.1 + 2.0 * ss, 1.0 + ss + 2.0 * dd * T
+    last = kernel_recursion("relu", X, 5, C_W=2.0, C_b=0.1, layers="last")
+    assert last.kernels.shape == (1, 7, 7) and last.layers.tolist() == [5]
+    np.testing.assert_allclose(last.kernels[0], rec.kernels[-1])
+
+
+def test_vertex_of_linear_network_and_consistency_of_one_and_two_inputs():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((2, 6))
+    fw = finite_width("linear", X[:1], 5, 50, C_W=1.5)
+    K, V = 1.5 * X[0] @ X[0] / 6, 0.0
+    for l in range(5):
+        assert fw.kernel[l, 0, 0] == pytest.approx(K) and fw.vertex[l, 0, 0, 0, 0] == pytest.approx(V)
+        V, K = 2 * 1.5**2 * K**2 + 1.5**2 * V, 1.5 * K
+    np.testing.assert_allclose(fw.correction, 0, atol=1e-12)   # d^2<z^2>/dK^2 = 0: no 1/n correction
+    for name in ("tanh", "relu"):
+        two = finite_width(name, X, 4, 64, C_W=1.0)
+        one = finite_width(name, X[1:], 4, 64, C_W=1.0)
+        np.testing.assert_allclose(two.vertex[:, 1, 1, 1, 1], one.vertex[:, 0, 0, 0, 0], rtol=1e-8)
+        np.testing.assert_allclose(two.correction[:, 1, 1], one.correction[:, 0, 0], rtol=1e-8, atol=1e-14)
+        nv = norm_vertex(name, X, 4, C_W=1.0)
+        np.testing.assert_allclose(nv[:, 0, 1], two.vertex[:, 0, 0, 1, 1], rtol=1e-8)
+
+
+def _pair_inputs():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2, 8))
+    X[1] = 0.6 * X[0] + 0.8 * X[1]
+    return X
+
+
+def test_tanh_finite_width_kernel_correction_is_seen_in_random_networks():
+    """n = 32, depth 4: the 1/n correction moves the kernel by several error bars, and K + K^{1}/n agrees."""
+    X = _pair_inputs()
+    fw = finite_width("tanh", X, 4, 32, C_W=1.0)
+    mc = prior_network_statistics("tanh", X, 4, 32, C_W=1.0, networks=16000, seed=2)
+    bare = np.abs(mc.kernel - fw.kernel[-1]) / mc.kernel_stderr
+    corrected = np.abs(mc.kernel - fw.mean_kernel(4)) / mc.kernel_stderr
+    assert bare.min() > 3 and corrected.max() < 4
+    assert np.all(np.abs(mc.connected - fw.connected(4)) < 4 * mc.connected_stderr)
+
+
+@pytest.mark.parametrize("name,C_W,C_b,width", [("relu", 2.0, 0.0, 128), ("erf", 1.2, 0.1, 64), ("gelu", 1.98, 0.17, 256)])
+def test_vertex_and_kernel_against_random_networks(name, C_W, C_b, width):
+    X = _pair_inputs() if width < 256 else _pair_inputs()[:1]
+    fw = finite_width(name, X, 3, width, C_W=C_W, C_b=C_b)
+    mc = prior_network_statistics(name, X, 3, width, C_W=C_W, C_b=C_b, networks=6000 if width < 256 else 3000, seed=4)
+    assert np.all(np.abs(mc.kernel - fw.mean_kernel(3)) < 4 * mc.kernel_stderr)
+    assert np.all(np.abs(mc.connected - fw.connected(3)) < 4 * mc.connected_stderr)
+    assert np.all(mc.connected_stderr < 0.25 * np.abs(fw.connected(3)))      # the test resolves V
+
+
+def test_depth_scaling_nu():
+    relu = depth_scaling("relu")
+    assert relu.nu == pytest.approx(5.0) and relu.nu_recursion == pytest.approx(5.0)
+    tanh = depth_scaling("tanh")
+    assert tanh.nu == pytest.approx(2 / 3) and tanh.nu_recursion == pytest.approx(2 / 3, rel=2e-3)
+    gelu = depth_scaling("gelu")
+    assert gelu.universality_class == "K*!=0" and gelu.nu == pytest.approx(gelu.nu_recursion, rel=1e-6)
+
+
+def test_pdlt_theory_is_derived_per_activation():
+    relu, tanh = srg.PDLTTheory("relu"), srg.PDLTTheory("tanh")
+    assert relu.chi_parallel == relu.C_W / 2
+    assert relu.vertex_recursion.rhs == 5 * relu.C_W**2 * relu.K**2 / 4 + relu.r * relu.C_W**2 * relu.V / 4
+    assert tanh.g.has(sp.Integral) and tanh.two_input == (None, None)
+    text = tanh.latex(document=True)
+    assert r"\int" in text and "K^* = 0" in text and "0.666667" in text
+    linear = srg.PDLTTheory("linear")
+    assert linear.correction_recursion.rhs == linear.r * linear.C_W * linear.K1
+
+
+def test_heuristic_relu_reproduces_linear_and_its_gp_limit():
+    rng = np.random.default_rng(3)
+    X, Xt = rng.standard_normal((25, 12)), rng.standard_normal((10, 12))
+    y = np.tanh(X[:, 0]) + 0.1 * rng.standard_normal(25)
+    lin = srg.derive(srg.deep_linear(2)).compile().solve(X, y, width=60, sigma2=1.1, T=0.05)
+    via = srg.derive(srg.deep_nonlinear(2, "linear")).compile().solve(X, y, width=60, sigma2=1.1, T=0.05)
+    np.testing.assert_allclose(via.order_parameters, lin.order_parameters, rtol=1e-12)
+    # infinite width: GP regression with the ReLU NNGP kernel, written out independently
+    sol = srg.derive(srg.deep_nonlinear(2, "relu")).compile().solve(X, y, width=np.inf, sigma2=[1.5, 0.8, 1.2], T=0.05)
+    A = np.vstack([X, Xt])
+    K = 1.5 * A @ A.T / 12
+    for s2 in (0.8, 1.2):
+        n = np.sqrt(np.diag(K))
+        th = np.arccos(np.clip(K / np.outer(n, n), -1, 1))
+        K = s2 * np.outer(n, n) * (np.sin(th) + (np.pi - th) * np.cos(th)) / (2 * np.pi)
+    Ktr, kx = K[:25, :25], K[25:, :25]
+    mean = kx @ np.linalg.solve(Ktr + 0.05 * np.eye(25), y)
+    var = np.diag(K)[25:] - np.einsum("ij,ji->i", kx, np.linalg.solve(Ktr + 0.05 * np.eye(25), kx.T))
+    m, v = sol.predict(Xt)
+    np.testing.assert_allclose(m, mean, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(v, var, rtol=1e-8, atol=1e-10)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ParameterError, match="positively homogeneous"):
+        srg.deep_nonlinear(2, "tanh")
+    with pytest.raises(ParameterError, match="C_W"):
+        kernel_recursion("tanh", np.ones((2, 3)), 3, C_W=0.0)
+    with pytest.raises(ParameterError, match="unknown activation"):
+        GaussianAverages("softsign(")
+    with pytest.raises(ParameterError, match="zero kernel"):
+        kernel_recursion("relu", np.array([[0.0, 0.0], [1.0, 2.0]]), 3, C_W=2.0)
+    with pytest.raises(ParameterError, match="one or two inputs"):
+        finite_width("tanh", np.ones((3, 4)), 3, 10, C_W=1.0)
+    with pytest.raises(ParameterError, match="widths"):
+        finite_width("tanh", np.ones((1, 4)), 3, [10], C_W=1.0)
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_pdlt_derivation_files_are_regenerated_identically(tmp_path, name):
+    import subprocess
+    import sys
+    out = tmp_path / ("pdlt_%s.tex" % name)
+    subprocess.run([sys.executable, str(ROOT / "derivations" / "pdlt.py"), "--activation", name, "--out", str(out)],
+                   check=True)
+    assert out.read_text() == (ROOT / "derivations" / ("pdlt_%s.tex" % name)).read_text()
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex is not installed")
+def test_pdlt_latex_compiles(tmp_path):
+    import subprocess
+    tex = tmp_path / "pdlt_tanh.tex"
+    tex.write_text((ROOT / "derivations" / "pdlt_tanh.tex").read_text())
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
