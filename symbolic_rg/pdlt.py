@@ -439,9 +439,14 @@ def depth_scaling(spec, depths=(400, 800)):
     sigma = av.sigma
     C_W, C_b = crit.C_W, crit.C_b
     if crit.universality_class == "K*=0":
-        c = [sp.limit(sp.diff(sigma, z, k), z, 0) / sp.factorial(k) for k in range(4)]
-        # <sigma^4> - <sigma^2>^2 to order K^2 from the Taylor series: 3 c1^4 K^2 - c1^4 K^2
-        v2 = sp.nsimplify(C_W)**2 * 2 * c[1]**4
+        Ks = sp.Symbol("K", positive=True)
+        taylor = sum(sp.limit(sp.diff(sigma, z, k), z, 0) / sp.factorial(k) * z**k for k in range(4))
+
+        def average(poly):            # <z^n>_K = (n-1)!! K^(n/2) for even n, 0 for odd n
+            return sum(c * (sp.factorial2(n - 1) * Ks**(n // 2) if n % 2 == 0 else 0)
+                       for (n,), c in sp.Poly(sp.expand(poly), z).terms())
+        excess = sp.expand(average(taylor**4) - average(taylor**2)**2)
+        v2 = sp.nsimplify(C_W)**2 * excess.coeff(Ks, 2)
         nu = float(v2 / 3)
         K0 = 0.1
     else:
