@@ -78,7 +78,7 @@ def closed_form(f, h=None):
     with their only break point at 0.  ``h`` defaults to ``f``.
 
     >>> from symbolic_rg.activations import activation
-    >>> sp.simplify(closed_form(activation("relu")) - sp.sqrt(K_11*K_22)*(sp.sqrt(1 - rho**2)
+    >>> sp.simplify(closed_form(activation("relu")) - sp.sqrt(K11*K22)*(sp.sqrt(1 - rho**2)
     ...     + (sp.pi - sp.acos(rho))*rho)/(2*sp.pi))
     0
     """
