@@ -34,7 +34,7 @@ Gaussian integration by parts (Hermite weights) under the quadrature.
 from __future__ import annotations
 
 import itertools
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 import numba
@@ -48,7 +48,7 @@ from .two_point import (K11, K12, K22, STEP, _cholesky2, closed_form, compile_fu
                         trapezoid_rule)
 
 __all__ = ["GaussianAverages", "KernelRecursion", "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex",
-           "depth_scaling", "DepthScaling", "PDLTTheory", "input_kernel"]
+           "depth_scaling", "DepthScaling", "PDLTTheory", "input_gram"]
 
 def _check_positive(name, value):
     if not (np.isfinite(value) and value > 0):
@@ -162,46 +162,40 @@ class GaussianAverages:
         M = _moments_function(self.sigma, self.sigma, self.step)(k11, k12, k22)
         return _hermite_tensors(M, K)
 
-    def four_point(self, K):
-        r""":math:`\langle\sigma(z_1)^j\sigma(z_2)^{4-j}\rangle_K` for j = 0..4 (j = 0, 4: one input)."""
-        out = np.empty(5)
-        out[0] = gaussian_expectation(self.sigma**4, K[1, 1]).value
-        out[4] = gaussian_expectation(self.sigma**4, K[0, 0]).value
-        for j, (fn, is_closed) in zip((1, 2, 3), self._four_point):
+    def mixed_four_point(self, K):
+        r""":math:`\langle\sigma(z_1)^j\sigma(z_2)^{4-j}\rangle_K` for j = 1, 2, 3 (j = 0, 4 are the one-input
+        ``s4`` of :meth:`single`)."""
+        out = []
+        for fn, is_closed in self._four_point:
             v = fn(K[0, 0], K[0, 1], K[1, 1])
-            out[j] = float(v if is_closed else v[0, 0])
+            out.append(float(v if is_closed else v[0, 0]))
         return out
 
 
+@lru_cache(maxsize=None)
 def _moments_function(f, h, step):
     r"""Compiled ``M[p, q]`` :math:`=\langle f(z_1)h(z_2)t_1^pt_2^q\rangle` (p, q ≤ 4), whitened
     :math:`z = Lt` (trapezoidal rule of :func:`~symbolic_rg.two_point.quadrature`)."""
-    key = (f, h, step)
-    if key not in _MOMENTS:
-        F, G = compile_function(f, (z,)), compile_function(h, (z,))
+    F, G = compile_function(f, (z,)), compile_function(h, (z,))
 
-        @numba.njit(cache=False)
-        def moments(k11, k12, k22):
-            a, b, c = _cholesky2(k11, k12, k22)
-            t, w = trapezoid_rule(k11, k22, step)
-            M = np.zeros((5, 5))
-            for i in range(t.size):
-                fi = w[i] * F(a * t[i])
-                for j in range(t.size):
-                    v = fi * w[j] * G(b * t[i] + c * t[j])
-                    pi = v
-                    for p in range(5):
-                        pq = pi
-                        for q in range(5):
-                            M[p, q] += pq
-                            pq *= t[j]
-                        pi *= t[i]
-            return M
-        _MOMENTS[key] = moments
-    return _MOMENTS[key]
-
-
-_MOMENTS = {}
+    @numba.njit(cache=False)
+    def moments(k11, k12, k22):
+        a, b, c = _cholesky2(k11, k12, k22)
+        t, w = trapezoid_rule(k11, k22, step)
+        M = np.zeros((5, 5))
+        for i in range(t.size):
+            fi = w[i] * F(a * t[i])
+            for j in range(t.size):
+                v = fi * w[j] * G(b * t[i] + c * t[j])
+                pi = v
+                for p in range(5):
+                    pq = pi
+                    for q in range(5):
+                        M[p, q] += pq
+                        pq *= t[j]
+                    pi *= t[i]
+        return M
+    return moments
 
 
 def _hermite_tensors(M, K):
@@ -273,33 +267,41 @@ class KernelRecursion(NamedTuple):
     quadrature_error: float
 
 
-def input_kernel(X, C_b, C_W):
-    r""":math:`K^{(1)} = C_b + C_W\,XX^\top/n_0` (first-layer preactivation kernel)."""
+def input_gram(X):
+    r""":math:`XX^\top/n_0` of a finite 2-D array of inputs (points × features)."""
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.size == 0 or not np.all(np.isfinite(X)):
         raise ParameterError("inputs X must be a finite 2-D array (points × features), got shape %s" % (X.shape,))
-    return C_b + C_W * X @ X.T / X.shape[1]
+    return X @ X.T / X.shape[1]
+
+
+def _first_layer(gram, depth, C_W, C_b):
+    r""":math:`K^{(1)} = C_b + C_W\,XX^\top/n_0`, after checking depth, :math:`C_W`, :math:`C_b` and
+    :math:`K^{(1)}(x,x) > 0`."""
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
+    _check_positive("C_W", C_W)
+    _check_nonnegative("C_b", C_b)
+    K = C_b + C_W * gram
+    zero = np.flatnonzero(np.diag(K) <= 0)
+    if zero.size:
+        raise ParameterError("input %d has zero kernel K(x, x) = 0 (x = 0 with C_b = 0); the recursion needs "
+                             "K(x, x) > 0" % zero[0])
+    return K
 
 
 def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, layers="all", averages=None):
     r"""Kernels :math:`K^{(l)}` and NTKs :math:`\Theta^{(l)}` of layers 1..``depth`` on the rows of ``X``
     (module doc; :math:`\Theta^{(1)} = \lambda_b + \lambda_W XX^\top/n_0`), compiled and parallel over pairs.
     ``layers="last"`` keeps only the last layer (memory ~ P²)."""
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
-    _check_positive("C_W", C_W)
-    _check_nonnegative("C_b", C_b)
+    gram = input_gram(X)
+    K = _first_layer(gram, depth, C_W, C_b)
     _check_nonnegative("lambda_b", lambda_b)
     _check_nonnegative("lambda_W", lambda_W)
     if layers not in ("all", "last"):
         raise ParameterError("layers must be 'all' or 'last', got %r" % (layers,))
     av = averages or GaussianAverages(spec)
-    K = input_kernel(X, C_b, C_W)
-    zero = np.flatnonzero(np.diag(K) <= 0)
-    if zero.size:
-        raise ParameterError("input %d has zero kernel K(x, x) = 0 (x = 0 with C_b = 0); the recursion needs "
-                             "K(x, x) > 0" % zero[0])
-    T = lambda_b + lambda_W * np.asarray(X, float) @ np.asarray(X, float).T / np.shape(X)[1]
+    T = lambda_b + lambda_W * gram
     keep = np.ones(depth, bool) if layers == "all" else np.arange(depth) == depth - 1
     Ks, Ts = _layers(K, T, depth, float(C_b), float(C_W), float(lambda_b), float(lambda_W), av.pair,
                      av.pair_derivative, keep)
@@ -330,52 +332,47 @@ class FiniteWidth(NamedTuple):
         return self.vertex[layer - 1] / self.widths[layer - 1]
 
 
-def _tensors(av, K, a1, a2, m):
-    """(<F>, D2, D4) of F = sigma(z_a1) sigma(z_a2) in the m-input index space."""
+def _single_tensors(s, a, m):
+    """(<F>, D2, D4) of F = sigma(z_a)^2 in the m-input index space, from the one-input averages ``s``."""
     D2, D4 = np.zeros((m,) * 2), np.zeros((m,) * 4)
-    if a1 == a2:
-        s = av.single(K[a1, a1])
-        D2[a1, a1] = 2 * s["d1"]
-        D4[a1, a1, a1, a1] = 4 * s["d2"]
-        return s["s2"], D2, D4
-    g, d2, d4 = av.pair_tensors(K)
-    return g, d2, d4
+    D2[a, a] = 2 * s["d1"]
+    D4[a, a, a, a] = 4 * s["d2"]
+    return s["s2"], D2, D4
 
 
 def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
     r"""Kernel, four-point vertex and 1/width kernel correction (module doc) for one or two inputs (rows of
     ``X``); ``widths``: one hidden width for all layers, or :math:`n_1..n_{L-1}`."""
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or X.shape[0] not in (1, 2):
-        raise ParameterError("the vertex recursion takes one or two inputs (rows of X), got shape %s" % (X.shape,))
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
-    _check_positive("C_W", C_W)
-    _check_nonnegative("C_b", C_b)
+    gram = input_gram(X)
+    if gram.shape[0] not in (1, 2):
+        raise ParameterError("the vertex recursion takes one or two inputs (rows of X), got shape %s"
+                             % (np.shape(X),))
+    K = _first_layer(gram, depth, C_W, C_b)
     hidden = np.full(depth - 1, float(widths)) if np.ndim(widths) == 0 else np.asarray(widths, float)
     if hidden.shape != (depth - 1,) or np.any(hidden < 1) or np.any(hidden != np.floor(hidden)):
         raise ParameterError("widths must be one positive integer or %d of them (n_1..n_{L-1}), got %r"
                              % (depth - 1, widths))
-    n = np.concatenate([[X.shape[1]], hidden])
+    n = np.concatenate([[np.shape(X)[1]], hidden])
     av = averages or GaussianAverages(spec)
-    m = X.shape[0]
-    K = input_kernel(X, C_b, C_W)
-    if np.any(np.diag(K) <= 0):
-        raise ParameterError("an input has zero kernel K(x, x) = 0 (x = 0 with C_b = 0)")
+    m = K.shape[0]
     V, K1 = np.zeros((m,) * 4), np.zeros((m, m))
     Ks, Vs, K1s = [K], [V], [K1]
     pairs = [(a, b) for a in range(m) for b in range(m)]
     for l in range(1, depth):
         r = n[l] / n[l - 1] if l > 1 else 1.0        # V^(1) = K1^(1) = 0: r multiplies zero at l = 1
-        T = {p: _tensors(av, K, p[0], p[1], m) for p in pairs}
-        fp = av.four_point(K) if m == 2 else None
+        singles = [av.single(K[a, a]) for a in range(m)]
+        T = {(a, a): _single_tensors(singles[a], a, m) for a in range(m)}
+        fp = [singles[-1]["s4"], None, None, None, singles[0]["s4"]]     # by the number of inputs 0 among four
+        if m == 2:
+            T[(0, 1)] = T[(1, 0)] = av.pair_tensors(K)
+            fp[1:4] = av.mixed_four_point(K)
         Kn, K1n, Vn = np.empty((m, m)), np.empty((m, m)), np.empty((m,) * 4)
         for (a1, a2) in pairs:
             mean, D2, D4 = T[(a1, a2)]
             Kn[a1, a2] = C_b + C_W * mean
             K1n[a1, a2] = r * (C_W / 2 * np.sum(D2 * K1) + C_W / 8 * np.sum(D4 * V))
             for (a3, a4) in pairs:
-                four = fp[(a1, a2, a3, a4).count(0)] if m == 2 else av.single(K[0, 0])["s4"]
+                four = fp[(a1, a2, a3, a4).count(0)]
                 Vn[a1, a2, a3, a4] = (C_W**2 * (four - mean * T[(a3, a4)][0])
                                       + r * C_W**2 / 4 * np.einsum("ab,cd,abcd->", D2, T[(a3, a4)][1], V))
         K, K1, V = Kn, K1n, Vn
@@ -592,8 +589,6 @@ class NNGPInputKernel:
         self.averages = GaussianAverages(spec)
 
     def _grams(self, X, depth):
-        if np.any(np.sum(X**2, axis=1) == 0):
-            raise ParameterError("an input is the zero vector: its GP kernel vanishes (no bias); remove it")
         return kernel_recursion(self.spec, X, depth + 1, C_W=1.0, averages=self.averages).kernels[1:]
 
     def gram(self, X):
