@@ -1,11 +1,13 @@
 """Benchmark: infinite-width kernel + NTK recursions for P inputs and L layers, the engine's compiled
-recursion (symbolic_rg.pdlt.kernel_recursion: closed forms compiled with Numba, parallel over pairs; the
-trapezoidal rule compiled where there is no closed form) against the same recursion written with NumPy and
+recursion (symbolic_rg.pdlt.kernel_recursion: closed forms compiled with Numba, parallel over pairs; where
+there is no closed form, the Mehler series of symbolic_rg.two_point.HermiteSeries: per-input Hermite coefficients,
+one compiled sum per pair, with a stated error bound) against the same recursion written with NumPy and
 scipy quadrature (Gauss--Hermite nodes from scipy.special, all pairs vectorised per layer).
 
 The baseline is timed on its first `--baseline-layers` layers and scaled to L (every layer does the same
 work); both run in this process, and the printed ratio is baseline / engine.  Accuracy of both is printed
-against the engine's closed form (ReLU) or its converged rule (tanh).
+against the engine's closed form (ReLU) or its series (tanh: bound printed; the series is checked against the
+per-pair trapezoidal rule and the erf closed form in tests/test_pdlt.py).
 
     python numeric/benchmark_pdlt.py [--P 1000] [--L 50] [--activation relu] [--nodes 24]
 """
@@ -64,7 +66,8 @@ def main(P=1000, L=50, spec="relu", nodes=24, baseline_layers=2, C_W=None):
     err = np.max(np.abs(Kb - ref.kernels[0])) / np.max(np.abs(ref.kernels[0]))
     print("activation %s (closed form: %s), P = %d, L = %d" % (spec, av.closed_forms["sigma sigma"] is not None, P, L))
     print("engine (Numba, %s):   %8.2f s   quadrature error estimate %.1e"
-          % ("closed form" if av.closed_forms["sigma sigma"] is not None else "trapezoid", engine, rec.quadrature_error))
+          % ("closed form" if av.closed_forms["sigma sigma"] is not None else "Mehler series", engine,
+             rec.quadrature_error))
     print("NumPy + scipy GH(%d):  %8.2f s   (timed on %d layers, scaled to %d); relative error %.1e after %d layers"
           % (nodes, base, baseline_layers, L - 1, err, baseline_layers))
     print("ratio baseline / engine: %.1f x" % (base / engine))

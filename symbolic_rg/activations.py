@@ -45,9 +45,21 @@ NAMES = {
 
 
 def activation(spec):
-    """The SymPy expression in ``z`` of an activation: a name of :data:`NAMES`, ``leaky_relu:SLOPE``, or a
-    SymPy expression (string or Expr) in ``z``."""
-    if isinstance(spec, sp.Expr):
+    """The SymPy expression in ``z`` of an activation: a name of :data:`NAMES`, ``leaky_relu:SLOPE``, a
+    SymPy expression (string or Expr) in ``z``, or a Python callable written with SymPy functions, which is
+    called once on the symbol ``z`` (the engine derives with the expression, so it must be symbolic).
+
+    >>> activation(lambda x: x * sp.tanh(x))
+    z*tanh(z)
+    """
+    if callable(spec) and not isinstance(spec, (sp.Expr, str)):
+        try:
+            expr = sp.sympify(spec(z))
+        except Exception as exc:
+            raise ParameterError("activation callable %r must accept a SymPy symbol and return a SymPy expression "
+                                 "(write it with sympy functions, e.g. lambda z: z * sympy.tanh(z)); calling it on "
+                                 "z failed: %s" % (getattr(spec, "__name__", spec), exc)) from None
+    elif isinstance(spec, sp.Expr):
         expr = spec
     elif not isinstance(spec, str):
         raise ParameterError("activation must be a name (%s, leaky_relu:SLOPE) or a SymPy expression in z, got %r"

@@ -44,8 +44,8 @@ import sympy as sp
 from . import latex as _latex
 from .activations import activation, criticality, gaussian_expectation, z
 from .errors import NoSolutionError, ParameterError
-from .two_point import (K11, K12, K22, STEP, _cholesky2, closed_form, compile_function, in_kernel, quadrature, rho,
-                        trapezoid_rule)
+from .two_point import (K11, K12, K22, STEP, HermiteSeries, _cholesky2, closed_form, compile_function,
+                        gaussian_product, in_kernel, quadrature, rho, trapezoid_rule)
 
 __all__ = ["GaussianAverages", "KernelRecursion", "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex",
            "depth_scaling", "DepthScaling", "PDLTTheory", "input_gram"]
@@ -106,6 +106,38 @@ class GaussianAverages:
             return 0.0
         fine = quadrature(self.sigma, self.sigma, self.step / 2)
         return abs(self.pair(k11, k12, k22) - fine(k11, k12, k22))
+
+    @cached_property
+    def _series(self):
+        return {"sigma sigma": HermiteSeries(self.sigma), "sigma' sigma'": HermiteSeries(self.derivative)}
+
+    def _matrix(self, name, K):
+        pair = self.pair if name == "sigma sigma" else self.pair_derivative
+        if self.closed_forms[name] is not None:
+            return _pair_matrix(K, pair), 0.0
+        series = self._series[name].matrix(K)
+        if series is not None:
+            return series
+        f = self.sigma if name == "sigma sigma" else self.derivative
+        fine = quadrature(f, f, self.step / 2)
+        d = np.sqrt(np.diag(K))
+        rho = K / np.outer(d, d)
+        iu = np.triu_indices(len(K), 1) if len(K) > 1 else np.triu_indices(1)
+        picks = np.argsort(rho[iu])[np.linspace(0, len(iu[0]) - 1, min(16, len(iu[0]))).astype(int)]
+        error = max(abs(pair(K[i, i], K[i, j], K[j, j]) - fine(K[i, i], K[i, j], K[j, j]))
+                    for i, j in zip(iu[0][picks], iu[1][picks]))
+        return _pair_matrix(K, pair), 2 * error
+
+    def pair_matrices(self, K):
+        r"""``(S, D, error)`` for a kernel matrix K over many inputs: :math:`S_{\alpha\beta} =
+        \langle\sigma\sigma\rangle`, :math:`D_{\alpha\beta} = \langle\sigma'\sigma'\rangle`, and the error of S.
+        Each by its closed form (error 0); else by the Mehler series of
+        :class:`~symbolic_rg.two_point.HermiteSeries` (its stated bound); else, past the series' largest order,
+        by the trapezoidal rule (error: twice the largest change with half the step over 16 pairs spread over the
+        correlations: above the Richardson estimate 4/3 for an integrand with kinks, whose error falls like step²;
+        an analytic one converges spectrally and this overstates it)."""
+        S, error = self._matrix("sigma sigma", K)
+        return S, self._matrix("sigma' sigma'", K)[0], error
 
     # -- one input ------------------------------------------------------------------------------
     def single(self, K):
@@ -226,8 +258,9 @@ def _hermite_tensors(M, K):
 
 # -- infinite-width recursions over many inputs --------------------------------------------------------
 @numba.njit(parallel=True, cache=False)
-def _layers(K1, T1, depth, C_b, C_W, lam_b, lam_W, pair, pair_derivative, keep):
-    P = K1.shape[0]
+def _pair_matrix(K, pair):
+    """``pair(K_aa, K_ab, K_bb)`` for every pair of inputs, parallel over pairs."""
+    P = K.shape[0]
     n_pairs = P * (P + 1) // 2
     I = np.empty(n_pairs, np.int64)
     J = np.empty(n_pairs, np.int64)
@@ -236,26 +269,11 @@ def _layers(K1, T1, depth, C_b, C_W, lam_b, lam_W, pair, pair_derivative, keep):
         for j in range(i, P):
             I[k], J[k] = i, j
             k += 1
-    Ks = np.empty((keep.sum(), P, P))
-    Ts = np.empty((keep.sum(), P, P))
-    K, T = K1.copy(), T1.copy()
-    slot = 0
-    if keep[0]:
-        Ks[0], Ts[0] = K, T
-        slot = 1
-    for l in range(1, depth):
-        Kn, Tn = np.empty((P, P)), np.empty((P, P))
-        for k in numba.prange(n_pairs):
-            i, j = I[k], J[k]
-            s = pair(K[i, i], K[i, j], K[j, j])
-            d = pair_derivative(K[i, i], K[i, j], K[j, j])
-            Kn[i, j] = Kn[j, i] = C_b + C_W * s
-            Tn[i, j] = Tn[j, i] = lam_b + lam_W * s + C_W * d * T[i, j]
-        K, T = Kn, Tn
-        if keep[l]:
-            Ks[slot], Ts[slot] = K, T
-            slot += 1
-    return Ks, Ts
+    out = np.empty((P, P))
+    for k in numba.prange(n_pairs):
+        i, j = I[k], J[k]
+        out[i, j] = out[j, i] = pair(K[i, i], K[i, j], K[j, j])
+    return out
 
 
 class KernelRecursion(NamedTuple):
@@ -303,20 +321,23 @@ def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, l
     av = averages or GaussianAverages(spec)
     T = lambda_b + lambda_W * gram
     keep = np.ones(depth, bool) if layers == "all" else np.arange(depth) == depth - 1
-    Ks, Ts = _layers(K, T, depth, float(C_b), float(C_W), float(lambda_b), float(lambda_W), av.pair,
-                     av.pair_derivative, keep)
-    if not (np.all(np.isfinite(Ks)) and np.all(np.isfinite(Ts))):
-        raise ParameterError("the kernel recursion overflowed (C_W = %g, C_b = %g, depth %d): the kernel grows "
-                             "without bound; use a smaller C_W or depth" % (C_W, C_b, depth))
-    last = Ks[-1]
-    i, j = np.unravel_index(np.argmin(np.abs(last - np.diag(last)[:, None] / 2)), last.shape)
-    error = av.quadrature_error(last[i, i], last[i, j], last[j, j]) if depth > 1 else 0.0
-    return KernelRecursion(Ks, Ts, np.flatnonzero(keep) + 1, float(error))
+    Ks, Ts, error = [K] if keep[0] else [], [T] if keep[0] else [], 0.0
+    for l in range(1, depth):
+        S, D, eps = av.pair_matrices(K)
+        K, T = C_b + C_W * S, lambda_b + lambda_W * S + C_W * D * T
+        error += C_W * eps
+        if not (np.all(np.isfinite(K)) and np.all(np.isfinite(T))):
+            raise ParameterError("the kernel recursion overflowed at layer %d (C_W = %g, C_b = %g): the kernel grows "
+                                 "without bound; use a smaller C_W or depth" % (l + 1, C_W, C_b))
+        if keep[l]:
+            Ks.append(K)
+            Ts.append(T)
+    return KernelRecursion(np.array(Ks), np.array(Ts), np.flatnonzero(keep) + 1, float(error))
 
 
 # -- leading 1/width corrections ----------------------------------------------------------------------
 class FiniteWidth(NamedTuple):
-    r"""Per layer l = 1..L, for m = 1 or 2 inputs: ``kernel[l]`` (m×m), ``vertex[l]`` (m×m×m×m,
+    r"""Per layer l = 1..L, for m inputs: ``kernel[l]`` (m×m), ``vertex[l]`` (m×m×m×m,
     :math:`V_{(\alpha_1\alpha_2)(\alpha_3\alpha_4)}`), ``correction[l]`` (:math:`K^{\{1\}}`, m×m); ``widths``
     :math:`n_0..n_{L-1}`; ``mean_kernel(l)`` :math:`= K + K^{\{1\}}/n_{l-1}` and the connected four-point
     function of two neurons ``connected(l)`` :math:`= V/n_{l-1}` are what a finite network has."""
@@ -340,13 +361,50 @@ def _single_tensors(s, a, m):
     return s["s2"], D2, D4
 
 
+def _embed(tensors, index, m):
+    """Pair tensors (<F>, D2, D4) over the two inputs ``index`` placed in the m-input index space."""
+    mean, D2, D4 = tensors
+    E2, E4 = np.zeros((m,) * 2), np.zeros((m,) * 4)
+    E2[np.ix_(index, index)] = D2
+    E4[np.ix_(index, index, index, index)] = D4
+    return mean, E2, E4
+
+
+def _four_point_function(av, K, singles):
+    r""":math:`\langle\sigma_{\alpha_1}\sigma_{\alpha_2}\sigma_{\alpha_3}\sigma_{\alpha_4}\rangle_K` by the inputs it
+    involves: one (``s4``), two (:meth:`GaussianAverages.mixed_four_point`), three or four
+    (:func:`~symbolic_rg.two_point.gaussian_product`); memoised over the multiset of inputs."""
+    memo = {}
+
+    def four(alphas):
+        key = tuple(sorted(alphas))
+        if key not in memo:
+            inputs = sorted(set(key))
+            power = [key.count(a) for a in inputs]
+            sub = K[np.ix_(inputs, inputs)]
+            if len(inputs) == 1:
+                memo[key] = singles[inputs[0]]["s4"]
+            elif len(inputs) == 2:
+                memo[key] = av.mixed_four_point(sub)[power[0] - 1]
+            else:
+                try:
+                    L = np.linalg.cholesky(sub)
+                except np.linalg.LinAlgError:
+                    L = np.zeros_like(sub)
+                if np.min(np.diag(L))**2 <= 1e-10 * np.max(np.diag(sub)):
+                    raise ParameterError("inputs %s are (nearly) linearly dependent in the kernel: the joint "
+                                         "four-point function needs a positive-definite kernel" % (inputs,))
+                memo[key] = gaussian_product(tuple(av.sigma**k for k in power))(L)
+        return memo[key]
+    return four
+
+
 def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
-    r"""Kernel, four-point vertex and 1/width kernel correction (module doc) for one or two inputs (rows of
-    ``X``); ``widths``: one hidden width for all layers, or :math:`n_1..n_{L-1}`."""
+    r"""Kernel, four-point vertex and 1/width kernel correction (module doc) jointly for the m inputs that are the
+    rows of ``X`` (every component of V, with up to four distinct inputs); ``widths``: one hidden width for all
+    layers, or :math:`n_1..n_{L-1}`.  Cost per layer: m² two-input tensors, and a three- or four-dimensional
+    Gaussian integral per triple or quadruple of inputs."""
     gram = input_gram(X)
-    if gram.shape[0] not in (1, 2):
-        raise ParameterError("the vertex recursion takes one or two inputs (rows of X), got shape %s"
-                             % (np.shape(X),))
     K = _first_layer(gram, depth, C_W, C_b)
     hidden = np.full(depth - 1, float(widths)) if np.ndim(widths) == 0 else np.asarray(widths, float)
     if hidden.shape != (depth - 1,) or np.any(hidden < 1) or np.any(hidden != np.floor(hidden)):
@@ -362,18 +420,16 @@ def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
         r = n[l] / n[l - 1] if l > 1 else 1.0        # V^(1) = K1^(1) = 0: r multiplies zero at l = 1
         singles = [av.single(K[a, a]) for a in range(m)]
         T = {(a, a): _single_tensors(singles[a], a, m) for a in range(m)}
-        fp = [singles[-1]["s4"], None, None, None, singles[0]["s4"]]     # by the number of inputs 0 among four
-        if m == 2:
-            T[(0, 1)] = T[(1, 0)] = av.pair_tensors(K)
-            fp[1:4] = av.mixed_four_point(K)
+        for a, b in itertools.combinations(range(m), 2):
+            T[(a, b)] = T[(b, a)] = _embed(av.pair_tensors(K[np.ix_([a, b], [a, b])]), [a, b], m)
+        four = _four_point_function(av, K, singles)
         Kn, K1n, Vn = np.empty((m, m)), np.empty((m, m)), np.empty((m,) * 4)
         for (a1, a2) in pairs:
             mean, D2, D4 = T[(a1, a2)]
             Kn[a1, a2] = C_b + C_W * mean
             K1n[a1, a2] = r * (C_W / 2 * np.sum(D2 * K1) + C_W / 8 * np.sum(D4 * V))
             for (a3, a4) in pairs:
-                four = fp[(a1, a2, a3, a4).count(0)]
-                Vn[a1, a2, a3, a4] = (C_W**2 * (four - mean * T[(a3, a4)][0])
+                Vn[a1, a2, a3, a4] = (C_W**2 * (four((a1, a2, a3, a4)) - mean * T[(a3, a4)][0])
                                       + r * C_W**2 / 4 * np.einsum("ab,cd,abcd->", D2, T[(a3, a4)][1], V))
         K, K1, V = Kn, K1n, Vn
         Ks.append(K), Vs.append(V), K1s.append(K1)
@@ -587,9 +643,20 @@ class NNGPInputKernel:
     def __init__(self, spec, depth):
         self.spec, self.depth = spec, depth
         self.averages = GaussianAverages(spec)
+        self._cache = {}
 
     def _grams(self, X, depth):
-        return kernel_recursion(self.spec, X, depth + 1, C_W=1.0, averages=self.averages).kernels[1:]
+        r""":math:`\Phi^l(XX^\top/N_0)`, l = 1..depth, remembered for the last few inputs (the solver asks for the
+        training Gram, the layer kernels and the predictions on the same X)."""
+        X = np.ascontiguousarray(X, dtype=float)
+        key = (X.shape, X.tobytes(), depth)
+        if key not in self._cache:
+            if len(self._cache) >= 4:
+                self._cache.pop(next(iter(self._cache)))
+            grams = kernel_recursion(self.spec, X, depth + 1, C_W=1.0, averages=self.averages).kernels[1:]
+            grams.flags.writeable = False
+            self._cache[key] = grams
+        return self._cache[key]
 
     def gram(self, X):
         return self._grams(X, self.depth)[-1]
@@ -600,4 +667,4 @@ class NNGPInputKernel:
         return joint[:n, n:], np.diag(joint)[:n].copy()
 
     def layer_grams(self, X, depth):
-        return list(self._grams(X, depth))
+        return list(self._grams(X, max(depth, self.depth))[:depth])

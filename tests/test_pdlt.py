@@ -11,7 +11,7 @@ from symbolic_rg.activations import activation, numeric, z
 from symbolic_rg.errors import ParameterError
 from symbolic_rg.pdlt import GaussianAverages, depth_scaling, finite_width, kernel_recursion, norm_vertex
 from symbolic_rg.simulate import prior_network_statistics
-from symbolic_rg.two_point import K11, K22, closed_form, quadrature, rho
+from symbolic_rg.two_point import K11, K22, HermiteSeries, closed_form, quadrature, rho
 
 KERNELS = [np.array([[1.3, 0.4], [0.4, 0.7]]), np.array([[0.8, -0.55], [-0.55, 2.1]])]
 
@@ -68,6 +68,59 @@ def test_quadrature_reproduces_closed_form_and_states_its_error():
     av = GaussianAverages("tanh")
     assert 0 <= av.quadrature_error(2.0, 0.5, 1.0) < 1e-10
     assert GaussianAverages("relu").quadrature_error(2.0, 0.5, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 4.0, 20.0])
+def test_hermite_series_reproduces_closed_form_with_a_true_error_bound(scale):
+    """Mehler series for erf against its arcsine closed form, for many inputs at once, including exactly and
+    nearly parallel and anti-parallel inputs (rho = 1 needs the whole series)."""
+    s = activation("erf")
+    exact = sp.lambdify((K11, K22, rho), closed_form(s))
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 6))
+    X[1], X[2], X[3] = X[0], 1.0001 * X[0], -X[0]
+    K = scale * X @ X.T / 6
+    d = np.sqrt(np.diag(K))
+    ref = exact(K.diagonal()[:, None], K.diagonal()[None, :], np.clip(K / np.outer(d, d), -1, 1))
+    S, bound = HermiteSeries(s).matrix(K)
+    assert 0 < bound < 1e-11
+    assert np.max(np.abs(S - ref)) < bound
+
+
+@pytest.mark.parametrize("name,C_W,C_b", [("tanh", 1.0, 0.0), ("tanh", 2.5, 0.3), ("gelu", 2.0, 0.0),
+                                          ("swish", 2.0, 0.1)])
+def test_kernel_recursion_series_matches_trapezoidal_rule(name, C_W, C_b):
+    """Many-input recursions by the Mehler series against the per-pair 2-D trapezoidal rule."""
+    av = GaussianAverages(name)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((12, 10))
+    X[3] = 1.01 * X[2]
+    rec = kernel_recursion(name, X, 6, C_W=C_W, C_b=C_b, averages=av)
+    assert 0 < rec.quadrature_error < 1e-10
+    K, T = rec.kernels[0], rec.ntk[0]
+    for l in range(1, 6):
+        S = np.array([[av.pair(K[i, i], K[i, j], K[j, j]) for j in range(12)] for i in range(12)])
+        D = np.array([[av.pair_derivative(K[i, i], K[i, j], K[j, j]) for j in range(12)] for i in range(12)])
+        K, T = C_b + C_W * S, 1.0 + S + C_W * D * T
+        np.testing.assert_allclose(rec.kernels[l], K, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(rec.ntk[l], T, rtol=1e-11)
+
+
+def test_kernel_recursion_falls_back_to_the_rule_past_the_series_order():
+    """A kink but no closed form (Hermite coefficients decay only algebraically): the trapezoidal rule with a
+    stated error (it converges like step² there) instead of a truncated series."""
+    spec = "Piecewise((tanh(z), z > 0), (0, True))"
+    av = GaussianAverages(spec)
+    assert av.closed_forms["sigma sigma"] is None
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 4))
+    K = X @ X.T / 4
+    assert av._series["sigma sigma"].matrix(K) is None
+    S, D, error = av.pair_matrices(K)
+    assert 1e-6 < error < 1e-3
+    worst = max(abs(S[i, j] - scipy_pair(av.sigma, av.sigma, K[np.ix_([i, j], [i, j])]))
+                for i in range(4) for j in range(i + 1, 4))
+    assert error / 3 < worst < error
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh"])
@@ -132,6 +185,40 @@ def test_vertex_of_linear_network_and_consistency_of_one_and_two_inputs():
         np.testing.assert_allclose(two.correction[:, 1, 1], one.correction[:, 0, 0], rtol=1e-8, atol=1e-14)
         nv = norm_vertex(name, X, 4, C_W=1.0)
         np.testing.assert_allclose(nv[:, 0, 1], two.vertex[:, 0, 0, 1, 1], rtol=1e-8)
+
+
+def test_joint_vertex_of_several_inputs_linear_exact_and_consistent_with_pairs():
+    """Four inputs jointly (three- and four-input Gaussian integrals): the linear network's exact recursion
+    V' = C_W^2 (K_13 K_24 + K_14 K_23) + r C_W^2 V, and for tanh/ReLU the components of any two inputs equal the
+    two-input recursion."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((4, 6))
+    fw = finite_width("linear", X, 3, 40, C_W=1.3)
+    K, V = 1.3 * X @ X.T / 6, np.zeros((4,) * 4)
+    for l in range(3):
+        np.testing.assert_allclose(fw.vertex[l], V, atol=1e-12)
+        V = 1.3**2 * (np.einsum("ac,bd->abcd", K, K) + np.einsum("ad,bc->abcd", K, K)) + 1.3**2 * V
+        K = 1.3 * K
+    for name in ("tanh", "relu"):
+        three = finite_width(name, X[:3], 3, 64, C_W=1.0 if name == "tanh" else 2.0)
+        two = finite_width(name, X[1:3], 3, 64, C_W=1.0 if name == "tanh" else 2.0)
+        sub = np.ix_(*[[1, 2]] * 4)
+        np.testing.assert_allclose(three.vertex[(slice(None),) + sub], two.vertex, rtol=1e-8, atol=1e-13)
+        np.testing.assert_allclose(three.correction[:, 1:, 1:], two.correction, rtol=1e-8, atol=1e-13)
+        assert np.allclose(three.vertex, three.vertex.transpose(0, 3, 4, 1, 2))       # V_(12)(34) = V_(34)(12)
+
+
+@pytest.mark.parametrize("name,C_W", [("tanh", 1.0), ("relu", 2.0)])
+def test_joint_vertex_of_three_inputs_against_random_networks(name, C_W):
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((3, 8))
+    X[1] = 0.6 * X[0] + 0.8 * X[1]
+    X[2] = 0.5 * X[0] - 0.4 * X[1] + 0.75 * X[2]
+    fw = finite_width(name, X, 3, 48, C_W=C_W)
+    mc = prior_network_statistics(name, X, 3, 48, C_W=C_W, networks=8000, seed=9)
+    assert np.all(np.abs(mc.kernel - fw.mean_kernel(3)) < 4 * mc.kernel_stderr)
+    assert np.all(np.abs(mc.connected - fw.connected(3)) < 4 * mc.connected_stderr)
+    assert np.abs(fw.connected(3)[0, 1, 2, 2]) > 4 * mc.connected_stderr[0, 1, 2, 2]     # a 3-input component resolved
 
 
 def _pair_inputs():
@@ -205,6 +292,17 @@ def test_heuristic_relu_reproduces_linear_and_its_gp_limit():
     np.testing.assert_allclose(v, var, rtol=1e-8, atol=1e-10)
 
 
+def test_activation_as_python_callable():
+    """A callable written with SymPy functions is the same activation as its expression; a NumPy-only one is
+    refused with a clear error."""
+    X = np.random.default_rng(4).standard_normal((5, 3))
+    by_callable = kernel_recursion(lambda x: sp.log(1 + sp.exp(x)), X, 4, C_W=1.0)
+    by_string = kernel_recursion("log(1 + exp(z))", X, 4, C_W=1.0)
+    np.testing.assert_allclose(by_callable.kernels, by_string.kernels, rtol=1e-14)
+    with pytest.raises(ParameterError, match="SymPy symbol"):
+        GaussianAverages(lambda x: np.tanh(x))
+
+
 def test_bad_input_errors():
     with pytest.raises(ParameterError, match="positively homogeneous"):
         srg.deep_nonlinear(2, "tanh")
@@ -214,8 +312,8 @@ def test_bad_input_errors():
         GaussianAverages("softsign(")
     with pytest.raises(ParameterError, match="zero kernel"):
         kernel_recursion("relu", np.array([[0.0, 0.0], [1.0, 2.0]]), 3, C_W=2.0)
-    with pytest.raises(ParameterError, match="one or two inputs"):
-        finite_width("tanh", np.ones((3, 4)), 3, 10, C_W=1.0)
+    with pytest.raises(ParameterError, match="linearly dependent"):
+        finite_width("relu", np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 3, 10, C_W=2.0)
     with pytest.raises(ParameterError, match="widths"):
         finite_width("tanh", np.ones((1, 4)), 3, [10], C_W=1.0)
 
