@@ -190,7 +190,7 @@ SERIES_MAX_ORDER = 4096    # beyond this order (kinks, very large K) the trapezo
 U_MAX = 13.0               # |u| <= 13: sqrt(w(u)) = e^{-u^2/4}/(2 pi)^{1/4} below 1e-18 beyond
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def hermite_functions(order, step):
     r"""Nodes :math:`u_i = i\,h` (:math:`|u|\le 13`) and the Hermite functions
     :math:`\varphi_k(u_i) = \sqrt{w(u_i)}\,\mathrm{He}_k(u_i)/\sqrt{k!}`, k = 0..order, :math:`w` the standard
@@ -290,9 +290,10 @@ class HermiteSeries:
         input of largest variance)."""
         variances = np.diag(K).copy()
         widest = variances.max()
+        reference = 2.0**np.ceil(np.log2(max(1.0, widest)))      # steps from a short list: tables are reused
         order = max(32, self.order // 2)
         while True:
-            step = 2 * np.pi / (2 * np.sqrt(order + 1) + 40 * np.sqrt(max(1.0, widest)))
+            step = 2 * np.pi / (2 * np.sqrt(order + 1) + 40 * np.sqrt(reference))
             A, second = self.coefficients(variances, order, step)
             scale = max(1.0, second.max())
             tail = np.max(second - np.einsum("pk,pk->p", A, A))
