@@ -277,7 +277,7 @@ def _pair_matrix(K, pair):
 
 
 class KernelRecursion(NamedTuple):
-    """Infinite-width kernels ``K[l]`` and NTKs ``ntk[l]`` (layers 1..L, or the kept ones), the layers
+    r"""Infinite-width kernels ``K[l]`` and NTKs ``ntk[l]`` (layers 1..L, or the kept ones), the layers
     kept, and ``quadrature_error``: the per-layer error of :math:`C_W\langle\sigma\sigma\rangle`
     (:meth:`GaussianAverages.pair_matrices`) summed over the layers, the error of the last kernel where
     :math:`\chi \le 1` carries errors forward (ordered phase, criticality); 0 for closed forms."""
