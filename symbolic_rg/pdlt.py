@@ -73,6 +73,13 @@ def _closed_pair_kernel(expr):
     return g
 
 
+def _pair_average(f, h, step):
+    """``(closed form or None, compiled g(k11, k12, k22))`` of :math:`\\langle f(z_1)h(z_2)\\rangle_K`: the closed
+    form where :func:`~symbolic_rg.two_point.closed_form` finds one, else the trapezoidal rule."""
+    closed = closed_form(f, h)
+    return closed, (quadrature(f, h, step) if closed is None else _closed_pair_kernel(closed))
+
+
 _K_ENTRIES = (K11, K12, K22)
 _PAIR_INDEX = {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 2}
 
@@ -90,43 +97,37 @@ class GaussianAverages:
         self.spec = spec
         self.derivative = sp.diff(self.sigma, z)
         self.step = step
-        self.closed_forms = {}
-        self.pair = self._pair_function("sigma sigma", self.sigma, self.sigma)
-        self.pair_derivative = self._pair_function("sigma' sigma'", self.derivative, self.derivative)
+        self._functions = {"sigma sigma": self.sigma, "sigma' sigma'": self.derivative}
+        self.closed_forms, self._pairs = {}, {}
+        for name, f in self._functions.items():
+            self.closed_forms[name], self._pairs[name] = _pair_average(f, f, step)
+        self.pair, self.pair_derivative = self._pairs["sigma sigma"], self._pairs["sigma' sigma'"]
 
-    def _pair_function(self, name, f, h):
-        closed = closed_form(f, h)
-        self.closed_forms[name] = closed
-        return quadrature(f, h, self.step) if closed is None else _closed_pair_kernel(closed)
-
-    def quadrature_error(self, k11, k12, k22):
-        r"""Estimated error of the pair average :math:`\langle\sigma\sigma\rangle` at one kernel: the
-        difference from the rule with half the step (0 for a closed form)."""
-        if self.closed_forms["sigma sigma"] is not None:
+    def quadrature_error(self, k11, k12, k22, name="sigma sigma"):
+        r"""Estimated error of the pair average ``name`` (:math:`\langle\sigma\sigma\rangle` or
+        :math:`\langle\sigma'\sigma'\rangle`) at one kernel: the difference from the rule with half the step
+        (0 for a closed form)."""
+        if self.closed_forms[name] is not None:
             return 0.0
-        fine = quadrature(self.sigma, self.sigma, self.step / 2)
-        return abs(self.pair(k11, k12, k22) - fine(k11, k12, k22))
+        f = self._functions[name]
+        return abs(self._pairs[name](k11, k12, k22) - quadrature(f, f, self.step / 2)(k11, k12, k22))
 
     @cached_property
     def _series(self):
-        return {"sigma sigma": HermiteSeries(self.sigma), "sigma' sigma'": HermiteSeries(self.derivative)}
+        return {name: HermiteSeries(f) for name, f in self._functions.items()}
 
     def _matrix(self, name, K):
-        pair = self.pair if name == "sigma sigma" else self.pair_derivative
         if self.closed_forms[name] is not None:
-            return _pair_matrix(K, pair), 0.0
+            return _pair_matrix(K, self._pairs[name]), 0.0
         series = self._series[name].matrix(K)
         if series is not None:
             return series
-        f = self.sigma if name == "sigma sigma" else self.derivative
-        fine = quadrature(f, f, self.step / 2)
         d = np.sqrt(np.diag(K))
         rho = K / np.outer(d, d)
         iu = np.triu_indices(len(K), 1) if len(K) > 1 else np.triu_indices(1)
         picks = np.argsort(rho[iu])[np.linspace(0, len(iu[0]) - 1, min(16, len(iu[0]))).astype(int)]
-        error = max(abs(pair(K[i, i], K[i, j], K[j, j]) - fine(K[i, i], K[i, j], K[j, j]))
-                    for i, j in zip(iu[0][picks], iu[1][picks]))
-        return _pair_matrix(K, pair), 2 * error
+        error = max(self.quadrature_error(K[i, i], K[i, j], K[j, j], name) for i, j in zip(iu[0][picks], iu[1][picks]))
+        return _pair_matrix(K, self._pairs[name]), 2 * error
 
     def pair_matrices(self, K):
         r"""``(S, D, error)`` for a kernel matrix K over many inputs: :math:`S_{\alpha\beta} =
@@ -438,17 +439,6 @@ def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
     return FiniteWidth(np.array(Ks), np.array(Vs), np.array(K1s), n)
 
 
-@numba.njit(parallel=True, cache=False)
-def _norm_vertex_layer(K, V, chi, C_W, four):
-    P = K.shape[0]
-    out = np.empty((P, P))
-    for i in numba.prange(P):
-        for j in range(i, P):
-            s = four(K[i, i], K[i, j], K[j, j])
-            out[i, j] = out[j, i] = C_W * C_W * s + chi[i] * chi[j] * V[i, j]
-    return out
-
-
 def norm_vertex(spec, X, depth, C_W, C_b=0.0, averages=None):
     r"""The vertex :math:`V_{(\alpha\alpha)(\beta\beta)}` of every pair of inputs, per layer (equal widths,
     per 1/n), which closes on itself:
@@ -456,8 +446,7 @@ def norm_vertex(spec, X, depth, C_W, C_b=0.0, averages=None):
     \rangle) + \chi_\parallel(K_{\alpha\alpha})\chi_\parallel(K_{\beta\beta})V`; compiled and parallel over pairs."""
     av = averages or GaussianAverages(spec)
     rec = kernel_recursion(spec, X, depth, C_W, C_b, averages=av)
-    closed = closed_form(av.sigma**2)
-    four = quadrature(av.sigma**2, av.sigma**2, av.step) if closed is None else _closed_pair_kernel(closed)
+    four = _pair_average(av.sigma**2, av.sigma**2, av.step)[1]
     P = rec.kernels.shape[1]
     V = np.zeros((P, P))
     out = [V]
@@ -465,7 +454,7 @@ def norm_vertex(spec, X, depth, C_W, C_b=0.0, averages=None):
         singles = [av.single(k) for k in np.diag(K)]
         chi = C_W * np.array([s["d1"] for s in singles])
         s2 = np.array([s["s2"] for s in singles])
-        V = _norm_vertex_layer(K, V, chi, float(C_W), four) - C_W**2 * np.outer(s2, s2)
+        V = C_W**2 * (_pair_matrix(K, four) - np.outer(s2, s2)) + np.outer(chi, chi) * V
         out.append(V)
     return np.array(out)
 

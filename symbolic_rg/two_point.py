@@ -158,6 +158,7 @@ def _cholesky2(k11, k12, k22):
     return a, b, np.sqrt(c2) if c2 > 0 else 0.0
 
 
+@lru_cache(maxsize=None)
 def quadrature(f, h=None, step=STEP):
     r"""A compiled :math:`g(K_{11},K_{12},K_{22}) = \langle f(z_1)h(z_2)\rangle_K` by the tensor trapezoidal
     rule in whitened coordinates (:math:`z_1 = \sqrt{K_{11}}t_1`,
