@@ -1,5 +1,6 @@
 """Command line: ``symbolic-rg derive | solve | simulate | criticality | kernel | demo`` (architectures
-deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation)."""
+deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation; ``derive | solve
+deep-perceptron`` for the replica theory of deep sign-perceptron networks)."""
 from __future__ import annotations
 
 import argparse
@@ -112,8 +113,19 @@ def load_data(spec, P=None, seed=0):
     return _data.load_npz(path)
 
 
+def _replica_theory(args):
+    from .replica import deep_perceptron
+    if args.depth is None:
+        raise ParameterError("deep-perceptron needs --depth L (L >= 1)")
+    return derive(deep_perceptron(args.depth, args.scenario))
+
+
 def cmd_derive(args):
-    if args.architecture == "pdlt":
+    if args.architecture == "deep-perceptron":
+        theory = _replica_theory(args)
+    elif args.scenario != "random":
+        raise ParameterError("--scenario applies to deep-perceptron only")
+    elif args.architecture == "pdlt":
         from .pdlt import PDLTTheory
         if args.activation is None:
             raise ParameterError("derive pdlt needs --activation NAME")
@@ -186,7 +198,28 @@ def _print(out, json_output, width=22):
             print("%-*s %s" % (width, k, v))
 
 
+def _solve_replica(args):
+    if args.alpha is None:
+        raise ParameterError("deep-perceptron needs --alpha A (A > 0)")
+    solver = _replica_theory(args).compile()
+    sol = solver.solve(args.alpha, args.kappa)
+    out = sol.as_dict()
+    out.update(depth=args.depth, scenario=args.scenario)
+    _print(out, args.json)
+
+
+def _require_T_and_data(args):
+    if args.T is None or args.data is None:
+        raise ParameterError("%s needs --T (>= 0) and --data" % args.architecture)
+    if args.alpha is not None or args.kappa != 0.0 or args.scenario != "random":
+        raise ParameterError("--alpha, --kappa and --scenario apply to deep-perceptron only")
+
+
 def cmd_solve(args):
+    if args.architecture == "deep-perceptron":
+        _solve_replica(args)
+        return
+    _require_T_and_data(args)
     if args.architecture == "ggdln":
         _print(_gated_solve(args, load_data(args.data, args.P, args.seed)), args.json)
         return
@@ -230,6 +263,10 @@ def _gated_simulate(args, d, sigma2):
 
 def cmd_simulate(args):
     from .simulate import gibbs_deep_linear, mala_deep_linear
+    if args.architecture == "deep-perceptron":
+        raise ParameterError("simulate deep-perceptron: run numeric/deep_perceptron_mc.py (posterior sampling of "
+                             "sparse sign networks)")
+    _require_T_and_data(args)
     d = load_data(args.data, args.P, args.seed)
     sigma2 = _sigma2(args)
     if args.architecture == "ggdln":
@@ -286,18 +323,29 @@ def cmd_demo(args):
 
 def _network_and_data_arguments(p):
     """Arguments shared by ``solve`` and ``simulate``: architecture, widths, priors, T, data, seed, --json."""
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES))
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"])
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--width", type=_positive_int("--width"))
     p.add_argument("--widths", type=_widths)
     p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
-    p.add_argument("--T", type=_number("--T"), required=True)
-    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test)")
+    p.add_argument("--T", type=_number("--T"), help="temperature (required except for deep-perceptron)")
+    p.add_argument("--data", help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test); required except "
+                                  "for deep-perceptron")
     p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split and of the sampler")
     p.add_argument("--json", action="store_true")
     _gate_arguments(p)
     p.add_argument("--gate-seed", type=int, default=0, help="seed of the built-in half-space gates (ggdln)")
+    p.add_argument("--alpha", type=_number("--alpha"), help="deep-perceptron: load M/c (> 0)")
+    p.add_argument("--kappa", type=_number("--kappa"), default=0.0, help="deep-perceptron: Gardner margin (>= 0; "
+                                                                           "0 in the teacher scenario)")
+    _scenario_argument(p)
+
+
+def _scenario_argument(p):
+    from .replica import SCENARIOS
+    p.add_argument("--scenario", choices=SCENARIOS, default="random",
+                   help="deep-perceptron: random (quenched n -> 0) or teacher (Nishimori)")
 
 
 def _gate_arguments(p):
@@ -312,11 +360,12 @@ def build_parser():
 
     p = sub.add_parser("derive", help="derive and print (or write as LaTeX) the saddle-point theory, or the PDLT "
                                       "recursions of an activation (derive pdlt --activation NAME)")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt"])
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt", "deep-perceptron"])
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--activation", help="pdlt: activation name or SymPy expression in z")
     p.add_argument("--latex", metavar="FILE")
     _gate_arguments(p)
+    _scenario_argument(p)
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("solve", help="solve the saddle point on data and report observables")

@@ -336,8 +336,12 @@ def derive(network: Network):
     layers, a gated readout or several outputs give a :class:`~symbolic_rg.gated.GatedTheory` (matrix
     order parameters).  Theories are immutable; deriving the same network again returns the same object
     within a process and loads the stored derivation from the cache directory (see ``_cache.cache_dir``)
-    in a new one.
+    in a new one.  A :class:`~symbolic_rg.replica.DeepPerceptron` gives its replica theory
+    (:class:`~symbolic_rg.replica.ReplicaTheory`).
     """
+    from .replica import DeepPerceptron, derive_replica
+    if isinstance(network, DeepPerceptron):
+        return derive_replica(network)
     if not isinstance(network, Network):
         raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)), got %r" % (network,))
     from .gated import derive_gated, is_gated

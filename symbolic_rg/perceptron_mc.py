@@ -1,0 +1,228 @@
+r"""Monte Carlo of real finite deep networks of sign perceptrons in the teacher scenario (posterior sampling).
+
+Network: layers :math:`l = 0..L` of :math:`N` units; unit :math:`i` of layer :math:`l\ge1` reads :math:`c` distinct random
+units of layer :math:`l-1` (a fixed sparse graph) through a spherical row :math:`|J_i|^2 = c`,
+:math:`S_i(l) = \mathrm{sgn}(J_i\cdot S(l-1)/\sqrt c)`.  A teacher with uniformly random rows labels :math:`M = \alpha c`
+random inputs.  The student posterior is uniform over all weights that reproduce every training output (with
+:math:`\kappa = 0` the hidden spins are the signs of their fields).
+
+Move: elliptical slice sampling of one row along a great circle, :math:`J(\theta) = J\cos\theta + \nu\sin\theta` with
+:math:`\nu\perp J`, :math:`|\nu|^2 = c` random; :math:`\theta` is drawn on a bracket that shrinks towards 0 until every
+training output is still correct.  This leaves the uniform measure on the consistent set invariant.  A proposal
+recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+__all__ = ["SparseNetwork", "sparse_network", "teacher_student", "MCResult"]
+
+
+class SparseNetwork(NamedTuple):
+    weights: np.ndarray      # (L, N, c) rows, |J_i|^2 = c
+    inputs: np.ndarray       # (L, N, c) indices into the previous layer
+    readers: tuple           # per layer l < L: CSR (start (N+1), unit (N c)) of the units of layer l+1 reading unit i
+
+
+def _readers(idx, N):
+    L = idx.shape[0]
+    starts, units = np.zeros((L, N + 1), np.int64), np.zeros((L, idx.shape[1] * idx.shape[2]), np.int64)
+    for l in range(1, L):                          # readers of layer-l units are units of layer l+1 (array l)
+        counts = np.bincount(idx[l].ravel(), minlength=N)
+        starts[l, 1:] = np.cumsum(counts)
+        fill = starts[l, :-1].copy()
+        for j in range(N):
+            for k in range(idx.shape[2]):
+                i = idx[l, j, k]
+                units[l, fill[i]] = j
+                fill[i] += 1
+    return starts, units
+
+
+def sparse_network(depth, N, c, rng):
+    """Random sparse graph (each unit reads c distinct units of the previous layer) with uniform spherical rows."""
+    if c > N:
+        raise ValueError("c (%d) must not exceed N (%d)" % (c, N))
+    idx = np.array([[rng.choice(N, c, replace=False) for _ in range(N)] for _ in range(depth)])
+    J = rng.standard_normal((depth, N, c))
+    J *= np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True)
+    return SparseNetwork(J, idx, _readers(idx, N))
+
+
+@numba.njit(cache=True)
+def _forward(J, idx, S0):
+    L, N, c = J.shape
+    M = S0.shape[0]
+    S = np.empty((L + 1, M, N))
+    S[0] = S0
+    for l in range(L):
+        for m in range(M):
+            for i in range(N):
+                h = 0.0
+                for k in range(c):
+                    h += J[l, i, k] * S[l, m, idx[l, i, k]]
+                S[l + 1, m, i] = 1.0 if h >= 0 else -1.0
+    return S
+
+
+@numba.njit(cache=True)
+def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
+    """Set row i of layer l (array index) to ``row``, propagate changed spins, and return (consistent, log size).
+    Changed spins are written into S and logged (layer, pattern, unit) so that the caller can revert them."""
+    L, N, c = J.shape
+    M = S.shape[1]
+    n = 0
+    changed = np.zeros(M, np.bool_)
+    for m in range(M):
+        h = 0.0
+        for k in range(c):
+            h += row[k] * S[l, m, idx[l, i, k]]
+        s = 1.0 if h >= 0 else -1.0
+        if l == L - 1:
+            if s != y[m, i]:
+                return False, n
+        elif s != S[l + 1, m, i]:
+            S[l + 1, m, i] = s
+            log_l[n], log_m[n], log_i[n] = l + 1, m, i
+            n += 1
+            changed[m] = True
+    frontier = np.zeros(N, np.bool_)
+    frontier[i] = True
+    for layer in range(l + 1, L):                  # array index of the reading layer
+        nxt = np.zeros(N, np.bool_)
+        for u in range(N):
+            if not frontier[u]:
+                continue
+            for r in range(starts[layer, u], starts[layer, u + 1]):
+                nxt[units[layer, r]] = True
+        new_changed = np.zeros(M, np.bool_)
+        for j in range(N):
+            if not nxt[j]:
+                continue
+            for m in range(M):
+                if not changed[m]:
+                    continue
+                h = 0.0
+                for k in range(c):
+                    h += J[layer, j, k] * S[layer, m, idx[layer, j, k]]
+                s = 1.0 if h >= 0 else -1.0
+                if layer == L - 1:
+                    if s != y[m, j]:
+                        return False, n
+                elif s != S[layer + 1, m, j]:
+                    S[layer + 1, m, j] = s
+                    log_l[n], log_m[n], log_i[n] = layer + 1, m, j
+                    n += 1
+                    new_changed[m] = True
+        frontier = nxt
+        changed = new_changed
+        if not changed.any():
+            break
+    return True, n
+
+
+@numba.njit(cache=True)
+def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, JT, measure_every, Qlog, shrinks):
+    """``n_sweeps`` sweeps of slice moves over every row of every layer; records the teacher-student weight
+    overlap per layer every ``measure_every`` sweeps into Qlog."""
+    np.random.seed(seed)
+    L, N, c = J.shape
+    M = S.shape[1]
+    cap = L * M * N + 1
+    log_l = np.zeros(cap, np.int64)
+    log_m = np.zeros(cap, np.int64)
+    log_i = np.zeros(cap, np.int64)
+    rec = 0
+    for sweep in range(n_sweeps):
+        for l in range(L):
+            for i in range(N):
+                x = J[l, i].copy()
+                nu = np.random.standard_normal(c)
+                nu -= (nu @ x) / c * x
+                nu *= np.sqrt(c) / np.sqrt(nu @ nu)
+                theta = np.random.uniform(0, 2 * np.pi)
+                lo, hi = theta - 2 * np.pi, theta
+                while True:
+                    row = x * np.cos(theta) + nu * np.sin(theta)
+                    ok, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i)
+                    if ok:
+                        J[l, i] = row
+                        break
+                    for t in range(n - 1, -1, -1):     # revert the spins changed by the rejected proposal
+                        S[log_l[t], log_m[t], log_i[t]] = -S[log_l[t], log_m[t], log_i[t]]
+                    shrinks[0] += 1
+                    if theta < 0:
+                        lo = theta
+                    else:
+                        hi = theta
+                    theta = np.random.uniform(lo, hi)
+                    if hi - lo < 1e-14:
+                        break
+        if (sweep + 1) % measure_every == 0 and rec < Qlog.shape[0]:
+            for l in range(L):
+                Qlog[rec, l] = np.sum(J[l] * JT[l]) / (N * c)
+            rec += 1
+    return rec
+
+
+class MCResult(NamedTuple):
+    """Overlaps and generalization error of a posterior sample, with standard errors from batch means."""
+    Q: np.ndarray              # teacher-student weight overlap per layer (mean over the kept part of the chain)
+    Q_err: np.ndarray
+    q: np.ndarray              # teacher-student spin overlap per hidden layer on the training inputs (final state)
+    generalization_error: float
+    generalization_error_err: float
+    trace: np.ndarray          # Q per layer against sweeps (every ``measure_every``)
+    autocorrelation_time: float   # integrated, in sweeps, of the output layer's Q trace
+    shrinks_per_move: float
+
+
+def _batch_error(x, batches=10):
+    n = x.shape[0] // batches
+    if n < 1:
+        return np.full(x.shape[1:], np.nan)
+    means = x[:n * batches].reshape(batches, n, *x.shape[1:]).mean(axis=1)
+    return means.std(axis=0, ddof=1) / np.sqrt(batches)
+
+
+def _tau(x):
+    x = x - x.mean()
+    if x.size < 4 or not np.any(x):
+        return 1.0
+    f = np.correlate(x, x, "full")[x.size - 1:] / (x.var() * x.size)
+    tau = 1.0
+    for t in range(1, x.size // 2):
+        if f[t] <= 0:
+            break
+        tau += 2 * f[t]
+    return tau
+
+
+def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, start="teacher", n_test=2000):
+    """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
+    trained on M = round(alpha c) teacher-labelled random inputs.  ``start``: 'teacher' (equilibrium in principle,
+    decorrelating from the teacher) or a seed-shifted random *consistent* student found by running the chain
+    from the teacher with its labels (see numeric/deep_perceptron_mc.py)."""
+    rng = np.random.default_rng(seed)
+    teacher = sparse_network(depth, N, c, rng)
+    M = int(round(alpha * c))
+    S0 = rng.choice([-1.0, 1.0], size=(M, N))
+    ST = _forward(teacher.weights, teacher.inputs, S0)
+    y = ST[depth].copy()
+    J = teacher.weights.copy()
+    S = ST.copy()
+    starts, units = teacher.readers
+    n_rec = sweeps // measure_every
+    Qlog = np.zeros((n_rec, depth))
+    shrinks = np.zeros(1, np.int64)
+    _sweeps(J, teacher.inputs, starts, units, S, y, sweeps, seed + 1, teacher.weights, measure_every, Qlog, shrinks)
+    kept = Qlog[burn_in // measure_every:]
+    q = np.array([np.mean(S[l] * ST[l]) for l in range(1, depth)])
+    X = rng.choice([-1.0, 1.0], size=(n_test, N))
+    disagree = (_forward(J, teacher.inputs, X)[depth] != _forward(teacher.weights, teacher.inputs, X)[depth]).mean(axis=0)
+    return MCResult(kept.mean(axis=0), _batch_error(kept), q, float(disagree.mean()),
+                    float(disagree.std(ddof=1) / np.sqrt(N)), Qlog, _tau(kept[:, -1]) * measure_every,
+                    shrinks[0] / (sweeps * depth * N))

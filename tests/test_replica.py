@@ -1,0 +1,257 @@
+"""Replica theory of deep perceptron networks: derivation, special cases, solver, CLI, Monte Carlo."""
+import json
+import pathlib
+import warnings
+import shutil
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate, optimize, special
+
+import symbolic_rg as srg
+from symbolic_rg import replica as R
+from symbolic_rg.errors import ParameterError
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def gardner_capacity(k):
+    """Textbook: alpha_c(kappa) = 1 / int_{-kappa}^inf Dt (t + kappa)^2 (SciPy quadrature)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)     # asked for more than double precision
+        return 1 / integrate.quad(lambda t: np.exp(-t * t / 2) / np.sqrt(2 * np.pi) * (t + k) ** 2, -k, np.inf,
+                                  epsabs=1e-14, epsrel=1e-14)[0]
+
+
+def gibbs_learning_R(alpha):
+    """Textbook: R / sqrt(1-R) = (alpha/pi) int Dt exp(-R t^2/2) / H(-sqrt(R) t), solved with brentq."""
+    def f(r):
+        integrand = lambda t: np.exp(-t * t / 2 - r * t * t / 2 - special.log_ndtr(np.sqrt(r) * t)) / np.sqrt(2 * np.pi)
+        return r / np.sqrt(1 - r) - alpha / np.pi * integrate.quad(integrand, -np.inf, np.inf, epsabs=1e-14,
+                                                                    epsrel=1e-14, limit=200)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        return optimize.brentq(f, 1e-12, 1 - 1e-10, xtol=1e-15)
+
+
+# --- derivation -------------------------------------------------------------------------------------------
+def test_free_entropy_terms_are_derived_per_layer():
+    t = srg.derive(srg.deep_perceptron(depth=3, scenario="random"))
+    assert t.order_parameters == tuple(sp.Symbol(s, positive=True) for s in ("Q_1", "Q_2", "Q_3", "q_1", "q_2")) + \
+        tuple(sp.Symbol("qhat_%d" % l, nonnegative=True) for l in (1, 2))
+    Q = sp.Symbol("Q_1", positive=True)
+    weights = [term for rule, term in t.layer_terms.items() if isinstance(rule, R.SphericalWeights)]
+    # Gaussian integral over the replicated weights, conjugates eliminated: (1/2)[ln(1-Q) + Q/(1-Q)] + 1/2
+    assert sp.simplify(weights[0] - (sp.log(1 - Q) / 2 + Q / (2 * (1 - Q)) + sp.Rational(1, 2))) == 0
+    teacher = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher"))
+    (w,) = [term for rule, term in teacher.layer_terms.items() if isinstance(rule, R.SphericalWeights)]
+    assert sp.simplify(w - (sp.log(1 - Q) / 2 + Q / 2 + sp.Rational(1, 2))) == 0     # Nishimori: d/dm at m = 1
+    hidden = [rule for rule in t.layer_terms if isinstance(rule, R.HiddenSpins)]
+    assert [h.layer for h in hidden] == [1, 2]
+    integrals = [i for i in t.free_entropy.atoms(sp.Integral)]
+    assert sorted(len(i.limits) for i in integrals) == [1, 2, 2]   # one Dz per output, Dz Dw per hidden layer
+    assert len(t.equations_by_layer()) == 3
+
+
+def test_gardner_capacity_from_general_equations():
+    t = srg.derive(srg.deep_perceptron(depth=1, scenario="random"))
+    ac = t.capacity()
+    assert ac.subs(R.kappa, 0) == 2
+    for k in (0.0, 0.5, 1.0):
+        assert abs(float(ac.subs(R.kappa, k)) - gardner_capacity(k)) < 1e-8
+    solver = t.compile()
+    for k in (0.0, 0.5, 1.0):                 # the solved overlap approaches 1 at the capacity
+        Q = [solver.solve(f * gardner_capacity(k), k).Q[0] for f in (0.9, 0.99, 0.999)]
+        assert Q[0] < Q[1] < Q[2] and 1 - Q[2] < 1e-2 * (1 - Q[0]) * 1.5
+
+
+def test_gibbs_learning_from_general_equations():
+    solver = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile()
+    for a in (0.5, 2.0, 5.0, 10.0):
+        sol = solver.solve(a)
+        assert abs(sol.Q[0] - gibbs_learning_R(a)) < 1e-8
+        assert abs(sol.generalization_error - np.arccos(sol.Q[0]) / np.pi) < 1e-14
+        assert sol.quadrature_error < 1e-8
+    assert 0.62 < 200 * solver.solve(200.0).generalization_error < 0.63       # alpha eps -> 0.6245...
+
+
+def test_fresh_input_overlap_is_the_arcsine_law():
+    t = srg.derive(srg.deep_perceptron(depth=2, scenario="teacher"))
+    rho, integral = t.fresh_input_overlap
+    f = sp.lambdify((rho, R.z), (integral.function).rewrite(sp.erfc), "mpmath")
+    for r in (0.1, 0.5, 0.9):
+        value = mpmath.quad(lambda zz: f(r, zz), [-mpmath.inf, 0, mpmath.inf])
+        assert abs(value - 2 / mpmath.pi * mpmath.asin(r)) < 1e-12
+    Q1, Q2 = t.Q
+    eps = t.generalization_error
+    for value in (0.2, 0.7):                   # depth 1 limit (Q_1 = 1): eps = arccos(Q_2)/pi
+        assert abs(float(eps.subs({Q1: 1, Q2: value})) - np.arccos(value) / np.pi) < 1e-15
+
+
+def _evaluate_physics(expr, values):
+    """An expression with Gaussian integrals (physics form: H, log, exp) evaluated with mpmath quadrature."""
+    expr = expr.subs(values)
+    table = {}
+    mpmath.mp.dps = 15
+    for I in expr.atoms(sp.Integral):
+        vars_ = [lim[0] for lim in I.limits]
+        f = sp.lambdify(vars_, I.function.rewrite(sp.erfc), "mpmath")
+        edges = [-40, -8, 0, 8, 40]                 # Gaussian weight beyond 40: e^-800
+        if len(vars_) == 1:
+            with mpmath.workdps(90):            # 1 - erfc(-x)/2 cancels: extra digits, cheap in one dimension
+                table[I] = mpmath.quad(f, [-14, -6, 0, 6, 14])
+        else:
+            table[I] = mpmath.quad(f, edges, edges)
+    return complex(expr.xreplace({k: sp.Float(str(v), 20) for k, v in table.items()}).evalf(15)).real
+
+
+@pytest.mark.parametrize("scenario", ["random", "teacher"])
+def test_saddle_point_equations_match_finite_differences(scenario):
+    t = srg.derive(srg.deep_perceptron(depth=2, scenario=scenario))
+    solver = t.compile()
+    rng = np.random.default_rng(3)
+    for _ in range(1):
+        Q = rng.uniform(0.2, 0.7, 2)
+        q = rng.uniform(0.2, 0.7, 1)
+        qh = rng.uniform(0.2, 1.5, 1)
+        kappa = 0.3 if scenario == "random" else 0.0
+        a = 1.7
+        theta = np.concatenate([Q, q, qh])
+        x = solver.variables.from_order_parameters(Q, q, qh)
+        phi, g, Hm = solver.evaluate(x, a, kappa)
+        grad = solver.residual(x, g, Hm)                       # d phi / d(Q_1, Q_2, q_1, qhat_1)
+        for i in range(4):                                      # central differences of the compiled phi
+            h = 1e-5
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            fd = (solver.evaluate(solver.variables.from_order_parameters(up[:2], up[2:3], up[3:]), a, kappa)[0]
+                  - solver.evaluate(solver.variables.from_order_parameters(down[:2], down[2:3], down[3:]), a, kappa)[0]) / (2 * h)
+            assert abs(fd - grad[i]) < 1e-6 * (1 + abs(grad[i]))
+        if scenario == "teacher":
+            continue                           # (teacher: the symbolic equations are checked at depth 1 below)
+        # the symbolic equations (physics form, differentiated under the integral sign) at the same point
+        values = dict(zip(t.order_parameters, [sp.Float(v) for v in theta]))
+        values.update({R.alpha: sp.Float(a), R.kappa: sp.Float(kappa)})
+        phi_symbolic = _evaluate_physics(t.free_entropy, values)
+        eqs = t.saddle_point_equations
+        for i, (sym, eq) in enumerate(zip(t.order_parameters, eqs)):
+            lhs_minus_rhs = _evaluate_physics(eq.lhs - eq.rhs, values)
+            if sym in t.Q:
+                assert abs(lhs_minus_rhs - grad[i]) < 1e-8 * (1 + abs(grad[i]))
+            else:
+                partner = t.qhat[t.q.index(sym)] if sym in t.q else t.q[t.qhat.index(sym)]
+                slope = float(sp.diff(t.free_entropy, partner, sym).subs(R.alpha, a))   # solved for the partner
+                assert abs(lhs_minus_rhs * slope - grad[i]) < 1e-8 * (1 + abs(grad[i]))
+        # phi agrees up to the order-parameter-independent constants (equal here: same formula)
+        assert abs(phi_symbolic - phi) < 1e-9 * (1 + abs(phi))
+
+
+def test_teacher_symbolic_equation_matches_compiled_gradient():
+    t = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher"))
+    solver = t.compile()
+    for Q in (0.3, 0.6):
+        x = solver.variables.from_order_parameters(np.array([Q]), np.array([]), np.array([]))
+        phi, g, Hm = solver.evaluate(x, 2.5)
+        values = {t.Q[0]: sp.Float(Q), R.alpha: sp.Float(2.5)}
+        (eq,) = t.saddle_point_equations
+        assert abs(_evaluate_physics(eq.lhs - eq.rhs, values) - solver.residual(x, g, Hm)[0]) < 1e-9
+        assert abs(_evaluate_physics(t.free_entropy, values) - phi) < 1e-10
+
+
+def test_mpmath_30_digits_agrees_with_numba():
+    t = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher"))
+    sol = t.compile().solve(3.0)
+    mp_sol = t.compile(precision=30).solve(3.0)
+    assert mp_sol.physical.converged
+    assert abs(float(mp_sol.Q[0]) - sol.Q[0]) < 1e-9           # float64 quadrature: ~1e-10
+    with mpmath.workdps(30):                   # the 30-digit root satisfies the textbook equation to ~1e-25
+        r = mp_sol.Q[0]
+        rhs = 3 / mpmath.pi * mpmath.quad(lambda s: mpmath.npdf(s) * mpmath.exp(-r * s * s / 2)
+                                          / mpmath.ncdf(mpmath.sqrt(r) * s), [-mpmath.inf, -5, 0, mpmath.inf])
+        assert abs(r / mpmath.sqrt(1 - r) - rhs) < 1e-20
+
+
+def test_several_solutions_and_sweep_teacher(tmp_path):
+    solver = srg.derive(srg.deep_perceptron(depth=3, scenario="teacher")).compile()
+    sol = solver.solve(4.0)
+    assert len(sol.solutions) >= 2
+    assert all(sol.free_entropy >= s.free_entropy for s in sol.solutions)
+    liquid = [s for s in sol.solutions if np.all(s.Q < 1e-8)]
+    assert liquid and abs(liquid[0].free_entropy - (1.5 - 4.0 * np.log(2))) < 1e-10   # G_W(0) = 1/2 per layer
+    assert all(s.converged and s.residual < 1e-7 for s in sol.solutions)
+    sw = solver.sweep(np.linspace(1.0, 9.0, 17))
+    assert sw.Q.shape == (17, 3) and np.all(np.isfinite(sw.free_entropy))
+    assert np.all(np.diff(sw.generalization_error) <= 1e-12)            # learning never hurts the optimal student
+    layers = dict((l, (a, kind)) for l, a, kind in sw.transitions())
+    assert layers[3][0] is not None and layers[3][0] <= layers[1][0]    # the output side freezes first
+    path = sw.phase_diagram(tmp_path / "phase.png")
+    assert pathlib.Path(path).stat().st_size > 1000
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ParameterError, match="depth"):
+        srg.deep_perceptron(depth=0)
+    with pytest.raises(ParameterError, match="scenario"):
+        srg.deep_perceptron(depth=2, scenario="annealed")
+    solver = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile()
+    with pytest.raises(ParameterError, match="alpha"):
+        solver.solve(0.0)
+    with pytest.raises(ParameterError, match="kappa must be 0"):
+        solver.solve(1.0, kappa=0.5)
+    with pytest.raises(ParameterError, match="kappa"):
+        srg.derive(srg.deep_perceptron(depth=1)).compile().solve(1.0, kappa=-0.1)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "symbolic_rg", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_solve_json_and_errors():
+    run = _cli("solve", "deep-perceptron", "--depth", "2", "--alpha", "3", "--scenario", "teacher", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    for key in ("Q", "q", "q_hat", "free_entropy", "generalization_error", "converged", "solutions"):
+        assert key in out
+    assert len(out["Q"]) == 2 and len(out["q"]) == 1 and len(out["q_hat"]) == 1 and out["converged"]
+    assert all("free_entropy" in s and "Q" in s for s in out["solutions"])
+    for bad, word in ((["--alpha", "-1"], "alpha"), (["--alpha", "1", "--kappa", "-1"], "kappa"),
+                      (["--alpha", "1", "--kappa", "0.5", "--scenario", "teacher"], "kappa"),
+                      (["--alpha", "1", "--scenario", "quenched"], "scenario")):
+        run = _cli("solve", "deep-perceptron", "--depth", "1", *bad)
+        assert run.returncode != 0 and word in run.stderr and "Traceback" not in run.stderr
+    run = _cli("solve", "deep-perceptron", "--depth", "0", "--alpha", "1")
+    assert run.returncode != 0 and "--depth" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_latex_regenerated_and_compiles(tmp_path):
+    for depth, scenario in ((3, "teacher"), (2, "random")):
+        out = tmp_path / "dp.tex"
+        subprocess.run([sys.executable, str(ROOT / "derivations" / "deep_perceptron.py"), "--depth", str(depth),
+                        "--scenario", scenario, "--out", str(out)], check=True)
+        assert out.read_text() == (ROOT / "derivations" / ("deep_perceptron_L%d_%s.tex" % (depth, scenario))).read_text()
+    run = _cli("derive", "deep-perceptron", "--depth", "2", "--scenario", "teacher", "--latex", str(tmp_path / "c.tex"))
+    assert run.returncode == 0
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "c.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
+    from symbolic_rg.perceptron_mc import teacher_student
+    theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0).Q[0]
+    gaps, errs = [], []
+    for c in (10, 20, 40):
+        r = teacher_student(1, N=100, c=c, alpha=2.0, sweeps=250 * c, burn_in=125 * c, seed=c)
+        gaps.append(r.Q[0] - theory)
+        errs.append(r.Q_err[0])
+    gaps, errs = np.array(gaps), np.array(errs)
+    assert gaps[0] > gaps[2]                                      # the finite-c gap shrinks
+    slope, intercept = np.polyfit(1 / np.array([10, 20, 40]), gaps, 1, w=1 / np.maximum(errs, 1e-3))
+    assert abs(intercept) < 0.02                                  # extrapolates to the theory at c -> infinity
