@@ -7,6 +7,7 @@ tracked in both directions) with the compiled engine, against the same equations
 import argparse
 import time
 
+import numba
 import numpy as np
 from scipy import integrate, optimize
 
@@ -32,7 +33,6 @@ def scipy_gradient(solver, x, alpha):
                 g = lambda ww, zz, t=t: np.exp(-(zz * zz + ww * ww) / 2) / (2 * np.pi) * f(zz, ww, P[k], buf)[t]
                 vals[t] = sum(integrate.dblquad(g, a, b, -9.5, 9.5)[0] for a, b in ((-9.5, 0), (0, 9.5)))
         V.append(vals)
-    import numba
     typed = numba.typed.List(V)
     out = np.zeros(1 + solver.nx + solver.nx ** 2)
     m.assemble(np.asarray(x, float), float(alpha), 0.0, typed, out)

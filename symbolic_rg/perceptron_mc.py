@@ -69,26 +69,35 @@ def _forward(J, idx, S0):
 
 
 @numba.njit(cache=True)
+def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
+    """Recompute unit j of array layer ``layer`` on pattern m with weights ``row``: (-1 if it is an output that
+    became wrong, 1 if a hidden spin flipped (written into S and logged), else 0; the new log size)."""
+    h = 0.0
+    for k in range(row.shape[0]):
+        h += row[k] * S[layer, m, inputs[k]]
+    s = 1.0 if h >= 0 else -1.0
+    if layer == S.shape[0] - 2:
+        return (-1 if s != y[m, j] else 0), n
+    if s != S[layer + 1, m, j]:
+        S[layer + 1, m, j] = s
+        log_l[n], log_m[n], log_i[n] = layer + 1, m, j
+        return 1, n + 1
+    return 0, n
+
+
+@numba.njit(cache=True)
 def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
     """Set row i of layer l (array index) to ``row``, propagate changed spins, and return (consistent, log size).
     Changed spins are written into S and logged (layer, pattern, unit) so that the caller can revert them."""
-    L, N, c = J.shape
+    L, N = J.shape[0], J.shape[1]
     M = S.shape[1]
     n = 0
     changed = np.zeros(M, np.bool_)
     for m in range(M):
-        h = 0.0
-        for k in range(c):
-            h += row[k] * S[l, m, idx[l, i, k]]
-        s = 1.0 if h >= 0 else -1.0
-        if l == L - 1:
-            if s != y[m, i]:
-                return False, n
-        elif s != S[l + 1, m, i]:
-            S[l + 1, m, i] = s
-            log_l[n], log_m[n], log_i[n] = l + 1, m, i
-            n += 1
-            changed[m] = True
+        status, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
+        if status < 0:
+            return False, n
+        changed[m] = status > 0
     frontier = np.zeros(N, np.bool_)
     frontier[i] = True
     for layer in range(l + 1, L):                  # array index of the reading layer
@@ -105,17 +114,10 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
             for m in range(M):
                 if not changed[m]:
                     continue
-                h = 0.0
-                for k in range(c):
-                    h += J[layer, j, k] * S[layer, m, idx[layer, j, k]]
-                s = 1.0 if h >= 0 else -1.0
-                if layer == L - 1:
-                    if s != y[m, j]:
-                        return False, n
-                elif s != S[layer + 1, m, j]:
-                    S[layer + 1, m, j] = s
-                    log_l[n], log_m[n], log_i[n] = layer + 1, m, j
-                    n += 1
+                status, n = _update(J[layer, j], idx[layer, j], S, y, layer, m, j, log_l, log_m, log_i, n)
+                if status < 0:
+                    return False, n
+                if status > 0:
                     new_changed[m] = True
         frontier = nxt
         changed = new_changed
@@ -201,11 +203,10 @@ def _tau(x):
     return tau
 
 
-def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, start="teacher", n_test=2000):
+def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=2000):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
-    trained on M = round(alpha c) teacher-labelled random inputs.  ``start``: 'teacher' (equilibrium in principle,
-    decorrelating from the teacher) or a seed-shifted random *consistent* student found by running the chain
-    from the teacher with its labels (see numeric/deep_perceptron_mc.py)."""
+    trained on M = round(alpha c) teacher-labelled random inputs.  The chain starts at the teacher (in equilibrium
+    in principle) and decorrelates from it; ``trace`` and ``autocorrelation_time`` show how far it got."""
     rng = np.random.default_rng(seed)
     teacher = sparse_network(depth, N, c, rng)
     M = int(round(alpha * c))

@@ -192,11 +192,6 @@ class Quenched:
     name = "random"
     point = 0
 
-    @staticmethod
-    def pairs_derivative():
-        """d/dn of n(n-1)/2 (the number of replica pairs) at n = 0."""
-        return sp.diff(n * (n - 1) / 2, n).subs(n, 0)
-
 
 class Nishimori:
     r"""Teacher scenario: the teacher is one more replica, :math:`\phi = \partial_m G(m)|_{m=1}`."""

@@ -33,15 +33,16 @@ import mpmath
 import numba
 import numpy as np
 import sympy as sp
-from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
 from . import _cache
+from .codegen import _MpPrinter, _NumbaPrinter
 from .errors import ConvergenceError, ParameterError
+from .pdlt import _check_nonnegative, _check_positive
 from .replica import (H, LogH, LogSumExp, MillsRatio, Q_, alpha, gaussian_measure, kappa, q_, qhat_, w, z)
 
 __all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "log_h", "mills_ratio"]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 Z_MAX = 9.5            # Gaussian weight beyond 9.5 standard deviations: below 1e-19
 BULK = 1.5             # bulk panel width
 GRADING = 2.0          # ratio of successive panel widths towards a kink
@@ -224,10 +225,7 @@ class _Integral:
 # --------------------------------------------------------------------------------------------------------
 # code generation
 # --------------------------------------------------------------------------------------------------------
-class _Numba(PythonCodePrinter):
-    def _print_Symbol(self, expr):
-        return expr.name
-
+class _Numba(_NumbaPrinter):
     def _print_LogH(self, expr):
         return "log_h(%s)" % self._print(expr.args[0])
 
@@ -241,10 +239,7 @@ class _Numba(PythonCodePrinter):
         return out
 
 
-class _Mp(MpmathPrinter):
-    def _print_Symbol(self, expr):
-        return expr.name
-
+class _Mp(_MpPrinter):
     def _print_LogH(self, expr):
         return "mp_log_h(%s)" % self._print(expr.args[0])
 
@@ -319,7 +314,8 @@ def _module_source(theory):
            "import math", "import mpmath", "import numba", "import numpy as np",
            "from symbolic_rg.replica_solver import log_h, mills_ratio, log_sum_exp, panel_edges, "
            "mp_log_h, mp_mills, Z_MAX", "", "N_OUTPUTS = %r" % ([len(it.outputs) for it in items],),
-           "N_INTEGRALS = %d" % len(items), "DIMENSIONS = %r" % ([len(it.variables) for it in items],), ""]
+           "N_INTEGRALS = %d" % len(items), "DIMENSIONS = %r" % ([len(it.variables) for it in items],),
+           "ARGUMENTS = %r" % ([[a.name for a in it.arguments] for it in items],), ""]
     for it in items:
         k = it.index
         K = len(it.outputs)
@@ -626,10 +622,8 @@ class ReplicaSolver:
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _check(self, alpha_value, kappa_value):
-        if not (np.isfinite(alpha_value) and alpha_value > 0):
-            raise ParameterError("alpha must be finite and > 0, got %r" % (alpha_value,))
-        if not (np.isfinite(kappa_value) and kappa_value >= 0):
-            raise ParameterError("kappa must be finite and >= 0, got %r" % (kappa_value,))
+        _check_positive("alpha", alpha_value)
+        _check_nonnegative("kappa", kappa_value)
         if self.scenario == "teacher" and kappa_value != 0:
             raise ParameterError("kappa must be 0 in the teacher scenario (the teacher's labels carry no "
                                  "margin), got %r" % (kappa_value,))
@@ -827,7 +821,7 @@ class ReplicaSolver:
 
     def _mp_parameters(self, k, x, kappa_value):
         """The k-th integral's arguments at full precision (a = tanh y, b = tanh v, s)."""
-        names = self._arguments()[k]
+        names = self.module.ARGUMENTS[k]
         values = []
         for name in names:
             kind, l = name.split("_")
@@ -839,12 +833,6 @@ class ReplicaSolver:
             else:
                 values.append(x[2 * self.depth - 1 + l - 1])
         return values + [mpmath.mpf(kappa_value)]
-
-    def _arguments(self):
-        if not hasattr(self, "_argument_names"):
-            _, items, _ = _module_source(self.theory)
-            self._argument_names = [[a.name for a in it.arguments] for it in items]
-        return self._argument_names
 
     def _mp_integral(self, k, P):
         m = self.module
@@ -869,7 +857,7 @@ class ReplicaSolver:
 
     def _solve_mp(self, alpha, kappa, tol=None):
         """Solve in float64 first, then refine every stationary point by Newton steps at ``precision`` digits."""
-        base = ReplicaSolver(self.theory).solve(alpha, kappa)
+        base = self.theory.compile().solve(alpha, kappa)
         tol = tol or mpmath.mpf(10) ** (-(self.precision - 5))
         refined = []
         with mpmath.workdps(self.precision):
