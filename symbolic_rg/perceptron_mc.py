@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "teacher_student", "MCResult"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "teacher_student", "MCResult"]
 
 
 class SparseNetwork(NamedTuple):
@@ -127,9 +127,8 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
 
 
 @numba.njit(cache=True)
-def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, JT, measure_every, Qlog, shrinks):
-    """``n_sweeps`` sweeps of slice moves over every row of every layer; records the teacher-student weight
-    overlap per layer every ``measure_every`` sweeps into Qlog."""
+def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks):
+    """``n_sweeps`` sweeps of slice moves over every row of every layer (J and S updated in place)."""
     np.random.seed(seed)
     L, N, c = J.shape
     M = S.shape[1]
@@ -137,7 +136,6 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, JT, measure_every, Qlog
     log_l = np.zeros(cap, np.int64)
     log_m = np.zeros(cap, np.int64)
     log_i = np.zeros(cap, np.int64)
-    rec = 0
     for sweep in range(n_sweeps):
         for l in range(L):
             for i in range(N):
@@ -163,23 +161,59 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, JT, measure_every, Qlog
                     theta = np.random.uniform(lo, hi)
                     if hi - lo < 1e-14:
                         break
-        if (sweep + 1) % measure_every == 0 and rec < Qlog.shape[0]:
-            for l in range(L):
-                Qlog[rec, l] = np.sum(J[l] * JT[l]) / (N * c)
-            rec += 1
-    return rec
+
+
+@numba.njit(cache=True)
+def _perceptron(X, y, w, max_epochs):
+    """Rosenblatt's perceptron rule from ``w``: w += y_m x_m on every pattern with sgn(w.x_m) != y_m, until all are
+    correct (True) or ``max_epochs`` passes (False).  The data are realizable (a teacher labels them)."""
+    M, c = X.shape
+    for epoch in range(max_epochs):
+        errors = 0
+        for m in range(M):
+            h = 0.0
+            for k in range(c):
+                h += w[k] * X[m, k]
+            if (1.0 if h >= 0 else -1.0) != y[m]:
+                for k in range(c):
+                    w[k] += y[m] * X[m, k]
+                errors += 1
+        if errors == 0:
+            return True
+    return False
+
+
+def perceptron_student(teacher, S, rng, max_epochs=200000):
+    """A consistent student away from the teacher: every unit is trained from a random row by the perceptron rule
+    to reproduce the teacher's spins S[l+1] (on the training inputs) from S[l], so the student's forward pass
+    reproduces every hidden and output spin; rows rescaled to |J_i|^2 = c."""
+    L, N, c = teacher.weights.shape
+    J = rng.standard_normal((L, N, c))
+    for l in range(L):
+        for i in range(N):
+            if not _perceptron(S[l][:, teacher.inputs[l, i]], S[l + 1][:, i], J[l, i], max_epochs):
+                raise RuntimeError("perceptron start: unit %d of layer %d not separated in %d epochs"
+                                   % (i, l + 1, max_epochs))
+    return J * (np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True))
 
 
 class MCResult(NamedTuple):
-    """Overlaps and generalization error of a posterior sample, with standard errors from batch means."""
-    Q: np.ndarray              # teacher-student weight overlap per layer (mean over the kept part of the chain)
+    """Posterior averages over the kept part of a chain, with standard errors from 10 batch means; the traces
+    (every ``measure_every`` sweeps from the start) show the relaxation and the drift."""
+    Q: np.ndarray                  # teacher-student weight overlap per layer
     Q_err: np.ndarray
-    q: np.ndarray              # teacher-student spin overlap per hidden layer on the training inputs (final state)
-    generalization_error: float
+    q: np.ndarray                  # teacher-student spin overlap per hidden layer on the training inputs
+    q_err: np.ndarray
+    generalization_error: float    # fraction of output units that disagree with the teacher on fresh inputs
     generalization_error_err: float
-    trace: np.ndarray          # Q per layer against sweeps (every ``measure_every``)
-    autocorrelation_time: float   # integrated, in sweeps, of the output layer's Q trace
+    sweeps: np.ndarray             # sweep count of each trace row
+    Q_trace: np.ndarray            # (rows, L)
+    q_trace: np.ndarray            # (rows, L - 1)
+    error_trace: np.ndarray        # (rows,)
+    autocorrelation_time: float    # integrated, in sweeps: the largest over the layers' Q traces
+    drift: np.ndarray              # per layer: (mean of the last half - mean of the first half of the kept Q) / error
     shrinks_per_move: float
+    start: str
 
 
 def _batch_error(x, batches=10):
@@ -203,27 +237,43 @@ def _tau(x):
     return tau
 
 
-def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=2000):
+def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher"):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
-    trained on M = round(alpha c) teacher-labelled random inputs.  The chain starts at the teacher (in equilibrium
-    in principle) and decorrelates from it; ``trace`` and ``autocorrelation_time`` show how far it got."""
+    trained on M = round(alpha c) teacher-labelled random inputs.  ``start="teacher"``: the chain starts at the
+    teacher (in equilibrium in principle, decorrelating from above); ``start="perceptron"``: at another consistent
+    network (:func:`perceptron_student`: weights nearer to the equilibrium overlaps than the teacher's, though in the
+runs so far still above them).  Averages use the sweeps
+    after ``burn_in``."""
+    if start not in ("teacher", "perceptron"):
+        raise ValueError("start must be 'teacher' or 'perceptron', got %r" % (start,))
+    if burn_in >= sweeps:
+        raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
     teacher = sparse_network(depth, N, c, rng)
     M = int(round(alpha * c))
     S0 = rng.choice([-1.0, 1.0], size=(M, N))
     ST = _forward(teacher.weights, teacher.inputs, S0)
     y = ST[depth].copy()
-    J = teacher.weights.copy()
+    J = teacher.weights.copy() if start == "teacher" else perceptron_student(teacher, ST, rng)
     S = ST.copy()
-    starts, units = teacher.readers
-    n_rec = sweeps // measure_every
-    Qlog = np.zeros((n_rec, depth))
-    shrinks = np.zeros(1, np.int64)
-    _sweeps(J, teacher.inputs, starts, units, S, y, sweeps, seed + 1, teacher.weights, measure_every, Qlog, shrinks)
-    kept = Qlog[burn_in // measure_every:]
-    q = np.array([np.mean(S[l] * ST[l]) for l in range(1, depth)])
     X = rng.choice([-1.0, 1.0], size=(n_test, N))
-    disagree = (_forward(J, teacher.inputs, X)[depth] != _forward(teacher.weights, teacher.inputs, X)[depth]).mean(axis=0)
-    return MCResult(kept.mean(axis=0), _batch_error(kept), q, float(disagree.mean()),
-                    float(disagree.std(ddof=1) / np.sqrt(N)), Qlog, _tau(kept[:, -1]) * measure_every,
-                    shrinks[0] / (sweeps * depth * N))
+    test_labels = _forward(teacher.weights, teacher.inputs, X)[depth]
+    starts, units = teacher.readers
+    shrinks = np.zeros(1, np.int64)
+    rows = sweeps // measure_every
+    Q_trace, q_trace, err_trace = np.zeros((rows, depth)), np.zeros((rows, depth - 1)), np.zeros(rows)
+    for r in range(rows):
+        _sweeps(J, teacher.inputs, starts, units, S, y, measure_every, seed + 1 + r, shrinks)
+        Q_trace[r] = np.einsum("lik,lik->l", J, teacher.weights) / (N * c)
+        q_trace[r] = [np.mean(S[l] * ST[l]) for l in range(1, depth)]
+        err_trace[r] = np.mean(_forward(J, teacher.inputs, X)[depth] != test_labels)
+    keep = slice(burn_in // measure_every, rows)
+    Qk = Q_trace[keep]
+    half = Qk.shape[0] // 2
+    Q_err = _batch_error(Qk)
+    drift = (Qk[half:].mean(axis=0) - Qk[:half].mean(axis=0)) / np.maximum(2 * Q_err, 1e-12)
+    return MCResult(Qk.mean(axis=0), Q_err, q_trace[keep].mean(axis=0), _batch_error(q_trace[keep]),
+                    float(err_trace[keep].mean()), float(_batch_error(err_trace[keep][:, None])[0]),
+                    measure_every * np.arange(1, rows + 1), Q_trace, q_trace, err_trace,
+                    max(_tau(Qk[:, l]) for l in range(depth)) * measure_every, drift,
+                    shrinks[0] / (rows * measure_every * depth * N), start)

@@ -46,6 +46,7 @@ GENERATOR_VERSION = "2"
 Z_MAX = 9.5            # Gaussian weight beyond 9.5 standard deviations: below 1e-19
 BULK = 1.5             # bulk panel width
 GRADING = 2.0          # ratio of successive panel widths towards a kink
+PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0: a liquid layer
 NJIT = '@numba.njit(cache=True, error_model="numpy")'
 NJIT_PARALLEL = '@numba.njit(cache=True, error_model="numpy", parallel=True)'
 GL8 = np.polynomial.legendre.leggauss(8)
@@ -640,70 +641,118 @@ class ReplicaSolver:
         jd = self.variables.jacobian_diagonal(x)
         r = np.empty_like(g)
         for i in range(g.shape[0]):
-            r[i] = g[i] / jd[i] if abs(x[i]) > 1e-7 else 0.5 * Hm[i, i]
+            if abs(x[i]) <= 1e-7:
+                r[i] = 0.5 * Hm[i, i]
+            else:                                  # an overlap saturated at 1 in float64 (jd = 0): not a solution
+                r[i] = g[i] / jd[i] if jd[i] != 0 else np.inf
         return r
 
-    def newton(self, x0, alpha_value, kappa_value=0.0, tol=1e-10, maxiter=40):
-        """Damped Newton iteration on grad phi = 0 from x0: (x, phi, residual, iterations, converged)."""
+    def newton(self, x0, alpha_value, kappa_value=0.0, tol=1e-10, maxiter=40, pin=PIN):
+        """Damped Newton iteration on grad phi = 0 from x0: (x, phi, residual, iterations, converged).
+
+        A coordinate that falls below ``pin`` where d phi/d Q_i ~ H_ii/2 vanishes is set to 0 and held there (an
+        overlap below pin^2: a liquid layer): x_i = 0 is stationary in x for any phi (the overlaps are even in x), but
+        phi is quartic there, so Newton would creep.  Whether 0 is a true solution of the original equations is
+        decided by the residual (d phi/d Q_i at 0); accepted where every residual is below 1e-7 (1 + alpha)."""
         x = np.array(x0, float)
+        x[np.abs(x) < pin] = 0.0
+        accept = 1e-7 * (1 + alpha_value)
         phi, g, Hm = self.evaluate(x, alpha_value, kappa_value)
         it = 0
         for it in range(1, maxiter + 1):
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(Hm))):
                 return x, phi, np.inf, it, False
-            if np.max(np.abs(g)) < tol:
+            active = np.flatnonzero(x)
+            if active.size == 0 or np.max(np.abs(g[active])) < tol:
                 break
             try:
-                step = np.linalg.solve(Hm, -g)
+                step = np.zeros_like(x)
+                step[active] = np.linalg.solve(Hm[np.ix_(active, active)], -g[active])
             except np.linalg.LinAlgError:
                 return x, phi, np.inf, it, False
             big = np.max(np.abs(step))
             if big > 0.5:
                 step *= 0.5 / big
-            norm0 = np.max(np.abs(g))
+            norm0 = np.max(np.abs(g[active]))
             t = 1.0
-            for _ in range(12):
-                phin, gn, Hn = self.evaluate(x + t * step, alpha_value, kappa_value)
-                if np.all(np.isfinite(gn)) and np.max(np.abs(gn)) < norm0:
+            for _ in range(8):
+                xn = x + t * step
+                xn[(np.abs(xn) < pin) & (np.abs(0.5 * np.diag(Hm)) < accept)] = 0.0
+                phin, gn, Hn = self.evaluate(xn, alpha_value, kappa_value)
+                if np.all(np.isfinite(gn)) and np.max(np.abs(gn[active])) < norm0:
                     break
                 t *= 0.5
             else:
-                return x, phi, np.inf, it, False
-            x, phi, g, Hm = x + t * step, phin, gn, Hn
+                break                              # no decrease: at the quadrature's noise floor or stuck; judged below
+            x, phi, g, Hm = xn, phin, gn, Hn
             if np.max(np.abs(t * step)) < 1e-13:
                 break
         r = self.residual(x, g, Hm)
         res = float(np.max(np.abs(r))) if r.size else 0.0
-        ok = bool(np.isfinite(res) and res < 1e-7 * (1 + alpha_value))
+        ok = bool(np.isfinite(res) and res < accept)
         return x, phi, res, it, ok
 
-    def iterate(self, theta, alpha_value, kappa_value=0.0, damping=0.5, tol=1e-9, maxiter=400):
-        r"""Damped fixed-point iteration of the solved saddle-point equations
+    def _fixed_point_map(self, theta, alpha_value, kappa_value):
+        r"""One step of the solved saddle-point equations
         (:math:`W'(Q_l^{new}) = W'(Q_l) - \partial_{Q_l}\phi`, :math:`q_l^{new} = q_l - \partial_{\hat q_l}\phi/c_l`,
         :math:`\hat q_l^{new} = \hat q_l - \partial_{q_l}\phi/\hat c_l`, with :math:`c, \hat c` the coefficients with which
-        they enter linearly).  Converges to the solutions that are stable under the iteration; returns x."""
+        they enter linearly), projected onto the physical ranges; None where phi is not finite."""
         L = self.depth
-        theta = np.array(theta, float)
+        x = self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:])
+        phi, g, Hm = self.evaluate(x, alpha_value, kappa_value)
+        r = self.residual(x, g, Hm)
+        if not np.all(np.isfinite(r)):
+            return None
+        new = theta.copy()
+        for l in range(L):
+            new[l] = self._weight_inverse[l](self._weight_derivative[l](theta[l]) - r[l])
+        for l in range(L - 1):
+            new[L + l] = theta[L + l] - r[2 * L - 1 + l] / self._slopes[0](alpha_value)
+            new[2 * L - 1 + l] = theta[2 * L - 1 + l] - r[L + l] / self._slopes[1](alpha_value)
+        return self._project(new)
+
+    def _project(self, theta):
+        L = self.depth
+        theta[:2 * L - 1] = np.clip(theta[:2 * L - 1], 0.0, 1 - 1e-12)
+        theta[2 * L - 1:] = np.maximum(theta[2 * L - 1:], 0.0)
+        return theta
+
+    def iterate(self, theta, alpha_value, kappa_value=0.0, damping=0.5, tol=1e-8, maxiter=100, memory=5, known=()):
+        """Fixed-point iteration of the solved saddle-point equations (:meth:`_fixed_point_map`), damped and
+        Anderson-accelerated over the last ``memory`` steps, to a relative change below ``tol`` (Newton polishes the
+        result).  It converges to the solutions that are attracting for the map.  Returns (x, status): "converged",
+        "known" (it came within 1e-3 of one of the ``known`` order-parameter vectors, a solution already found),
+        "maxiter", "saturated" (an overlap pinned at 1 by the projection: no stationary point there), or "failed"
+        (phi not finite; x is None)."""
+        L = self.depth
+        theta = self._project(np.array(theta, float))
+        thetas, fs = [], []
+        status = "maxiter"
         for it in range(maxiter):
-            x = self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:])
-            phi, g, Hm = self.evaluate(x, alpha_value, kappa_value)
-            r = self.residual(x, g, Hm)
-            if not np.all(np.isfinite(r)):
-                return None
-            new = theta.copy()
-            for l in range(L):
-                new[l] = self._weight_inverse[l](self._weight_derivative[l](theta[l]) - r[l])
-            n1 = L - 1
-            for l in range(n1):
-                new[L + l] = theta[L + l] - r[2 * L - 1 + l] / self._slopes[0](alpha_value)
-                new[2 * L - 1 + l] = theta[2 * L - 1 + l] - r[L + l] / self._slopes[1](alpha_value)
-            new[:2 * L - 1] = np.clip(new[:2 * L - 1], 0.0, 1 - 1e-12)
-            new[2 * L - 1:] = np.maximum(new[2 * L - 1:], 0.0)
-            change = np.max(np.abs(new - theta) / (1 + np.abs(theta)))
-            theta = (1 - damping) * theta + damping * new
+            new = self._fixed_point_map(theta, alpha_value, kappa_value)
+            if new is None:
+                return None, "failed"
+            f = new - theta
+            change = np.max(np.abs(f) / (1 + np.abs(theta)))
             if change < tol:
+                status = "converged"
                 break
-        return self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:])
+            thetas.append(theta.copy())
+            fs.append(f)
+            thetas, fs = thetas[-memory - 1:], fs[-memory - 1:]
+            step = theta + damping * f
+            if len(fs) > 1:                                   # Anderson mixing (type II) of the recent steps
+                dF = np.diff(np.array(fs), axis=0).T
+                dT = np.diff(np.array(thetas), axis=0).T
+                gamma = np.linalg.lstsq(dF, f, rcond=1e-10)[0]
+                step = step - (dT + damping * dF) @ gamma
+            theta = self._project(step)
+            if any(np.max(np.abs(theta - k) / (1 + np.abs(k))) < 1e-3 for k in known):
+                status = "known"
+                break
+        if status != "known" and np.any(theta[:2 * L - 1] > 1 - 1e-9):
+            status = "saturated"
+        return self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:]), status
 
     # -- solutions -----------------------------------------------------------------------------------
     def _starts(self):
@@ -729,21 +778,26 @@ class ReplicaSolver:
         return np.allclose(np.concatenate([a.Q, a.q]), np.concatenate([b.Q, b.q]), atol=1e-6) and \
             np.allclose(a.q_hat, b.q_hat, rtol=1e-5, atol=1e-6)
 
-    def stationary_points(self, alpha, kappa=0.0, starts=None):
-        """Every distinct converged stationary point from ``starts`` (default: :meth:`_starts`)."""
-        found = []
+    def stationary_points(self, alpha, kappa=0.0, starts=None, fallback=True, known=()):
+        """Every distinct converged stationary point from ``starts`` (default: :meth:`_starts`) that is not one of the
+        ``known`` points.  Newton first (it also reaches solutions that repel the fixed-point iteration); where it fails
+        and ``fallback`` (cold starts), the fixed-point iteration (abandoned when it runs into a solution already
+        found) and Newton again (from where the first Newton stopped, if the iteration saturates or fails).  Without ``fallback``, Newton alone (continuation)."""
+        found, known = [], list(known)
         for x0 in (self._starts() if starts is None else starts):
-            x, phi, res, it, ok = self.newton(x0, alpha, kappa)
-            if not ok:
-                x1 = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa)
-                if x1 is None:
+            x, phi, res, it, ok = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
+            if not ok and fallback:
+                seen = [np.concatenate([p.Q, p.q, p.q_hat]) for p in known + found]
+                x1, status = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa,
+                                          known=seen)
+                if status == "known":
                     continue
-                x, phi, res, it2, ok = self.newton(x1, alpha, kappa)
+                x, phi, res, it2, ok = self.newton(x if x1 is None or status == "saturated" else x1, alpha, kappa)
                 it += it2
-                if not ok:
-                    continue
+            if not ok:
+                continue
             p = self._point(x, phi, res, it, ok)
-            if not any(self._same(p, f) for f in found):
+            if not any(self._same(p, f) for f in known + found):
                 found.append(p)
         found.sort(key=lambda p: -p.free_entropy)
         return found
@@ -775,30 +829,35 @@ class ReplicaSolver:
             return self._solve_mp(alpha, kappa)
         return self._result(alpha, kappa, self.stationary_points(alpha, kappa))
 
-    def sweep(self, alpha, kappa=0.0, fresh_every=10):
-        """Warm-started sweep over ``alpha`` in both directions: every branch found at one alpha is continued to
-        the next (forward, then backward); the standard starts are tried every ``fresh_every`` points and at
-        both ends, so branches born at spinodals are found.  Returns a :class:`ReplicaSweep`."""
+    def sweep(self, alpha, kappa=0.0, fresh_every=50):
+        """Warm-started sweep over ``alpha`` in both directions: every branch found at one alpha is continued by
+        Newton to the next, forward; then backward, the branches that had no forward predecessor (born at a
+        spinodal, or found by a fresh start) are continued down until they end or merge.  The standard starts are
+        tried at both ends and every ``fresh_every`` points.  Returns a :class:`ReplicaSweep`."""
         alpha = np.asarray(alpha, float)
         for a in alpha:
             self._check(a, kappa)
         n = alpha.size
         found = [[] for _ in range(n)]
+        continued = [[] for _ in range(n)]        # found[i][j] reached by continuing a branch from alpha[i - 1]
         V = self.variables
+        start = lambda points: [V.from_order_parameters(p.Q, p.q, p.q_hat) for p in points]
 
-        def add(i, points):
+        def add(i, points, linked):
             for p in points:
                 if not any(self._same(p, f) for f in found[i]):
                     found[i].append(p)
+                    continued[i].append(linked)
 
-        for order in (range(n), range(n - 1, -1, -1)):
-            previous = []
-            for k, i in enumerate(order):
-                starts = [V.from_order_parameters(p.Q, p.q, p.q_hat) for p in previous]
-                if k == 0 or i % fresh_every == 0 or i == n - 1:
-                    starts += self._starts()
-                add(i, self.stationary_points(alpha[i], kappa, starts))
-                previous = found[i]
+        for i in range(n):
+            if i > 0:
+                add(i, self.stationary_points(alpha[i], kappa, start(found[i - 1]), fallback=False), True)
+            if i == 0 or i == n - 1 or i % fresh_every == 0:
+                add(i, self.stationary_points(alpha[i], kappa, known=found[i]), False)
+        for i in range(n - 1, 0, -1):
+            orphans = [p for p, linked in zip(found[i], continued[i]) if not linked]
+            if orphans:
+                add(i - 1, self.stationary_points(alpha[i - 1], kappa, start(orphans), fallback=False), False)
         points = []
         for i in range(n):
             found[i].sort(key=lambda p: -p.free_entropy)

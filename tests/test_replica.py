@@ -255,3 +255,19 @@ def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
     assert gaps[0] > gaps[2]                                      # the finite-c gap shrinks
     slope, intercept = np.polyfit(1 / np.array([10, 20, 40]), gaps, 1, w=1 / np.maximum(errs, 1e-3))
     assert abs(intercept) < 0.02                                  # extrapolates to the theory at c -> infinity
+
+
+def test_perceptron_start_is_a_consistent_network_away_from_the_teacher():
+    from symbolic_rg.perceptron_mc import _forward, perceptron_student, sparse_network, teacher_student
+    rng = np.random.default_rng(3)
+    teacher = sparse_network(2, 30, 10, rng)
+    S = _forward(teacher.weights, teacher.inputs, rng.choice([-1.0, 1.0], size=(20, 30)))
+    J = perceptron_student(teacher, S, rng)
+    np.testing.assert_allclose(np.linalg.norm(J, axis=2), np.sqrt(10))
+    assert np.array_equal(_forward(J, teacher.inputs, S[0]), S)             # every hidden and output spin reproduced
+    assert np.all(np.einsum("lik,lik->l", J, teacher.weights) / 300 < 0.95)
+    r = teacher_student(2, 30, 10, 2.0, sweeps=40, burn_in=20, start="perceptron", seed=1)
+    assert r.Q_trace.shape == (4, 2) and r.q_trace.shape == (4, 1) and r.error_trace.shape == (4,)
+    assert np.all((0 <= r.error_trace) & (r.error_trace <= 0.5 + 0.1))
+    with pytest.raises(ValueError, match="start"):
+        teacher_student(1, 10, 5, 1.0, sweeps=20, burn_in=10, start="random")

@@ -1,0 +1,189 @@
+"""Replica theory of deep sign-perceptron networks (teacher scenario) against Monte Carlo of real sparse networks.
+
+For depth L = 1, 2, 3, several loads alpha and connectivities c, the student posterior (uniform over every network
+that reproduces the teacher's training outputs) is sampled with elliptical slice moves
+(``symbolic_rg.perceptron_mc``), once from the teacher (decorrelating from above) and once from a perceptron-trained
+consistent network (``start="perceptron"``, weights away from the teacher, nearer to equilibrium).  Each run reports Q_l, q_l and the
+generalization error with batch-means error bars, the integrated autocorrelation time and the drift of Q between
+the two halves of the kept part; the theory is the physical (largest free entropy) solution of the saddle point.
+
+    python numeric/deep_perceptron_mc.py [--part scan|relaxation|all] [--quick] [--out docs/deep_perceptron_mc]
+
+``scan`` writes OUT.json (every run) and OUT.png (Q_l, q_l and epsilon against alpha, theory lines, MC error bars);
+``relaxation`` runs long chains (up to 40000 sweeps) at a few points of depth 2 and 3 and writes
+OUT_relaxation.json and OUT_relaxation.png (Q_l against sweeps from both starts, with the theory); ``replot``
+redraws both from the JSON files with the theory recomputed.
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+import symbolic_rg as srg
+from symbolic_rg.perceptron_mc import teacher_student
+
+
+def theory_curves(depth, alphas):
+    sw = srg.derive(srg.deep_perceptron(depth=depth, scenario="teacher")).compile().sweep(alphas)
+    return {"alpha": alphas.tolist(), "Q": sw.Q.tolist(), "q": sw.q.tolist(),
+            "generalization_error": sw.generalization_error.tolist()}
+
+
+def relaxation(out, quick=False):
+    points = ((2, 10, 2.0, 40000), (2, 10, 4.0, 40000), (3, 10, 4.0, 20000))
+    runs = []
+    for L, c, a, sweeps in points:
+        sweeps //= 100 if quick else 1
+        th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
+        for start in ("teacher", "perceptron"):
+            t0 = time.perf_counter()
+            r = teacher_student(L, 5 * c, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=7 * L + c, start=start,
+                                measure_every=max(10, sweeps // 2000))
+            runs.append({"depth": L, "c": c, "N": 5 * c, "alpha": a, "start": start, "sweeps": r.sweeps.tolist(),
+                         "Q_trace": r.Q_trace.tolist(), "error_trace": r.error_trace.tolist(), "Q": r.Q.tolist(),
+                         "Q_err": r.Q_err.tolist(), "generalization_error": r.generalization_error,
+                         "autocorrelation_time": r.autocorrelation_time, "drift": r.drift.tolist(),
+                         "theory_Q": list(th.Q), "theory_generalization_error": th.generalization_error})
+            print("L=%d c=%d alpha=%.1f %-10s %d sweeps: Q(last half)=%s +- %s (theory %s) eps=%.3f (theory %.3f) "
+                  "tau=%.0f drift=%s %.0fs" % (L, c, a, start, sweeps, np.round(r.Q, 3), np.round(r.Q_err, 3),
+                                               np.round(th.Q, 3), r.generalization_error, th.generalization_error,
+                                               r.autocorrelation_time, np.round(r.drift, 1),
+                                               time.perf_counter() - t0), flush=True)
+    with open(out + "_relaxation.json", "w") as f:
+        json.dump(runs, f)
+    plot_relaxation(out + "_relaxation.png", runs)
+
+
+def plot_relaxation(path, runs):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = sorted({(r["depth"], r["c"], r["alpha"]) for r in runs})
+    fig, axes = plt.subplots(1, len(points), figsize=(4.5 * len(points), 3.6), squeeze=False)
+    for ax, (L, c, a) in zip(axes[0], points):
+        sel = [r for r in runs if (r["depth"], r["c"], r["alpha"]) == (L, c, a)]
+        for r in sel:
+            Qt = np.array(r["Q_trace"])
+            for l in range(L):
+                ax.plot(r["sweeps"], Qt[:, l], color="C%d" % l, ls="-" if r["start"] == "teacher" else "--", lw=1,
+                        label="$Q_%d$ from %s" % (l + 1, r["start"]))
+        for l, v in enumerate(sel[0]["theory_Q"]):
+            ax.axhline(v, color="C%d" % l, ls=":", lw=1.5)
+        ax.set_xscale("log")
+        ax.set_xlabel("sweeps")
+        ax.set_title("L = %d, c = %d, N = %d, alpha = %g (dotted: theory)" % (L, c, sel[0]["N"], a), fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def replot(out):
+    """Redraw both figures from OUT.json and OUT_relaxation.json, with the theory recomputed by the current engine."""
+    with open(out + ".json") as f:
+        scan = json.load(f)
+    depths = sorted({r["depth"] for r in scan["runs"]})
+    curves = {L: theory_curves(L, np.array(scan["theory"][str(L)]["alpha"])) for L in depths}
+    plot(out + ".png", scan["runs"], curves, depths)
+    with open(out + ".json", "w") as f:
+        json.dump({"runs": scan["runs"], "theory": curves}, f, indent=1)
+    with open(out + "_relaxation.json") as f:
+        runs = json.load(f)
+    for r in runs:
+        th = srg.derive(srg.deep_perceptron(depth=r["depth"], scenario="teacher")).compile().solve(r["alpha"])
+        r["theory_Q"], r["theory_generalization_error"] = list(th.Q), th.generalization_error
+    with open(out + "_relaxation.json", "w") as f:
+        json.dump(runs, f)
+    plot_relaxation(out + "_relaxation.png", runs)
+
+def main(out, quick=False):
+    depths = (1, 2, 3)
+    cs = (10, 20) if not quick else (10,)
+    loads = (1.0, 2.0, 4.0, 8.0) if not quick else (2.0,)
+    runs, curves = [], {}
+    for L in depths:
+        grid = np.linspace(0.25, 9.0, 36)
+        curves[L] = theory_curves(L, grid)
+        point = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile()
+        for c in cs:
+            N = 100 if L == 1 else 5 * c
+            sweeps = (4000 if L == 1 else 2000) // (10 if quick else 1)
+            for a in loads:
+                th = point.solve(a)
+                for start in ("teacher", "perceptron"):
+                    t0 = time.perf_counter()
+                    r = teacher_student(L, N, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=1000 * L + c,
+                                        start=start)
+                    run = {"depth": L, "c": c, "N": N, "alpha": a, "start": start, "sweeps": sweeps,
+                           "Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(), "q_err": r.q_err.tolist(),
+                           "generalization_error": r.generalization_error,
+                           "generalization_error_err": r.generalization_error_err,
+                           "autocorrelation_time": r.autocorrelation_time, "drift": r.drift.tolist(),
+                           "Q_first_row": r.Q_trace[0].tolist(), "shrinks_per_move": r.shrinks_per_move,
+                           "theory_Q": list(th.Q), "theory_q": list(th.q),
+                           "theory_generalization_error": th.generalization_error,
+                           "seconds": time.perf_counter() - t0}
+                    runs.append(run)
+                    print("L=%d c=%2d alpha=%4.1f %-10s Q=%s +- %s (theory %s)  q=%s  eps=%.3f+-%.3f (theory %.3f)  "
+                          "tau=%.0f drift=%s  %.0fs"
+                          % (L, c, a, start, np.round(r.Q, 3), np.round(r.Q_err, 3), np.round(th.Q, 3),
+                             np.round(r.q, 3), r.generalization_error, r.generalization_error_err,
+                             th.generalization_error, r.autocorrelation_time, np.round(r.drift, 1),
+                             run["seconds"]), flush=True)
+    with open(out + ".json", "w") as f:
+        json.dump({"runs": runs, "theory": curves}, f, indent=1)
+    plot(out + ".png", runs, curves, depths)
+
+
+def plot(path, runs, curves, depths):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(depths), 3, figsize=(13, 3.4 * len(depths)), squeeze=False)
+    markers = {("teacher", 10): "o", ("teacher", 20): "s", ("perceptron", 10): "^", ("perceptron", 20): "D"}
+    for row, L in enumerate(depths):
+        th = curves[L]
+        a = np.array(th["alpha"])
+        axQ, axq, axe = axes[row]
+        for l in range(L):
+            line, = axQ.plot(a, np.array(th["Q"])[:, l], label="theory $Q_%d$" % (l + 1))
+            for r in (r for r in runs if r["depth"] == L):
+                axQ.errorbar(r["alpha"], r["Q"][l], r["Q_err"][l], fmt=markers.get((r["start"], r["c"]), "x"),
+                             color=line.get_color(), mfc="none", ms=5)
+        for l in range(L - 1):
+            line, = axq.plot(a, np.array(th["q"])[:, l], label="theory $q_%d$" % (l + 1))
+            for r in (r for r in runs if r["depth"] == L):
+                axq.errorbar(r["alpha"], r["q"][l], r["q_err"][l], fmt=markers.get((r["start"], r["c"]), "x"),
+                             color=line.get_color(), mfc="none", ms=5)
+        axe.plot(a, th["generalization_error"], "k-", label="theory")
+        for (start, c), m in markers.items():
+            sel = [r for r in runs if r["depth"] == L and r["start"] == start and r["c"] == c]
+            if sel:
+                axe.errorbar([r["alpha"] for r in sel], [r["generalization_error"] for r in sel],
+                             [r["generalization_error_err"] for r in sel], fmt=m, mfc="none", ms=5, color="C3",
+                             label="MC c=%d from %s" % (c, start))
+        if L == 1:
+            axq.axis("off")
+        axQ.set_title("L = %d: weight overlaps $Q_l$" % L)
+        axq.set_title("hidden spin overlaps $q_l$ (training inputs)")
+        axe.set_title("generalization error")
+        for ax in (axQ, axq, axe):
+            ax.set_xlabel(r"$\alpha = M/c$")
+            if ax.lines:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="docs/deep_perceptron_mc")
+    p.add_argument("--part", choices=("scan", "relaxation", "all", "replot"), default="all")
+    p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
+    a = p.parse_args()
+    if a.part in ("scan", "all"):
+        main(a.out, a.quick)
+    if a.part in ("relaxation", "all"):
+        relaxation(a.out, a.quick)
+    if a.part == "replot":
+        replot(a.out)
