@@ -30,13 +30,18 @@ def theory_curves(depth, alphas):
             "generalization_error": sw.generalization_error.tolist()}
 
 
-def relaxation(out, quick=False):
+def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed")):
+    """Long chains from each of ``starts``; runs from other starts already in OUT_relaxation.json are kept."""
     points = ((2, 10, 2.0, 40000), (2, 10, 4.0, 40000), (3, 10, 4.0, 20000))
-    runs = []
+    try:
+        with open(out + "_relaxation.json") as f:
+            runs = [r for r in json.load(f) if r["start"] not in starts]
+    except FileNotFoundError:
+        runs = []
     for L, c, a, sweeps in points:
         sweeps //= 100 if quick else 1
         th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
-        for start in ("teacher", "perceptron"):
+        for start in starts:
             t0 = time.perf_counter()
             r = teacher_student(L, 5 * c, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=7 * L + c, start=start,
                                 measure_every=max(10, sweeps // 2000))
@@ -66,7 +71,8 @@ def plot_relaxation(path, runs):
         for r in sel:
             Qt = np.array(r["Q_trace"])
             for l in range(L):
-                ax.plot(r["sweeps"], Qt[:, l], color="C%d" % l, ls="-" if r["start"] == "teacher" else "--", lw=1,
+                ax.plot(r["sweeps"], Qt[:, l], color="C%d" % l, lw=1,
+                        ls={"teacher": "-", "perceptron": "--", "annealed": "-."}[r["start"]],
                         label="$Q_%d$ from %s" % (l + 1, r["start"]))
         for l, v in enumerate(sel[0]["theory_Q"]):
             ax.axhline(v, color="C%d" % l, ls=":", lw=1.5)
@@ -180,10 +186,11 @@ if __name__ == "__main__":
     p.add_argument("--out", default="docs/deep_perceptron_mc")
     p.add_argument("--part", choices=("scan", "relaxation", "all", "replot"), default="all")
     p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
+    p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts")
     a = p.parse_args()
     if a.part in ("scan", "all"):
         main(a.out, a.quick)
     if a.part in ("relaxation", "all"):
-        relaxation(a.out, a.quick)
+        relaxation(a.out, a.quick, tuple(a.starts.split(",")))
     if a.part == "replot":
         replot(a.out)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "teacher_student", "MCResult"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "align_gauge", "teacher_student", "MCResult"]
 
 
 class SparseNetwork(NamedTuple):
@@ -70,34 +70,39 @@ def _forward(J, idx, S0):
 
 @numba.njit(cache=True)
 def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
-    """Recompute unit j of array layer ``layer`` on pattern m with weights ``row``: (-1 if it is an output that
-    became wrong, 1 if a hidden spin flipped (written into S and logged), else 0; the new log size)."""
+    """Recompute unit j of array layer ``layer`` on pattern m with weights ``row``; a flipped spin is written into S
+    and logged.  Returns (flipped, change in the number of wrong training outputs, new log size)."""
     h = 0.0
     for k in range(row.shape[0]):
         h += row[k] * S[layer, m, inputs[k]]
     s = 1.0 if h >= 0 else -1.0
+    if s == S[layer + 1, m, j]:
+        return False, 0, n
+    S[layer + 1, m, j] = s
+    log_l[n], log_m[n], log_i[n] = layer + 1, m, j
+    d = 0
     if layer == S.shape[0] - 2:
-        return (-1 if s != y[m, j] else 0), n
-    if s != S[layer + 1, m, j]:
-        S[layer + 1, m, j] = s
-        log_l[n], log_m[n], log_i[n] = layer + 1, m, j
-        return 1, n + 1
-    return 0, n
+        d = -1 if s == y[m, j] else 1
+    return True, d, n + 1
 
 
 @numba.njit(cache=True)
-def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
-    """Set row i of layer l (array index) to ``row``, propagate changed spins, and return (consistent, log size).
-    Changed spins are written into S and logged (layer, pattern, unit) so that the caller can revert them."""
+def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
+    """Set row i of layer l (array index) to ``row`` and propagate the changed spins to the outputs; returns
+    (change in the number of wrong training outputs, log size).  Changed spins are written into S and logged
+    (layer, pattern, unit) so that the caller can revert them.  ``strict`` (every output correct): stop at the
+    first output that becomes wrong (the change is then positive)."""
     L, N = J.shape[0], J.shape[1]
     M = S.shape[1]
     n = 0
+    delta = 0
     changed = np.zeros(M, np.bool_)
     for m in range(M):
-        status, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
-        if status < 0:
-            return False, n
-        changed[m] = status > 0
+        flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
+        delta += d
+        if strict and delta > 0:
+            return delta, n
+        changed[m] = flipped
     frontier = np.zeros(N, np.bool_)
     frontier[i] = True
     for layer in range(l + 1, L):                  # array index of the reading layer
@@ -114,21 +119,25 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i):
             for m in range(M):
                 if not changed[m]:
                     continue
-                status, n = _update(J[layer, j], idx[layer, j], S, y, layer, m, j, log_l, log_m, log_i, n)
-                if status < 0:
-                    return False, n
-                if status > 0:
+                flipped, d, n = _update(J[layer, j], idx[layer, j], S, y, layer, m, j, log_l, log_m, log_i, n)
+                delta += d
+                if strict and delta > 0:
+                    return delta, n
+                if flipped:
                     new_changed[m] = True
         frontier = nxt
         changed = new_changed
         if not changed.any():
             break
-    return True, n
+    return delta, n
 
 
 @numba.njit(cache=True)
-def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks):
-    """``n_sweeps`` sweeps of slice moves over every row of every layer (J and S updated in place)."""
+def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0):
+    """``n_sweeps`` sweeps of slice moves over every row of every layer (J, S and errors[0], the number of wrong
+    training outputs, updated in place).  A proposal is accepted where the number of wrong outputs stays within
+    max(budget, its current value): with budget 0 and none wrong, the uniform measure on the consistent networks
+    is invariant; otherwise the moves are threshold accepting towards a consistent network."""
     np.random.seed(seed)
     L, N, c = J.shape
     M = S.shape[1]
@@ -147,9 +156,11 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks):
                 lo, hi = theta - 2 * np.pi, theta
                 while True:
                     row = x * np.cos(theta) + nu * np.sin(theta)
-                    ok, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i)
-                    if ok:
+                    delta, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i,
+                                    errors[0] == 0 and budget == 0)
+                    if errors[0] + delta <= max(budget, errors[0]):
                         J[l, i] = row
+                        errors[0] += delta
                         break
                     for t in range(n - 1, -1, -1):     # revert the spins changed by the rejected proposal
                         S[log_l[t], log_m[t], log_i[t]] = -S[log_l[t], log_m[t], log_i[t]]
@@ -197,6 +208,44 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
     return J * (np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True))
 
 
+def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000):
+    """A consistent student found without the teacher's weights or hidden spins: random spherical rows, then slice
+    moves by threshold accepting (the allowed number of wrong training outputs falls linearly from half the initial
+    count to 0 over ``anneal_sweeps``, then no move may add an error) until none is wrong (RuntimeError with the
+    count left after ``max_sweeps``).  Returns the weights in the gauge closest to the teacher (:func:`align_gauge`)."""
+    L, N, c = teacher.weights.shape
+    J = rng.standard_normal((L, N, c))
+    J *= np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True)
+    S = _forward(J, teacher.inputs, S0)
+    errors = np.array([np.sum(S[L] != y)], np.int64)
+    top = errors[0] // 2
+    starts, units = teacher.readers
+    done = 0
+    while errors[0] > 0 and done < max_sweeps:
+        budget = int(top * max(0.0, 1 - done / anneal_sweeps))
+        _sweeps(J, teacher.inputs, starts, units, S, y, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64), errors,
+                budget)
+        done += 10
+    if errors[0] > 0:
+        raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps (depth %d, c %d, M %d)"
+                           % (errors[0], max_sweeps, L, c, S0.shape[0]))
+    return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
+
+
+def align_gauge(J, teacher, X):
+    """The gauge copy of J closest to the teacher: sgn is odd, so flipping hidden unit i (its row, and its column in
+    the readers' rows) leaves the network's function unchanged.  From the input side, each hidden unit is flipped
+    where its spins on the fresh inputs X agree with the teacher's unit on fewer than half of them."""
+    J = J.copy()
+    St = _forward(teacher.weights, teacher.inputs, X)
+    for l in range(J.shape[0] - 1):
+        agree = np.sum(_forward(J, teacher.inputs, X)[l + 1] * St[l + 1], axis=0)
+        sigma = np.where(agree < 0, -1.0, 1.0)
+        J[l] *= sigma[:, None]
+        J[l + 1] *= sigma[teacher.inputs[l + 1]]
+    return J
+
+
 class MCResult(NamedTuple):
     """Posterior averages over the kept part of a chain, with standard errors from 10 batch means; the traces
     (every ``measure_every`` sweeps from the start) show the relaxation and the drift."""
@@ -242,10 +291,12 @@ def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=1
     trained on M = round(alpha c) teacher-labelled random inputs.  ``start="teacher"``: the chain starts at the
     teacher (in equilibrium in principle, decorrelating from above); ``start="perceptron"``: at another consistent
     network (:func:`perceptron_student`: weights nearer to the equilibrium overlaps than the teacher's, though in the
-runs so far still above them).  Averages use the sweeps
+runs so far still above them); ``start="annealed"``: at a consistent network found from random weights by moves
+that never add a training error (:func:`annealed_student`: it knows the teacher only through the data, so its
+overlaps start low).  Averages use the sweeps
     after ``burn_in``."""
-    if start not in ("teacher", "perceptron"):
-        raise ValueError("start must be 'teacher' or 'perceptron', got %r" % (start,))
+    if start not in ("teacher", "perceptron", "annealed"):
+        raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
     if burn_in >= sweeps:
         raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
@@ -254,16 +305,22 @@ runs so far still above them).  Averages use the sweeps
     S0 = rng.choice([-1.0, 1.0], size=(M, N))
     ST = _forward(teacher.weights, teacher.inputs, S0)
     y = ST[depth].copy()
-    J = teacher.weights.copy() if start == "teacher" else perceptron_student(teacher, ST, rng)
-    S = ST.copy()
+    if start == "teacher":
+        J = teacher.weights.copy()
+    elif start == "perceptron":
+        J = perceptron_student(teacher, ST, rng)
+    else:
+        J = annealed_student(teacher, S0, y, rng)
+    S = _forward(J, teacher.inputs, S0)
+    assert np.array_equal(S[depth], y), "the starting network must reproduce every training output"
     X = rng.choice([-1.0, 1.0], size=(n_test, N))
     test_labels = _forward(teacher.weights, teacher.inputs, X)[depth]
     starts, units = teacher.readers
-    shrinks = np.zeros(1, np.int64)
+    shrinks, zero = np.zeros(1, np.int64), np.zeros(1, np.int64)     # zero: no training output is wrong
     rows = sweeps // measure_every
     Q_trace, q_trace, err_trace = np.zeros((rows, depth)), np.zeros((rows, depth - 1)), np.zeros(rows)
     for r in range(rows):
-        _sweeps(J, teacher.inputs, starts, units, S, y, measure_every, seed + 1 + r, shrinks)
+        _sweeps(J, teacher.inputs, starts, units, S, y, measure_every, seed + 1 + r, shrinks, zero)
         Q_trace[r] = np.einsum("lik,lik->l", J, teacher.weights) / (N * c)
         q_trace[r] = [np.mean(S[l] * ST[l]) for l in range(1, depth)]
         err_trace[r] = np.mean(_forward(J, teacher.inputs, X)[depth] != test_labels)

@@ -46,7 +46,7 @@ GENERATOR_VERSION = "2"
 Z_MAX = 9.5            # Gaussian weight beyond 9.5 standard deviations: below 1e-19
 BULK = 1.5             # bulk panel width
 GRADING = 2.0          # ratio of successive panel widths towards a kink
-PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0: a liquid layer
+PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0 where dphi/dQ_i = 0: a liquid layer
 NJIT = '@numba.njit(cache=True, error_model="numpy")'
 NJIT_PARALLEL = '@numba.njit(cache=True, error_model="numpy", parallel=True)'
 GL8 = np.polynomial.legendre.leggauss(8)

@@ -271,3 +271,20 @@ def test_perceptron_start_is_a_consistent_network_away_from_the_teacher():
     assert np.all((0 <= r.error_trace) & (r.error_trace <= 0.5 + 0.1))
     with pytest.raises(ValueError, match="start"):
         teacher_student(1, 10, 5, 1.0, sweeps=20, burn_in=10, start="random")
+
+
+def test_annealed_start_and_gauge_alignment():
+    from symbolic_rg.perceptron_mc import _forward, align_gauge, annealed_student, sparse_network
+    rng = np.random.default_rng(5)
+    teacher = sparse_network(2, 24, 6, rng)
+    S0 = rng.choice([-1.0, 1.0], size=(6, 24))
+    y = _forward(teacher.weights, teacher.inputs, S0)[2]
+    J = annealed_student(teacher, S0, y, rng, anneal_sweeps=200, max_sweeps=4000)
+    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # consistent with every output
+    flipped = teacher.weights.copy()                                              # a gauge copy of the teacher
+    sigma = rng.choice([-1.0, 1.0], size=24)
+    flipped[0] *= sigma[:, None]
+    flipped[1] *= sigma[teacher.inputs[1]]
+    X = rng.choice([-1.0, 1.0], size=(200, 24))
+    assert np.array_equal(_forward(flipped, teacher.inputs, X)[2], _forward(teacher.weights, teacher.inputs, X)[2])
+    np.testing.assert_allclose(align_gauge(flipped, teacher, X), teacher.weights)  # the gauge is undone
