@@ -30,12 +30,16 @@ def theory_curves(depth, alphas):
             "generalization_error": sw.generalization_error.tolist()}
 
 
-def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed")):
-    """Long chains from each of ``starts``; runs from other starts already in OUT_relaxation.json are kept."""
-    points = ((2, 10, 2.0, 40000), (2, 10, 4.0, 40000), (3, 10, 4.0, 20000))
+RELAXATION_POINTS = ((2, 10, 2.0, 40000), (2, 10, 4.0, 40000), (3, 10, 4.0, 20000), (2, 20, 4.0, 40000))
+
+
+def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), points=RELAXATION_POINTS):
+    """Long chains (depth, c, alpha, sweeps) from each of ``starts``; the other runs already in
+    OUT_relaxation.json are kept."""
+    todo = {(L, c, a, start) for L, c, a, _ in points for start in starts}
     try:
         with open(out + "_relaxation.json") as f:
-            runs = [r for r in json.load(f) if r["start"] not in starts]
+            runs = [r for r in json.load(f) if (r["depth"], r["c"], r["alpha"], r["start"]) not in todo]
     except FileNotFoundError:
         runs = []
     for L, c, a, sweeps in points:
@@ -187,10 +191,14 @@ if __name__ == "__main__":
     p.add_argument("--part", choices=("scan", "relaxation", "all", "replot"), default="all")
     p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
     p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts")
+    p.add_argument("--point", action="append", help="relaxation: L,c,alpha,sweeps (repeatable; default: all of "
+                   "RELAXATION_POINTS)")
     a = p.parse_args()
     if a.part in ("scan", "all"):
         main(a.out, a.quick)
     if a.part in ("relaxation", "all"):
-        relaxation(a.out, a.quick, tuple(a.starts.split(",")))
+        points = RELAXATION_POINTS if not a.point else [
+            (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
+        relaxation(a.out, a.quick, tuple(a.starts.split(",")), points)
     if a.part == "replot":
         replot(a.out)
