@@ -1,18 +1,21 @@
 """Replica theory of deep sign-perceptron networks (teacher scenario) against Monte Carlo of real sparse networks.
 
-For depth L = 1, 2, 3, several loads alpha and connectivities c, the student posterior (uniform over every network
-that reproduces the teacher's training outputs) is sampled with elliptical slice moves
-(``symbolic_rg.perceptron_mc``), once from the teacher (decorrelating from above) and once from a perceptron-trained
-consistent network (``start="perceptron"``, weights away from the teacher, nearer to equilibrium).  Each run reports Q_l, q_l and the
-generalization error with batch-means error bars, the integrated autocorrelation time and the drift of Q between
-the two halves of the kept part; the theory is the physical (largest free entropy) solution of the saddle point.
+The student posterior (uniform over every network that reproduces the teacher's training outputs) is sampled
+with elliptical slice moves (``symbolic_rg.perceptron_mc``) from three starts: the teacher (decorrelating from
+above), a perceptron-trained consistent network (``start="perceptron"``, nearer to equilibrium) and an annealed
+one (``start="annealed"``: found from random rows through the data alone, gauge-aligned; from below).  Each run
+reports Q_l, q_l and the generalization error with batch-means error bars, the integrated autocorrelation time
+and the drift of Q between the two halves of the kept part; the theory is the physical (largest free entropy)
+solution of the saddle point.
 
-    python numeric/deep_perceptron_mc.py [--part scan|relaxation|all] [--quick] [--out docs/deep_perceptron_mc]
+    python numeric/deep_perceptron_mc.py [--part scan|relaxation|all|replot] [--quick] [--out docs/deep_perceptron_mc]
+                                         [--starts teacher,perceptron,annealed] [--point L,c,alpha,sweeps ...]
 
-``scan`` writes OUT.json (every run) and OUT.png (Q_l, q_l and epsilon against alpha, theory lines, MC error bars);
-``relaxation`` runs long chains (up to 40000 sweeps) at a few points of depth 2 and 3 and writes
-OUT_relaxation.json and OUT_relaxation.png (Q_l against sweeps from both starts, with the theory); ``replot``
-redraws both from the JSON files with the theory recomputed.
+``scan`` (L = 1, 2, 3; alpha = 1, 2, 4, 8; c = 10, 20; teacher and perceptron starts) writes OUT.json and OUT.png
+(Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
+sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
+against sweeps from every start, with the theory), keeping the other runs already there; ``replot`` redraws
+both from the JSON files with the theory recomputed.
 """
 import argparse
 import json
@@ -47,8 +50,12 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
         th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
         for start in starts:
             t0 = time.perf_counter()
-            r = teacher_student(L, 5 * c, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=7 * L + c, start=start,
-                                measure_every=max(10, sweeps // 2000))
+            try:
+                r = teacher_student(L, 5 * c, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=7 * L + c, start=start,
+                                    measure_every=max(10, sweeps // 2000))
+            except RuntimeError as e:                    # no consistent start found (annealing), reported, not fatal
+                print("L=%d c=%d alpha=%.1f %-10s no chain: %s" % (L, c, a, start, e), flush=True)
+                continue
             runs.append({"depth": L, "c": c, "N": 5 * c, "alpha": a, "start": start, "sweeps": r.sweeps.tolist(),
                          "Q_trace": r.Q_trace.tolist(), "error_trace": r.error_trace.tolist(), "Q": r.Q.tolist(),
                          "Q_err": r.Q_err.tolist(), "generalization_error": r.generalization_error,

@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "align_gauge", "teacher_student", "MCResult"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "align_gauge",
+           "teacher_student", "MCResult"]
 
 
 class SparseNetwork(NamedTuple):

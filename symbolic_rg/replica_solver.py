@@ -782,7 +782,8 @@ class ReplicaSolver:
         """Every distinct converged stationary point from ``starts`` (default: :meth:`_starts`) that is not one of the
         ``known`` points.  Newton first (it also reaches solutions that repel the fixed-point iteration); where it fails
         and ``fallback`` (cold starts), the fixed-point iteration (abandoned when it runs into a solution already
-        found) and Newton again (from where the first Newton stopped, if the iteration saturates or fails).  Without ``fallback``, Newton alone (continuation)."""
+        found) and Newton again (from where the first Newton stopped, if the iteration saturates or fails).
+        Without ``fallback``, Newton alone (continuation)."""
         found, known = [], list(known)
         for x0 in (self._starts() if starts is None else starts):
             x, phi, res, it, ok = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
