@@ -59,7 +59,7 @@ def main(depth=6, points=200, baseline_points=3):
     baseline, calls, per_call = 0.0, 0, []
     for i in picks:
         for s in sw.points[i].solutions:
-            x0 = solver.variables.from_order_parameters(s.Q, s.q, s.q_hat) + 1e-3
+            x0 = solver.variables.from_theta(s.theta) + 1e-3
             count = [0]
 
             def compiled(x):
@@ -69,7 +69,7 @@ def main(depth=6, points=200, baseline_points=3):
             calls += count[0]
         t0 = time.perf_counter()                          # one SciPy gradient per alpha, at the physical solution
         s = sw.points[i].physical
-        scipy_gradient(solver, solver.variables.from_order_parameters(s.Q, s.q, s.q_hat) + 1e-3, alphas[i])
+        scipy_gradient(solver, solver.variables.from_theta(s.theta) + 1e-3, alphas[i])
         per_call.append(time.perf_counter() - t0)
     baseline = calls * np.mean(per_call) / baseline_points
     print("SciPy quad/dblquad gradient: %.1f s per call (mean of %d); fsolve: %.1f calls per alpha"

@@ -290,6 +290,11 @@ class _Variables:
         L = self.L
         return np.tanh(x[:L]) ** 2, np.tanh(x[L:2 * L - 1]) ** 2, x[2 * L - 1:] ** 2
 
+    def from_theta(self, theta):
+        """x from the order parameters as one vector (Q, q, qhat)."""
+        L = self.L
+        return self.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:])
+
     def from_order_parameters(self, Q, q, qhat):
         return np.concatenate([np.arctanh(np.sqrt(np.clip(Q, 0, 1 - 1e-16))),
                                np.arctanh(np.sqrt(np.clip(q, 0, 1 - 1e-16))), np.sqrt(np.maximum(qhat, 0))])
@@ -461,6 +466,11 @@ class StationaryPoint(NamedTuple):
     residual: float          # max |d phi / d(Q, q, qhat)| (scaled), the convergence measure
     iterations: int
     converged: bool
+
+    @property
+    def theta(self):
+        """The order parameters as one vector (Q, q, q_hat)."""
+        return np.concatenate([self.Q, self.q, self.q_hat])
 
     def as_dict(self):
         return {"Q": self.Q.tolist(), "q": self.q.tolist(), "q_hat": self.q_hat.tolist(),
@@ -698,7 +708,7 @@ class ReplicaSolver:
         :math:`\hat q_l^{new} = \hat q_l - \partial_{q_l}\phi/\hat c_l`, with :math:`c, \hat c` the coefficients with which
         they enter linearly), projected onto the physical ranges; None where phi is not finite."""
         L = self.depth
-        x = self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:])
+        x = self.variables.from_theta(theta)
         phi, g, Hm = self.evaluate(x, alpha_value, kappa_value)
         r = self.residual(x, g, Hm)
         if not np.all(np.isfinite(r)):
@@ -752,7 +762,7 @@ class ReplicaSolver:
                 break
         if status != "known" and np.any(theta[:2 * L - 1] > 1 - 1e-9):
             status = "saturated"
-        return self.variables.from_order_parameters(theta[:L], theta[L:2 * L - 1], theta[2 * L - 1:]), status
+        return self.variables.from_theta(theta), status
 
     # -- solutions -----------------------------------------------------------------------------------
     def _starts(self):
@@ -788,7 +798,7 @@ class ReplicaSolver:
         for x0 in (self._starts() if starts is None else starts):
             x, phi, res, it, ok = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
             if not ok and fallback:
-                seen = [np.concatenate([p.Q, p.q, p.q_hat]) for p in known + found]
+                seen = [p.theta for p in known + found]
                 x1, status = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa,
                                           known=seen)
                 if status == "known":
@@ -814,7 +824,7 @@ class ReplicaSolver:
             for Ql in physical.Q:
                 r = 2 / np.pi * np.arcsin(min(1.0, Ql * r))
             eps = (1 - r) / 2
-        x = self.variables.from_order_parameters(physical.Q, physical.q, physical.q_hat)
+        x = self.variables.from_theta(physical.theta)
         a = self.evaluate(x, alpha, kappa, 8)
         b = self.evaluate(x, alpha, kappa, 16)
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1])) if a[1].size else 0.0))
@@ -842,7 +852,7 @@ class ReplicaSolver:
         found = [[] for _ in range(n)]
         continued = [[] for _ in range(n)]        # found[i][j] reached by continuing a branch from alpha[i - 1]
         V = self.variables
-        start = lambda points: [V.from_order_parameters(p.Q, p.q, p.q_hat) for p in points]
+        start = lambda points: [V.from_theta(p.theta) for p in points]
 
         def add(i, points, linked):
             for p in points:
@@ -922,7 +932,7 @@ class ReplicaSolver:
         refined = []
         with mpmath.workdps(self.precision):
             for p in base.solutions:
-                x = [mpmath.mpf(v) for v in self.variables.from_order_parameters(p.Q, p.q, p.q_hat)]
+                x = [mpmath.mpf(v) for v in self.variables.from_theta(p.theta)]
                 ok = False
                 for it in range(12):
                     phi, g, Hm = self.mp_evaluate(x, alpha, kappa)
