@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
-from symbolic_rg.perceptron_mc import teacher_student
+from symbolic_rg.perceptron_mc import bracket, teacher_student
 
 
 def theory_curves(depth, alphas):
@@ -69,6 +69,102 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
     with open(out + "_relaxation.json", "w") as f:
         json.dump(runs, f)
     plot_relaxation(out + "_relaxation.png", runs)
+
+
+EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000), (2, 20, 4.0, 50000),
+                      (2, 10, 8.0, 100000), (2, 20, 2.0, 40000), (3, 10, 8.0, 40000))
+
+
+def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS):
+    """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from an annealed start on the same data,
+    the patterns added in stages of alpha = 2, run until they agree or for at most ``sweeps`` each) at
+    (depth, c, alpha, sweeps); OUT_equilibrium.json is
+    rewritten after every point (the other points already there are kept), then OUT_equilibrium.png."""
+    path = out + "_equilibrium.json"
+    todo = {(L, c, a) for L, c, a, _ in points}
+    try:
+        with open(path) as f:
+            runs = [r for r in json.load(f) if (r["depth"], r["c"], r["alpha"]) not in todo]
+    except FileNotFoundError:
+        runs = []
+    for L, c, a, sweeps in points:
+        sweeps //= 100 if quick else 1
+        th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
+        t0 = time.perf_counter()
+        try:
+            b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=11 * L + c + int(10 * a),
+                        measure_every=max(10, sweeps // 4000), anneal_sweeps=4000 if c <= 10 else 8000,
+                        anneal_stages=max(1, int(a // 2)))
+        except RuntimeError as e:                        # no consistent annealed start: reported, not fatal
+            print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
+            continue
+        run = {"depth": L, "c": c, "N": 5 * c, "alpha": a, "sweeps": b.sweeps, "converged": b.converged,
+               "Q": b.Q.tolist(), "Q_err": b.Q_err.tolist(), "q": b.q.tolist(), "q_err": b.q_err.tolist(),
+               "generalization_error": b.generalization_error,
+               "generalization_error_err": b.generalization_error_err,
+               "theory_Q": list(th.Q), "theory_q": list(th.q), "theory_generalization_error": th.generalization_error,
+               "seconds": time.perf_counter() - t0}
+        for side, r in (("above", b.above), ("below", b.below)):
+            run[side] = {"Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(),
+                         "generalization_error": r.generalization_error, "autocorrelation_time": r.autocorrelation_time,
+                         "drift": r.drift.tolist(), "sweeps": r.sweeps[::10].tolist(),
+                         "Q_trace": r.Q_trace[::10].tolist()}
+        runs.append(run)
+        print("L=%d c=%d alpha=%.1f %d sweeps %s: Q=%s +- %s (above %s, below %s; theory %s) q=%s (theory %s) "
+              "eps=%.3f+-%.3f (theory %.3f) tau=%.0f/%.0f %.0fs"
+              % (L, c, a, b.sweeps, "converged" if b.converged else "NOT converged", np.round(b.Q, 3),
+                 np.round(b.Q_err, 3), np.round(b.above.Q, 3), np.round(b.below.Q, 3), np.round(th.Q, 3),
+                 np.round(b.q, 3), np.round(th.q, 3), b.generalization_error, b.generalization_error_err,
+                 th.generalization_error, b.above.autocorrelation_time, b.below.autocorrelation_time,
+                 run["seconds"]), flush=True)
+        with open(path, "w") as f:
+            json.dump(runs, f)
+    plot_equilibrium(out + "_equilibrium.png", runs)
+
+
+def plot_equilibrium(path, runs):
+    """Per depth: Q_l, q_l and epsilon against alpha (theory lines); each bracket drawn as its estimate with error
+    bar and the two chains' values (open triangles: down from the teacher, up from the annealed start)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    depths = sorted({r["depth"] for r in runs})
+    fig, axes = plt.subplots(len(depths), 3, figsize=(13, 3.6 * len(depths)), squeeze=False)
+    shift = {10: -0.06, 20: 0.06}
+    for row, L in enumerate(depths):
+        sel = [r for r in runs if r["depth"] == L]
+        th = theory_curves(L, np.linspace(0.25, 9.0, 36))
+        a = np.array(th["alpha"])
+        for ax, key, n_l, name in ((axes[row][0], "Q", L, "Q"), (axes[row][1], "q", L - 1, "q")):
+            for l in range(n_l):
+                line, = ax.plot(a, np.array(th[key])[:, l], label="theory $%s_%d$" % (name, l + 1))
+                for r in sel:
+                    x = r["alpha"] * (1 + shift.get(r["c"], 0))
+                    ax.errorbar(x, r[key][l], r[key + "_err"][l], fmt="o" if r["c"] == 10 else "s",
+                                color=line.get_color(), ms=4, mfc=line.get_color() if r["converged"] else "none")
+                    if key == "Q":
+                        ax.plot([x, x], [r["below"]["Q"][l], r["above"]["Q"][l]], color=line.get_color(), lw=0.6)
+                        ax.plot(x, r["above"]["Q"][l], "v", x, r["below"]["Q"][l], "^", color=line.get_color(),
+                                ms=3, mfc="none")
+        axe = axes[row][2]
+        axe.plot(a, th["generalization_error"], "k-", label="theory")
+        for c, m in ((10, "o"), (20, "s")):
+            cs = [r for r in sel if r["c"] == c]
+            if cs:
+                axe.errorbar([r["alpha"] for r in cs], [r["generalization_error"] for r in cs],
+                             [r["generalization_error_err"] for r in cs], fmt=m, color="C3", ms=4,
+                             label="MC bracket c=%d, N=%d" % (c, 5 * c))
+        if L == 1:
+            axes[row][1].axis("off")
+        axes[row][0].set_title("L = %d: $Q_l$ (o c=10, s c=20; filled: chains agree)" % L, fontsize=9)
+        axes[row][1].set_title("hidden spin overlaps $q_l$", fontsize=9)
+        axe.set_title("generalization error", fontsize=9)
+        for ax in axes[row]:
+            ax.set_xlabel(r"$\alpha = M/c$")
+            if ax.lines:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def plot_relaxation(path, runs):
@@ -195,11 +291,11 @@ def plot(path, runs, curves, depths):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/deep_perceptron_mc")
-    p.add_argument("--part", choices=("scan", "relaxation", "all", "replot"), default="all")
+    p.add_argument("--part", choices=("scan", "relaxation", "equilibrium", "all", "replot"), default="all")
     p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
     p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts")
-    p.add_argument("--point", action="append", help="relaxation: L,c,alpha,sweeps (repeatable; default: all of "
-                   "RELAXATION_POINTS)")
+    p.add_argument("--point", action="append", help="relaxation, equilibrium: L,c,alpha,sweeps (repeatable; "
+                   "default: all of RELAXATION_POINTS, EQUILIBRIUM_POINTS)")
     a = p.parse_args()
     if a.part in ("scan", "all"):
         main(a.out, a.quick)
@@ -207,5 +303,9 @@ if __name__ == "__main__":
         points = RELAXATION_POINTS if not a.point else [
             (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
         relaxation(a.out, a.quick, tuple(a.starts.split(",")), points)
+    if a.part in ("equilibrium", "all"):
+        points = EQUILIBRIUM_POINTS if not a.point else [
+            (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
+        equilibrium(a.out, a.quick, points)
     if a.part == "replot":
         replot(a.out)

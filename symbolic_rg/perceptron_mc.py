@@ -10,6 +10,9 @@ Move: elliptical slice sampling of one row along a great circle, :math:`J(\theta
 :math:`\nu\perp J`, :math:`|\nu|^2 = c` random; :math:`\theta` is drawn on a bracket that shrinks towards 0 until every
 training output is still correct.  This leaves the uniform measure on the consistent set invariant.  A proposal
 recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs.
+
+:class:`PosteriorChain` is one resumable chain; :func:`teacher_student` runs one; :func:`bracket` runs a chain from
+the teacher and one from an annealed start on the same data, in two threads, until their averages agree.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import numba
 import numpy as np
 
 __all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "align_gauge",
-           "teacher_student", "MCResult"]
+           "TeacherData", "teacher_data", "PosteriorChain", "teacher_student", "MCResult", "Bracket", "bracket"]
 
 
 class SparseNetwork(NamedTuple):
@@ -53,7 +56,7 @@ def sparse_network(depth, N, c, rng):
     return SparseNetwork(J, idx, _readers(idx, N))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _forward(J, idx, S0):
     L, N, c = J.shape
     M = S0.shape[0]
@@ -69,7 +72,7 @@ def _forward(J, idx, S0):
     return S
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
     """Recompute unit j of array layer ``layer`` on pattern m with weights ``row``; a flipped spin is written into S
     and logged.  Returns (flipped, change in the number of wrong training outputs, new log size)."""
@@ -87,7 +90,7 @@ def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
     return True, d, n + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
     """Set row i of layer l (array index) to ``row`` and propagate the changed spins to the outputs; returns
     (change in the number of wrong training outputs, log size).  Changed spins are written into S and logged
@@ -133,7 +136,7 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
     return delta, n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0):
     """``n_sweeps`` sweeps of slice moves over every row of every layer (J, S and errors[0], the number of wrong
     training outputs, updated in place).  A proposal is accepted where the number of wrong outputs stays within
@@ -209,27 +212,52 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
     return J * (np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True))
 
 
-def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000):
+def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, stages=1, tries=1):
     """A consistent student found without the teacher's weights or hidden spins: random spherical rows, then slice
     moves by threshold accepting (the allowed number of wrong training outputs falls linearly from half the initial
     count to 0 over ``anneal_sweeps``, then no move may add an error) until none is wrong (RuntimeError with the
-    count left after ``max_sweeps``).  Returns the weights in the gauge closest to the teacher (:func:`align_gauge`)."""
+    count left after ``max_sweeps``).  After the annealing, every 10 sweeps, an output unit that is still wrong on
+    some pattern is retrained by the perceptron rule on the student's own last hidden layer (kept where it then
+    separates its labels; the other units are unchanged).  With ``stages`` > 1 the patterns are added in that many
+    equal parts, each annealed in turn from the network consistent with the earlier ones (a path through growing
+    data, for loads where the consistent set is too small to be found at once).  A failure is retried from new
+    random rows, ``tries`` times in all.  Returns the weights in the gauge closest to the teacher
+    (:func:`align_gauge`)."""
+    for _ in range(tries):
+        try:
+            return _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages)
+        except RuntimeError as e:
+            failure = e
+    raise RuntimeError("%s; %d tries" % (failure, tries))
+
+
+def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
     L, N, c = teacher.weights.shape
     J = rng.standard_normal((L, N, c))
     J *= np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True)
-    S = _forward(J, teacher.inputs, S0)
-    errors = np.array([np.sum(S[L] != y)], np.int64)
-    top = errors[0] // 2
     starts, units = teacher.readers
-    done = 0
-    while errors[0] > 0 and done < max_sweeps:
-        budget = int(top * max(0.0, 1 - done / anneal_sweeps))
-        _sweeps(J, teacher.inputs, starts, units, S, y, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64), errors,
-                budget)
-        done += 10
-    if errors[0] > 0:
-        raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps (depth %d, c %d, M %d)"
-                           % (errors[0], max_sweeps, L, c, S0.shape[0]))
+    M = S0.shape[0]
+    for stage in range(1, stages + 1):
+        m = M * stage // stages
+        S, ym = _forward(J, teacher.inputs, S0[:m]), y[:m]
+        errors = np.array([np.sum(S[L] != ym)], np.int64)
+        top = errors[0] // 2
+        done = 0
+        while errors[0] > 0 and done < max_sweeps:
+            budget = int(top * max(0.0, 1 - done / anneal_sweeps))
+            _sweeps(J, teacher.inputs, starts, units, S, ym, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+                    errors, budget)
+            done += 10
+            if done >= anneal_sweeps and errors[0] > 0:
+                for i in np.flatnonzero(np.any(S[L] != ym, axis=0)):
+                    row = J[L - 1, i].copy()
+                    if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], ym[:, i], row, 1000):
+                        J[L - 1, i] = row * (np.sqrt(c) / np.linalg.norm(row))
+                        errors[0] -= np.sum(S[L][:, i] != ym[:, i])
+                        S[L][:, i] = ym[:, i]
+        if errors[0] > 0:
+            raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps (depth %d, c %d, "
+                               "%d of M = %d patterns)" % (errors[0], max_sweeps, L, c, m, M))
     return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
 
 
@@ -287,51 +315,155 @@ def _tau(x):
     return tau
 
 
-def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher"):
+class TeacherData(NamedTuple):
+    """A teacher network, its M = round(alpha c) training inputs S0 with all its spins ST (ST[L] = the labels y) and
+    fresh test inputs X with the teacher's outputs."""
+    teacher: SparseNetwork
+    S0: np.ndarray
+    ST: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+    test_labels: np.ndarray
+
+
+def teacher_data(depth, N, c, alpha, rng, n_test=1000):
+    """:class:`TeacherData` of a random teacher (``depth`` layers, N units, c inputs per unit) at load alpha."""
+    teacher = sparse_network(depth, N, c, rng)
+    S0 = rng.choice([-1.0, 1.0], size=(int(round(alpha * c)), N))
+    ST = _forward(teacher.weights, teacher.inputs, S0)
+    X = rng.choice([-1.0, 1.0], size=(n_test, N))
+    return TeacherData(teacher, S0, ST, ST[depth].copy(), X, _forward(teacher.weights, teacher.inputs, X)[depth])
+
+
+STARTS = ("teacher", "perceptron", "annealed")
+
+
+class PosteriorChain:
+    """One Markov chain of the student posterior on :class:`TeacherData`, resumable: :meth:`run` appends
+    ``sweeps`` sweeps and a trace row of (Q_l, q_l, epsilon) every ``measure_every`` sweeps; :meth:`result` averages
+    the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
+    ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
+    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages`` and
+    ``anneal_tries``: found from random weights through the data alone, so its overlaps start low: an approach from
+    below)."""
+
+    def __init__(self, data, start, rng, measure_every=10, anneal_sweeps=4000, anneal_stages=1, anneal_tries=3):
+        if start not in STARTS:
+            raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
+        t = data.teacher
+        if start == "teacher":
+            J = t.weights.copy()
+        elif start == "perceptron":
+            J = perceptron_student(t, data.ST, rng)
+        else:
+            J = annealed_student(t, data.S0, data.y, rng, anneal_sweeps, 5 * anneal_sweeps, anneal_stages,
+                                 anneal_tries)
+        self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
+        self.S = _forward(J, t.inputs, data.S0)
+        if not np.array_equal(self.S[-1], data.y):
+            raise AssertionError("the starting network must reproduce every training output")
+        self.seed = int(rng.integers(2 ** 31))
+        self.shrinks, self.rows = np.zeros(1, np.int64), []
+
+    @property
+    def sweeps(self):
+        return len(self.rows) * self.measure_every
+
+    def run(self, sweeps):
+        """Append ``sweeps`` sweeps (a multiple of measure_every is used; the Numba kernels release the GIL, so
+        chains run in parallel threads)."""
+        d, t = self.data, self.data.teacher
+        L, N, c = self.J.shape
+        zero = np.zeros(1, np.int64)                          # no training output is wrong
+        for _ in range(sweeps // self.measure_every):
+            _sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every, self.seed + len(self.rows),
+                    self.shrinks, zero)
+            Q = np.einsum("lik,lik->l", self.J, t.weights) / (N * c)
+            q = [np.mean(self.S[l] * d.ST[l]) for l in range(1, L)]
+            eps = np.mean(_forward(self.J, t.inputs, d.X)[L] != d.test_labels)
+            self.rows.append(np.concatenate([Q, q, [eps]]))
+        return self
+
+    def result(self, burn_in=None):
+        """:class:`MCResult` over the rows after ``burn_in`` sweeps (default: the first half is discarded)."""
+        L, N, _ = self.J.shape
+        rows = np.array(self.rows)
+        burn_in = self.sweeps // 2 if burn_in is None else burn_in
+        if burn_in >= self.sweeps:
+            raise ValueError("burn_in (%d) must be below the sweeps run (%d)" % (burn_in, self.sweeps))
+        kept = rows[burn_in // self.measure_every:]
+        Qk = kept[:, :L]
+        half = Qk.shape[0] // 2
+        Q_err = _batch_error(Qk)
+        drift = (Qk[half:].mean(axis=0) - Qk[:half].mean(axis=0)) / np.maximum(2 * Q_err, 1e-12)
+        return MCResult(Qk.mean(axis=0), Q_err, kept[:, L:2 * L - 1].mean(axis=0), _batch_error(kept[:, L:2 * L - 1]),
+                        float(kept[:, -1].mean()), float(_batch_error(kept[:, -1:])[0]),
+                        self.measure_every * np.arange(1, len(rows) + 1), rows[:, :L], rows[:, L:2 * L - 1],
+                        rows[:, -1], max(_tau(Qk[:, l]) for l in range(L)) * self.measure_every, drift,
+                        self.shrinks[0] / (self.sweeps * L * N), self.start)
+
+
+def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher",
+                    anneal_sweeps=4000, anneal_stages=1):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
-    trained on M = round(alpha c) teacher-labelled random inputs.  ``start="teacher"``: the chain starts at the
-    teacher (in equilibrium in principle, decorrelating from above); ``start="perceptron"``: at another consistent
-    network (:func:`perceptron_student`: weights nearer to the equilibrium overlaps than the teacher's, though in the
-runs so far still above them); ``start="annealed"``: at a consistent network found from random weights by moves
-that never add a training error (:func:`annealed_student`: it knows the teacher only through the data, so its
-overlaps start low).  Averages use the sweeps
-    after ``burn_in``."""
-    if start not in ("teacher", "perceptron", "annealed"):
+    trained on M = round(alpha c) teacher-labelled random inputs, from ``start`` (see :class:`PosteriorChain`;
+    ``anneal_sweeps`` and ``anneal_stages`` are :func:`annealed_student`'s, per stage); averages use the sweeps after
+    ``burn_in``."""
+    if start not in STARTS:
         raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
     if burn_in >= sweeps:
         raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
-    teacher = sparse_network(depth, N, c, rng)
-    M = int(round(alpha * c))
-    S0 = rng.choice([-1.0, 1.0], size=(M, N))
-    ST = _forward(teacher.weights, teacher.inputs, S0)
-    y = ST[depth].copy()
-    if start == "teacher":
-        J = teacher.weights.copy()
-    elif start == "perceptron":
-        J = perceptron_student(teacher, ST, rng)
-    else:
-        J = annealed_student(teacher, S0, y, rng)
-    S = _forward(J, teacher.inputs, S0)
-    assert np.array_equal(S[depth], y), "the starting network must reproduce every training output"
-    X = rng.choice([-1.0, 1.0], size=(n_test, N))
-    test_labels = _forward(teacher.weights, teacher.inputs, X)[depth]
-    starts, units = teacher.readers
-    shrinks, zero = np.zeros(1, np.int64), np.zeros(1, np.int64)     # zero: no training output is wrong
-    rows = sweeps // measure_every
-    Q_trace, q_trace, err_trace = np.zeros((rows, depth)), np.zeros((rows, depth - 1)), np.zeros(rows)
-    for r in range(rows):
-        _sweeps(J, teacher.inputs, starts, units, S, y, measure_every, seed + 1 + r, shrinks, zero)
-        Q_trace[r] = np.einsum("lik,lik->l", J, teacher.weights) / (N * c)
-        q_trace[r] = [np.mean(S[l] * ST[l]) for l in range(1, depth)]
-        err_trace[r] = np.mean(_forward(J, teacher.inputs, X)[depth] != test_labels)
-    keep = slice(burn_in // measure_every, rows)
-    Qk = Q_trace[keep]
-    half = Qk.shape[0] // 2
-    Q_err = _batch_error(Qk)
-    drift = (Qk[half:].mean(axis=0) - Qk[:half].mean(axis=0)) / np.maximum(2 * Q_err, 1e-12)
-    return MCResult(Qk.mean(axis=0), Q_err, q_trace[keep].mean(axis=0), _batch_error(q_trace[keep]),
-                    float(err_trace[keep].mean()), float(_batch_error(err_trace[keep][:, None])[0]),
-                    measure_every * np.arange(1, rows + 1), Q_trace, q_trace, err_trace,
-                    max(_tau(Qk[:, l]) for l in range(depth)) * measure_every, drift,
-                    shrinks[0] / (rows * measure_every * depth * N), start)
+    data = teacher_data(depth, N, c, alpha, rng, n_test)
+    return PosteriorChain(data, start, rng, measure_every, anneal_sweeps, anneal_stages).run(sweeps).result(burn_in)
+
+
+class Bracket(NamedTuple):
+    """Equilibrium estimate from two chains on the same data, each averaged over its last half: one decorrelating
+    from above (teacher start) and one from an annealed start (found through the data alone; at depth >= 2 its
+    overlaps start below the equilibrium ones, at depth 1 the perceptron-repaired start lies a little above).
+    The estimate is their mean; its error combines the statistical errors with half the remaining gap,
+    ½√(σ_a² + σ_b²) ⊕ ½|gap|."""
+    Q: np.ndarray
+    Q_err: np.ndarray
+    q: np.ndarray
+    q_err: np.ndarray
+    generalization_error: float
+    generalization_error_err: float
+    above: MCResult
+    below: MCResult
+    converged: bool                # every Q_l, q_l and epsilon of the two chains agree within z standard errors
+    sweeps: int                    # per chain
+
+
+def _combine(a, b, ea, eb):
+    a, b, ea, eb = map(np.asarray, (a, b, ea, eb))
+    return (a + b) / 2, np.hypot(np.hypot(ea, eb) / 2, (a - b) / 2)
+
+
+def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
+            anneal_sweeps=4000, anneal_stages=1, anneal_tries=3):
+    """Run a chain from the teacher and one from an annealed start on the same data, ``chunk`` sweeps at a time in
+    two threads, until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard
+    errors or each has run ``max_sweeps``; :class:`Bracket`.  The annealed start is :func:`annealed_student` with
+    ``anneal_sweeps``, ``anneal_stages`` and ``anneal_tries``; a RuntimeError from it (no consistent start)
+    propagates."""
+    from concurrent.futures import ThreadPoolExecutor
+    chunk = chunk or max(measure_every, max_sweeps // 20)
+    rng = np.random.default_rng(seed)
+    data = teacher_data(depth, N, c, alpha, rng, n_test)
+    chains = [PosteriorChain(data, s, rng, measure_every, anneal_sweeps, anneal_stages, anneal_tries)
+              for s in ("teacher", "annealed")]
+    with ThreadPoolExecutor(2) as pool:
+        while True:
+            list(pool.map(lambda ch: ch.run(chunk), chains))
+            a, b = (ch.result() for ch in chains)
+            values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
+            errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
+            converged = bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors)))
+            if converged or chains[0].sweeps >= max_sweeps:
+                break
+    mean, err = _combine(*values, *errors)
+    L = depth
+    return Bracket(mean[:L], err[:L], mean[L:2 * L - 1], err[L:2 * L - 1], float(mean[-1]), float(err[-1]), a, b,
+                   converged, chains[0].sweeps)

@@ -57,6 +57,7 @@ __all__ = ["H", "LogH", "MillsRatio", "LogSumExp", "gaussian_average", "ReplicaS
 
 n = sp.Symbol("n")                                     # number of replicas
 z, w, u = sp.symbols("z w u", real=True)               # Gaussian integration variables
+x, y = sp.symbols("x y", real=True)                    # one replica's shared fields: x = sqrt(p) z, y = sqrt(qhat) w
 alpha = sp.Symbol("alpha", positive=True)              # load M/c
 kappa = sp.Symbol("kappa", nonnegative=True)           # Gardner margin
 SCENARIOS = ("random", "teacher")
@@ -281,15 +282,23 @@ class HiddenSpins:
         self.layer = layer
         self.order_parameters = (q_(layer), qhat_(layer))
 
+    def local_partition_function(self):
+        r"""One replica given the shared fields :math:`x, y`: :math:`\zeta(x, y) = \sum_S e^{yS}\int Du\,
+        \Theta(S(x + \sqrt{1-p_l}\,u) - \kappa)`, its own field noise :math:`u` integrated by the step rule."""
+        field = ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(sp.sqrt(p_(self.layer)) * z, x)
+        return sum(sp.exp(y * S) * step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u))
+                   for S in (1, -1))
+
+    def shared_fields(self):
+        """The RS decoupling of the fields common to all replicas: {x: sqrt(p) z, y: sqrt(qhat) w}."""
+        return {x: ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(u, 0),
+                y: ReplicaSymmetric.decouple_coupling(qhat_(self.layer), w, n)[1]}
+
     def replicated(self):
         l = self.layer
-        p, qhat = p_(l), qhat_(l)
-        field = ReplicaSymmetric.decouple_covariance(p, z, u)
-        prefactor, exponent = ReplicaSymmetric.decouple_coupling(qhat, w, n)
-        per_replica = sum(sp.exp(exponent * S) * step_average(sp.expand(S * field - kappa).subs(u, 0),
-                                                              sp.diff(S * field, u))
-                          for S in (1, -1))
-        return -n * (n - 1) / 2 * qhat * q_(l) + sp.log(gaussian_average(prefactor * per_replica ** n, z, w))
+        prefactor, _ = ReplicaSymmetric.decouple_coupling(qhat_(l), w, n)
+        per_replica = self.local_partition_function().subs(self.shared_fields())
+        return -n * (n - 1) / 2 * qhat_(l) * q_(l) + sp.log(gaussian_average(prefactor * per_replica ** n, z, w))
 
 
 class OutputSpins:
@@ -300,9 +309,17 @@ class OutputSpins:
     def __init__(self, layer):
         self.layer = layer
 
+    def local_partition_functions(self):
+        r"""One replica given the shared field :math:`x`, for output :math:`S = \pm1`:
+        :math:`\zeta_S(x) = \int Du\,\Theta(S(x + \sqrt{1-p_L}\,u) - \kappa)`."""
+        field = ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(sp.sqrt(p_(self.layer)) * z, x)
+        return [step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u)) for S in (1, -1)]
+
+    def shared_fields(self):
+        return {x: ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(u, 0)}
+
     def replicated(self):
-        field = ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u)
-        per_S = [step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u)) for S in (1, -1)]
+        per_S = [f.subs(self.shared_fields()) for f in self.local_partition_functions()]
         return sp.log(gaussian_average(sum(h ** n for h in per_S) / 2, z))
 
 
@@ -507,6 +524,72 @@ class ReplicaTheory:
         leading = sp.limit(sp.simplify(dphi * eps ** 2), eps, 0)
         (ac,) = sp.solve(leading, alpha)
         return sp.simplify(ac)
+
+    # -- stability of the replica-symmetric saddle point ------------------------------------------------------
+    @cached_property
+    def replicon(self):
+        r"""Random scenario: the replicon block of the replicated free entropy (de Almeida–Thouless).
+
+        A replicon perturbation of every overlap matrix (:math:`\delta\theta_{ab}`, zero row sums) changes
+        :math:`G` by :math:`\tfrac12\sum_{a<b}\delta\theta_{ab}^{\mathsf T}M\,\delta\theta_{ab}` with
+        :math:`\theta = (Q_l, q_l, \hat q_l)`, built from one rule per term:
+
+        * weights, :math:`\tfrac12\ln\det Q`: :math:`M_{Q_lQ_l} \mathrel{+}= -1/(1-Q_l)^2`;
+        * a constraint term :math:`\ln\mathbb E\prod_a\zeta(x_a, y_a)` with field covariances :math:`p_{ab}`,
+          :math:`\hat q_{ab}` (``local_partition_function`` of its rule): by the heat-equation identities at
+          :math:`n\to0`, :math:`\partial_{p_{ab}} = T = \mathbb E(\partial_x\ln\zeta)^2` and the replicon
+          combination of the four-replica Hessian (:math:`P - 2Q + R`) is
+          :math:`K_{\mu\nu} = \mathbb E(\partial_\mu\partial_\nu\ln\zeta)^2`, :math:`\mu, \nu\in\{x, y\}`,
+          Gaussian averages over :math:`z, w` (``kernels``); :math:`p_l = q_{l-1}Q_l` entrywise, so
+          :math:`\delta p = q\,\delta Q + Q\,\delta q + \delta q\,\delta Q`;
+        * the conjugate term :math:`-\sum_{a<b}\hat q_{ab}q_{ab}`: :math:`M_{\hat q_lq_l} \mathrel{+}= -\alpha`.
+
+        The conjugates are eliminated by their own (linear) equations, the Schur complement
+        :math:`M_{\rm eff} = M_{oo} - M_{o\hat q}M_{\hat q\hat q}^{-1}M_{\hat qo}`; RS is stable where
+        :math:`M_{\rm eff}` is negative definite.  At depth 1 this is Gardner's condition
+        :math:`\alpha(1-Q)^2\,\mathbb E(\partial_x^2\ln\zeta)^2 < 1`.
+
+        Returns ``(M, kernels)``: ``M`` a SymPy matrix over :attr:`order_parameters` in placeholders
+        ``T_l, Kxx_l, Kxy_l, Kyy_l``; ``kernels`` maps each layer to (list of (weight, ln zeta)), its field
+        substitution and {placeholder: derivative orders (i, j) of :math:`\partial_x^i\partial_y^j\ln\zeta`}."""
+        if self.scenario != "random":
+            raise ParameterError("the replicon is derived for the random scenario (on the Nishimori line of the "
+                                 "teacher scenario the replica-symmetric solution is exact)")
+        index = {theta: i for i, theta in enumerate(self.order_parameters)}
+        M = sp.zeros(len(index), len(index))
+        kernels = {}
+
+        def add(a, b, value):
+            M[index[a], index[b]] += value
+            if a != b:
+                M[index[b], index[a]] += value
+
+        for Q in self.Q:
+            add(Q, Q, -1 / (1 - Q) ** 2)
+        for rule in self.network.rules():
+            if isinstance(rule, SphericalWeights):
+                continue
+            l = rule.layer
+            T, Kxx, Kxy, Kyy = sp.symbols("T_%d Kxx_%d Kxy_%d Kyy_%d" % ((l,) * 4))
+            if isinstance(rule, HiddenSpins):
+                logs = [(sp.S.One, sp.log(rule.local_partition_function()))]
+                orders = {T: (1, 0), Kxx: (2, 0), Kxy: (1, 1), Kyy: (0, 2)}
+            else:
+                logs = [(sp.Rational(1, 2), sp.log(f)) for f in rule.local_partition_functions()]
+                orders = {T: (1, 0), Kxx: (2, 0)}
+            kernels[l] = (logs, rule.shared_fields(), orders)
+            Ql, qprev = Q_(l), q_(l - 1)
+            add(Ql, Ql, alpha * Kxx * qprev ** 2)
+            if l > 1:
+                add(qprev, qprev, alpha * Kxx * Ql ** 2)
+                add(Ql, qprev, alpha * (Kxx * Ql * qprev + T))
+            if isinstance(rule, HiddenSpins):
+                add(qhat_(l), qhat_(l), alpha * Kyy)
+                add(qhat_(l), Ql, alpha * Kxy * qprev)
+                if l > 1:
+                    add(qhat_(l), qprev, alpha * Kxy * Ql)
+                add(qhat_(l), q_(l), -alpha)
+        return M, kernels
 
     # -- LaTeX ---------------------------------------------------------------------------------------------
     def latex(self, document=False):

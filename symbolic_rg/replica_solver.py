@@ -20,6 +20,11 @@ variables :math:`Q_l = \tanh^2y_l`, :math:`q_l = \tanh^2v_l`, :math:`\hat q_l = 
 each of them, so :math:`x_i = 0` is always stationary in these variables; a point is accepted only if the
 gradient in the original order parameters vanishes (:math:`\partial_Q\phi = \partial_y\phi/(dQ/dy)`, or
 :math:`\tfrac12\partial_y^2\phi` at :math:`y = 0`).
+
+**Replica-symmetry breaking** (random scenario).  The replicon kernels of :attr:`ReplicaTheory.replicon`,
+:math:`\mathbb E(\partial_x^i\partial_y^j\ln\zeta)^2`, are generated the same way (a second module, one integral
+per constraint layer, :math:`\ln\zeta` in stable primitives), integrated with 8 and 16 nodes per panel, and every
+stationary point gets the largest eigenvalue of the replicon matrix with the conjugates eliminated.
 """
 from __future__ import annotations
 
@@ -36,11 +41,13 @@ import sympy as sp
 
 from . import _cache
 from .codegen import _MpPrinter, _NumbaPrinter
-from .errors import ConvergenceError, ParameterError
+from .errors import ConvergenceError, NoSolutionError, ParameterError
 from .pdlt import _check_nonnegative, _check_positive
 from .replica import (H, LogH, LogSumExp, MillsRatio, Q_, alpha, gaussian_measure, kappa, q_, qhat_, w, z)
+from .replica import kappa as kappa_symbol
 
-__all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "log_h", "mills_ratio"]
+__all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "RepliconStability", "log_h",
+           "mills_ratio"]
 
 GENERATOR_VERSION = "2"
 Z_MAX = 9.5            # Gaussian weight beyond 9.5 standard deviations: below 1e-19
@@ -217,6 +224,20 @@ class _Integral:
         self.outputs = [f] + [sp.diff(f, a) for a in self.arguments]
         self.pairs = [(i, j) for i in range(d) for j in range(i, d)]
         self.outputs += [sp.diff(self.outputs[1 + i], self.arguments[j]) for i, j in self.pairs]
+        self._kinks()
+
+    @classmethod
+    def averages(cls, index, integrands, variables):
+        """Gaussian averages of several integrands (already in stable primitives) over ``variables``, no
+        derivatives."""
+        self = cls.__new__(cls)
+        self.index, self.variables, self.outputs, self.pairs = index, tuple(variables), list(integrands), []
+        free = set().union(*[f.free_symbols for f in integrands]) - {z, w, kappa}
+        self.arguments = tuple(sorted(free, key=lambda s: s.name))
+        self._kinks()
+        return self
+
+    def _kinks(self):
         everything = sp.Add(*self.outputs)
         self.symmetric = _reflection_symmetric(self.outputs, self.arguments, self.variables)
         self.z_kinks = _z_kinks(everything)
@@ -306,6 +327,98 @@ class _Variables:
         return np.concatenate([2 * t * (1 - t * t), 2 * x[2 * L - 1:]])
 
 
+def _integral_source(it, nb, mp):
+    """Numba and mpmath source of one Gaussian integral: integrand, kinks in z and w, and the composite
+    Gauss-Legendre quadrature ``integral_<index>(P, xg, wg, bulk)`` of all its outputs."""
+    src = []
+    k = it.index
+    K = len(it.outputs)
+    for printer, prefix, deco in ((nb, "", NJIT), (mp, "mp_", "")):
+        src += ([deco] if deco else []) + ["def %sintegrand_%d(z, w, P, out):" % (prefix, k)]
+        src += _unpack(it.arguments) + _body(printer, it.outputs, "out") + ["    return out", ""]
+        for name, kinks, extra in (("z_kinks", it.z_kinks, ""), ("w_kinks", it.w_kinks, "z, ")):
+            src += ([deco] if deco else []) + ["def %s%s_%d(%sP):" % (prefix, name, k, extra)]
+            src += _unpack(it.arguments)
+            if prefix:
+                src.append("    K = []; D = []")
+            else:
+                src += ["    K = np.empty(%d)" % len(kinks), "    D = np.empty(%d)" % len(kinks)]
+            for j, (root, width) in enumerate(kinks):
+                r, d = printer.doprint(root), printer.doprint(width)
+                if prefix:
+                    src.append("    K.append(%s); D.append(%s)" % (r, d))
+                else:
+                    src += ["    K[%d] = %s" % (j, r), "    D[%d] = %s" % (j, d)]
+            src += ["    return K, D", ""]
+    two_d = len(it.variables) == 2
+    src += [NJIT_PARALLEL,
+            "def integral_%d(P, xg, wg, bulk):" % k,
+            "    zk, zd = z_kinks_%d(P)" % k,
+            "    ze = panel_edges(zk, zd, %s, Z_MAX, bulk)" % ("0.0" if it.symmetric else "-Z_MAX"),
+            "    parts = np.zeros((ze.shape[0] - 1, %d))" % K,
+            "    for i in numba.prange(ze.shape[0] - 1):",
+            "        out = np.zeros(%d)" % K,
+            "        h = 0.5 * (ze[i + 1] - ze[i])",
+            "        for j in range(xg.shape[0]):",
+            "            zz = ze[i] + h * (xg[j] + 1.0)",
+            "            gz = h * wg[j] * math.exp(-0.5 * zz * zz) / math.sqrt(2 * math.pi)"]
+    if two_d:
+        src += ["            wk, wd = w_kinks_%d(zz, P)" % k,
+                "            we = panel_edges(wk, wd, -Z_MAX, Z_MAX, bulk)",
+                "            for m in range(we.shape[0] - 1):",
+                "                g = 0.5 * (we[m + 1] - we[m])",
+                "                for r in range(xg.shape[0]):",
+                "                    ww = we[m] + g * (xg[r] + 1.0)",
+                "                    c = gz * g * wg[r] * math.exp(-0.5 * ww * ww) / math.sqrt(2 * math.pi)",
+                "                    integrand_%d(zz, ww, P, out)" % k,
+                "                    for t in range(%d):" % K,
+                "                        parts[i, t] += c * out[t]"]
+    else:
+        src += ["            integrand_%d(zz, 0.0, P, out)" % k,
+                "            for t in range(%d):" % K,
+                "                parts[i, t] += gz * out[t]"]
+    src += ["    acc = np.zeros(%d)" % K, "    for i in range(parts.shape[0]):",
+            "        for t in range(%d):" % K, "            acc[t] += parts[i, t]"]
+    src += ["    return %sacc" % ("2.0 * " if it.symmetric else ""), ""]
+    return src
+
+
+def _header(theory, items, what=""):
+    return ["# generated by symbolic_rg.replica_solver for %r%s" % (theory.network, what),
+            "import math", "import mpmath", "import numba", "import numpy as np",
+            "from symbolic_rg.replica_solver import log_h, mills_ratio, log_sum_exp, panel_edges, "
+            "mp_log_h, mp_mills, Z_MAX", "", "N_OUTPUTS = %r" % ([len(it.outputs) for it in items],),
+            "N_INTEGRALS = %d" % len(items), "DIMENSIONS = %r" % ([len(it.variables) for it in items],),
+            "ARGUMENTS = %r" % ([[a.name for a in it.arguments] for it in items],), ""]
+
+
+def _replicon_source(theory):
+    r"""Source of the replicon kernels of a random-scenario theory: one integral per constraint layer, whose outputs
+    are the kernels :math:`\mathbb E(\partial_x^i\partial_y^j\ln\zeta)^2` in stable primitives
+    (:math:`\ln\zeta` rewritten by :func:`_stable`, then differentiated); also returns the placeholder names."""
+    from .replica import x as fx, y as fy
+    V = _Variables(theory.depth)
+    _, kernels = theory.replicon
+    items, names = [], []
+    for l, (logs, fields, orders) in sorted(kernels.items()):
+        outputs = []
+        for placeholder, (i, j) in orders.items():
+            total = 0
+            for weight, log_zeta in logs:
+                d = _stable(log_zeta)
+                for var, order in ((fx, i), (fy, j)):
+                    d = sp.diff(d, var, order) if order else d
+                total += weight * d ** 2
+            outputs.append(total.subs(fields).subs(V.to_roots))
+            names.append(placeholder)
+        items.append(_Integral.averages(len(items), outputs, (z, w) if fy in fields else (z,)))
+    src = _header(theory, items, " (replicon kernels)")
+    for it in items:
+        src += _integral_source(it, _Numba(), _Mp())
+    src.append("NAMES = %r" % ([str(n) for n in names],))
+    return "\n".join(src) + "\n"
+
+
 def _module_source(theory):
     """Python source of the Numba and mpmath evaluators of a theory (integrals, kinks, assembly)."""
     L = theory.depth
@@ -316,62 +429,9 @@ def _module_source(theory):
     phi = sp.expand(phi.xreplace(dict(zip(integrals, holders))))
     items = [_Integral(k, I, shift=theory.scenario == "teacher") for k, I in enumerate(integrals)]
     nb, mp = _Numba(), _Mp()
-    src = ["# generated by symbolic_rg.replica_solver for %r" % (theory.network,),
-           "import math", "import mpmath", "import numba", "import numpy as np",
-           "from symbolic_rg.replica_solver import log_h, mills_ratio, log_sum_exp, panel_edges, "
-           "mp_log_h, mp_mills, Z_MAX", "", "N_OUTPUTS = %r" % ([len(it.outputs) for it in items],),
-           "N_INTEGRALS = %d" % len(items), "DIMENSIONS = %r" % ([len(it.variables) for it in items],),
-           "ARGUMENTS = %r" % ([[a.name for a in it.arguments] for it in items],), ""]
+    src = _header(theory, items)
     for it in items:
-        k = it.index
-        K = len(it.outputs)
-        for printer, prefix, deco in ((nb, "", NJIT), (mp, "mp_", "")):
-            src += ([deco] if deco else []) + ["def %sintegrand_%d(z, w, P, out):" % (prefix, k)]
-            src += _unpack(it.arguments) + _body(printer, it.outputs, "out") + ["    return out", ""]
-            for name, kinks, extra in (("z_kinks", it.z_kinks, ""), ("w_kinks", it.w_kinks, "z, ")):
-                src += ([deco] if deco else []) + ["def %s%s_%d(%sP):" % (prefix, name, k, extra)]
-                src += _unpack(it.arguments)
-                if prefix:
-                    src.append("    K = []; D = []")
-                else:
-                    src += ["    K = np.empty(%d)" % len(kinks), "    D = np.empty(%d)" % len(kinks)]
-                for j, (root, width) in enumerate(kinks):
-                    r, d = printer.doprint(root), printer.doprint(width)
-                    if prefix:
-                        src.append("    K.append(%s); D.append(%s)" % (r, d))
-                    else:
-                        src += ["    K[%d] = %s" % (j, r), "    D[%d] = %s" % (j, d)]
-                src += ["    return K, D", ""]
-        two_d = len(it.variables) == 2
-        src += [NJIT_PARALLEL,
-                "def integral_%d(P, xg, wg, bulk):" % k,
-                "    zk, zd = z_kinks_%d(P)" % k,
-                "    ze = panel_edges(zk, zd, %s, Z_MAX, bulk)" % ("0.0" if it.symmetric else "-Z_MAX"),
-                "    parts = np.zeros((ze.shape[0] - 1, %d))" % K,
-                "    for i in numba.prange(ze.shape[0] - 1):",
-                "        out = np.zeros(%d)" % K,
-                "        h = 0.5 * (ze[i + 1] - ze[i])",
-                "        for j in range(xg.shape[0]):",
-                "            zz = ze[i] + h * (xg[j] + 1.0)",
-                "            gz = h * wg[j] * math.exp(-0.5 * zz * zz) / math.sqrt(2 * math.pi)"]
-        if two_d:
-            src += ["            wk, wd = w_kinks_%d(zz, P)" % k,
-                    "            we = panel_edges(wk, wd, -Z_MAX, Z_MAX, bulk)",
-                    "            for m in range(we.shape[0] - 1):",
-                    "                g = 0.5 * (we[m + 1] - we[m])",
-                    "                for r in range(xg.shape[0]):",
-                    "                    ww = we[m] + g * (xg[r] + 1.0)",
-                    "                    c = gz * g * wg[r] * math.exp(-0.5 * ww * ww) / math.sqrt(2 * math.pi)",
-                    "                    integrand_%d(zz, ww, P, out)" % k,
-                    "                    for t in range(%d):" % K,
-                    "                        parts[i, t] += c * out[t]"]
-        else:
-            src += ["            integrand_%d(zz, 0.0, P, out)" % k,
-                    "            for t in range(%d):" % K,
-                    "                parts[i, t] += gz * out[t]"]
-        src += ["    acc = np.zeros(%d)" % K, "    for i in range(parts.shape[0]):",
-                "        for t in range(%d):" % K, "            acc[t] += parts[i, t]"]
-        src += ["    return %sacc" % ("2.0 * " if it.symmetric else ""), ""]
+        src += _integral_source(it, nb, mp)
     # integral arguments from x, and the assembly of phi, its gradient and Hessian
     xs = V.x
     args_of = [[V.roots_to_x[a] for a in it.arguments] for it in items]
@@ -439,13 +499,14 @@ def mp_mills(x):
     return mpmath.npdf(x) / (mpmath.erfc(x / mpmath.sqrt(2)) / 2)
 
 
-def _load(theory):
-    name = "srg_replica_%s" % _cache.key(GENERATOR_VERSION, repr(theory.network))
+def _load(theory, part=""):
+    """The generated module of a theory (``part="replicon"``: its replicon kernels), written once to the cache."""
+    name = "srg_replica%s_%s" % (part, _cache.key(GENERATOR_VERSION, repr(theory.network)))
     if name in sys.modules:
         return sys.modules[name]
     path = _cache.cache_dir() / (name + ".py")
     if not path.exists():
-        source, _, _ = _module_source(theory)
+        source = _replicon_source(theory) if part else _module_source(theory)[0]
         _cache.atomic_write(path, source.encode())
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -466,6 +527,7 @@ class StationaryPoint(NamedTuple):
     residual: float          # max |d phi / d(Q, q, qhat)| (scaled), the convergence measure
     iterations: int
     converged: bool
+    replicon: float = float("nan")   # random scenario: largest replicon eigenvalue (RS locally stable where < 0)
 
     @property
     def theta(self):
@@ -475,7 +537,26 @@ class StationaryPoint(NamedTuple):
     def as_dict(self):
         return {"Q": self.Q.tolist(), "q": self.q.tolist(), "q_hat": self.q_hat.tolist(),
                 "free_entropy": self.free_entropy, "residual": self.residual, "iterations": self.iterations,
-                "converged": self.converged}
+                "converged": self.converged, "replicon": None if np.isnan(self.replicon) else self.replicon}
+
+
+class RepliconStability(NamedTuple):
+    r"""Stability of a replica-symmetric stationary point (random scenario) against replica symmetry breaking:
+    the eigenvalues of :math:`DM_{\rm eff}D` over :math:`(Q_l, q_l)`, :math:`D = \mathrm{diag}(1-Q_l, 1-q_l)`
+    (Sylvester: the same signs as :math:`M_{\rm eff}`'s; at depth 1 the single one is Gardner's
+    :math:`\alpha(1-Q)^2\mathbb E(\partial_x^2\ln\zeta)^2 - 1`)."""
+    eigenvalues: np.ndarray       # ascending
+    kernels: dict                 # placeholder name -> value (T_l, Kxx_l, Kxy_l, Kyy_l)
+    quadrature_error: float       # change of the eigenvalues from 8 to 16 Gauss-Legendre nodes per panel
+
+    @property
+    def largest(self):
+        return float(self.eigenvalues[-1])
+
+    @property
+    def stable(self):
+        """Replica symmetry is locally stable: every replicon eigenvalue negative."""
+        return self.largest < 0
 
 
 class ReplicaSolution(NamedTuple):
@@ -508,11 +589,18 @@ class ReplicaSolution(NamedTuple):
     def converged(self):
         return self.physical.converged
 
+    @property
+    def rs_stable(self):
+        """Random scenario: the physical solution is stable against replica symmetry breaking (None: teacher, where
+        the Nishimori line makes RS exact)."""
+        return None if np.isnan(self.physical.replicon) else bool(self.physical.replicon < 0)
+
     def as_dict(self):
         out = {"alpha": self.alpha, "kappa": self.kappa, "Q": self.Q.tolist(), "q": self.q.tolist(),
                "q_hat": self.q_hat.tolist(), "free_entropy": self.free_entropy,
                "generalization_error": None if np.isnan(self.generalization_error) else self.generalization_error,
-               "converged": self.converged, "quadrature_error": self.quadrature_error, "rule": self.rule,
+               "converged": self.converged, "rs_stable": self.rs_stable,
+               "quadrature_error": self.quadrature_error, "rule": self.rule,
                "solutions": [s.as_dict() for s in self.solutions]}
         return out
 
@@ -538,6 +626,23 @@ class ReplicaSweep(NamedTuple):
     @property
     def generalization_error(self):
         return np.array([p.generalization_error for p in self.points])
+
+    @property
+    def replicon(self):
+        """Random scenario: the physical solution's largest replicon eigenvalue per alpha (RS stable where < 0)."""
+        return np.array([p.physical.replicon for p in self.points])
+
+    def replica_symmetry_breaking(self):
+        """Random scenario: [(alpha, "unstable" | "stable")] where the physical solution's largest replicon
+        eigenvalue changes sign between neighbouring alphas (linearly interpolated): the de Almeida–Thouless points
+        of the sweep, "unstable" where RS stops being stable as alpha grows."""
+        lam, out = self.replicon, []
+        for i in range(len(lam) - 1):
+            if np.isfinite(lam[i]) and np.isfinite(lam[i + 1]) and (lam[i] < 0) != (lam[i + 1] < 0):
+                t = lam[i] / (lam[i] - lam[i + 1])
+                out.append((float(self.alpha[i] + t * (self.alpha[i + 1] - self.alpha[i])),
+                            "unstable" if lam[i] < 0 else "stable"))
+        return out
 
     def branches(self):
         """[(alpha, Q array)] of every stationary point at every alpha (for plots showing hysteresis)."""
@@ -814,9 +919,17 @@ class ReplicaSolver:
         return found
 
     def _result(self, alpha, kappa, found):
+        if not found and self.depth == 1 and self.scenario == "random":
+            capacity = float(self.theory.capacity().subs(kappa_symbol, kappa))
+            if alpha >= capacity:
+                raise NoSolutionError("no physical solution: alpha=%g is at or above the capacity alpha_c(kappa=%g) "
+                                      "= %.6g (no spherical perceptron stores the data); alpha must be below it"
+                                      % (alpha, kappa, capacity))
         if not found:
             raise ConvergenceError("no stationary point converged at alpha=%g, kappa=%g (depth %d, %s); "
                                    "residual above 1e-7 from every start" % (alpha, kappa, self.depth, self.scenario))
+        if self.scenario == "random":
+            found = [p._replace(replicon=self.replicon(p, alpha, kappa).largest) for p in found]
         physical = found[0]
         eps = np.nan
         if self.scenario == "teacher":
@@ -830,7 +943,8 @@ class ReplicaSolver:
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1])) if a[1].size else 0.0))
         rule = "largest free entropy" + (" (Bayes-optimal: the posterior is dominated by the solution of largest "
                                          "volume)" if self.scenario == "teacher" else
-                                         " (quenched RS: the branch with the largest typical volume)")
+                                         " (quenched RS: the branch with the largest typical volume; its "
+                                         "replicon eigenvalue says whether RS is locally stable there, < 0)")
         return ReplicaSolution(float(alpha), float(kappa), found, physical, eps, qerr, rule)
 
     def solve(self, alpha, kappa=0.0):
@@ -874,6 +988,44 @@ class ReplicaSolver:
             found[i].sort(key=lambda p: -p.free_entropy)
             points.append(self._result(alpha[i], kappa, found[i]))
         return ReplicaSweep(alpha, points, self.depth)
+
+    # -- replica-symmetry breaking ----------------------------------------------------------------------
+    def replicon(self, point, alpha_value, kappa_value=0.0):
+        """:class:`RepliconStability` of a stationary point (random scenario): the replicon kernels of
+        :attr:`ReplicaTheory.replicon` by the compiled quadrature, the matrix, the conjugates eliminated."""
+        self._check(alpha_value, kappa_value)
+        if self.scenario != "random":
+            raise ParameterError("replicon: the random scenario only (on the Nishimori line of the teacher scenario "
+                                 "the replica-symmetric solution is exact)")
+        if "_replicon" not in self.__dict__:
+            M, _ = self.theory.replicon
+            module = _load(self.theory, "replicon")
+            symbols = sorted(M.free_symbols, key=lambda s: s.name)
+            self._replicon = (module, symbols, sp.lambdify(symbols, M, "numpy"))
+        module, symbols, matrix = self._replicon
+        L = self.depth
+        roots = {"a_%d" % l: np.sqrt(point.Q[l - 1]) for l in range(1, L + 1)}
+        roots.update({"b_%d" % l: np.sqrt(point.q[l - 1]) for l in range(1, L)})
+        roots.update({"s_%d" % l: np.sqrt(point.q_hat[l - 1]) for l in range(1, L)})
+        values = dict(zip(self.theory.order_parameters, point.theta))
+        values.update({alpha: alpha_value, kappa: kappa_value})
+        spectra = []
+        for nodes in (GL8, GL16):
+            kernels = {}
+            for k in range(module.N_INTEGRALS):
+                P = np.array([roots[a] for a in module.ARGUMENTS[k]] + [kappa_value], float)
+                out = getattr(module, "integral_%d" % k)(P, nodes[0], nodes[1], BULK)
+                kernels.update(zip(module.NAMES[sum(module.N_OUTPUTS[:k]):], out))
+            M = np.array(matrix(*[kernels[s.name] if s.name in kernels else values[s] for s in symbols]), float)
+            o, c = slice(0, 2 * L - 1), slice(2 * L - 1, 3 * L - 2)
+            if not np.all(np.isfinite(M)):
+                raise ConvergenceError("replicon: non-finite kernels at alpha=%g, kappa=%g, Q=%s"
+                                       % (alpha_value, kappa_value, point.Q))
+            Meff = M[o, o] - M[o, c] @ np.linalg.solve(M[c, c], M[c, o]) if L > 1 else M
+            D = np.diag(1 - np.concatenate([point.Q, point.q]))
+            spectra.append((np.linalg.eigvalsh(D @ Meff @ D), kernels))
+        (coarse, _), (fine, kernels) = spectra
+        return RepliconStability(fine, {k: float(v) for k, v in kernels.items()}, float(np.max(np.abs(fine - coarse))))
 
     # -- mpmath ---------------------------------------------------------------------------------------
     def mp_evaluate(self, x, alpha_value, kappa_value=0.0):

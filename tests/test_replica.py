@@ -1,5 +1,6 @@
 """Replica theory of deep perceptron networks: derivation, special cases, solver, CLI, Monte Carlo."""
 import json
+import math
 import pathlib
 import warnings
 import shutil
@@ -205,6 +206,8 @@ def test_bad_input_is_refused():
         solver.solve(1.0, kappa=0.5)
     with pytest.raises(ParameterError, match="kappa"):
         srg.derive(srg.deep_perceptron(depth=1)).compile().solve(1.0, kappa=-0.1)
+    with pytest.raises(srg.NoSolutionError, match=r"capacity alpha_c\(kappa=0.5\) = 0.961205"):
+        srg.derive(srg.deep_perceptron(depth=1)).compile().solve(1.5, kappa=0.5)
 
 
 def _cli(*args):
@@ -219,6 +222,10 @@ def test_cli_solve_json_and_errors():
         assert key in out
     assert len(out["Q"]) == 2 and len(out["q"]) == 1 and len(out["q_hat"]) == 1 and out["converged"]
     assert all("free_entropy" in s and "Q" in s for s in out["solutions"])
+    assert out["rs_stable"] is None                                      # Nishimori: RS exact, not tested
+    run = _cli("solve", "deep-perceptron", "--depth", "1", "--alpha", "0.5", "--kappa", "0.5", "--json")
+    out = json.loads(run.stdout)
+    assert run.returncode == 0 and out["rs_stable"] is True and out["solutions"][0]["replicon"] < 0
     for bad, word in ((["--alpha", "-1"], "alpha"), (["--alpha", "1", "--kappa", "-1"], "kappa"),
                       (["--alpha", "1", "--kappa", "0.5", "--scenario", "teacher"], "kappa"),
                       (["--alpha", "1", "--scenario", "quenched"], "scenario")):
@@ -248,7 +255,9 @@ def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0).Q[0]
     gaps, errs = [], []
     for c in (10, 20, 40):
-        r = teacher_student(1, N=100, c=c, alpha=2.0, sweeps=250 * c, burn_in=125 * c, seed=c)
+        # at depth 1 the N output units are independent perceptrons: N = 4000/c keeps the sample-to-sample
+        # spread of the data sets (about 0.009 per 100 units at c = 10) below the 1/c gap
+        r = teacher_student(1, N=4000 // c, c=c, alpha=2.0, sweeps=250 * c, burn_in=125 * c, seed=c)
         gaps.append(r.Q[0] - theory)
         errs.append(r.Q_err[0])
     gaps, errs = np.array(gaps), np.array(errs)
@@ -281,6 +290,8 @@ def test_annealed_start_and_gauge_alignment():
     y = _forward(teacher.weights, teacher.inputs, S0)[2]
     J = annealed_student(teacher, S0, y, rng, anneal_sweeps=200, max_sweeps=4000)
     assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # consistent with every output
+    J = annealed_student(teacher, S0, y, rng, anneal_sweeps=100, max_sweeps=2000, stages=3)   # through growing data
+    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)
     flipped = teacher.weights.copy()                                              # a gauge copy of the teacher
     sigma = rng.choice([-1.0, 1.0], size=24)
     flipped[0] *= sigma[:, None]
@@ -288,3 +299,84 @@ def test_annealed_start_and_gauge_alignment():
     X = rng.choice([-1.0, 1.0], size=(200, 24))
     assert np.array_equal(_forward(flipped, teacher.inputs, X)[2], _forward(teacher.weights, teacher.inputs, X)[2])
     np.testing.assert_allclose(align_gauge(flipped, teacher, X), teacher.weights)  # the gauge is undone
+
+
+def test_annealing_ends_with_a_perceptron_repair_of_the_output_units():
+    from symbolic_rg.perceptron_mc import _forward, annealed_student, sparse_network
+    rng = np.random.default_rng(8)
+    teacher = sparse_network(1, 20, 10, rng)
+    S0 = rng.choice([-1.0, 1.0], size=(30, 20))
+    y = _forward(teacher.weights, teacher.inputs, S0)[1]
+    J = annealed_student(teacher, S0, y, rng, anneal_sweeps=10, max_sweeps=10)   # too short to anneal alone
+    assert np.array_equal(_forward(J, teacher.inputs, S0)[1], y)
+    np.testing.assert_allclose(np.linalg.norm(J, axis=2), np.sqrt(10))
+
+
+def test_posterior_chain_resumes_and_a_bracket_closes_at_depth_one():
+    from symbolic_rg.perceptron_mc import PosteriorChain, bracket, teacher_data
+    data = teacher_data(2, 30, 6, 2.0, np.random.default_rng(2), n_test=100)
+    one = PosteriorChain(data, "teacher", np.random.default_rng(4)).run(200)
+    two = PosteriorChain(data, "teacher", np.random.default_rng(4)).run(100).run(100)
+    assert np.array_equal(one.J, two.J) and np.array_equal(np.array(one.rows), np.array(two.rows))
+    with pytest.raises(ValueError, match="burn_in"):
+        one.result(burn_in=200)
+    theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0)
+    b = bracket(1, 40, 10, 2.0, max_sweeps=6000, seed=3)
+    assert b.converged and b.sweeps < 6000                     # the chains from the two starts meet
+    assert b.above.Q_trace[0, 0] > b.Q[0] + 0.1                # the teacher chain started high
+    assert abs(b.Q[0] - theory.Q[0]) < 0.04 + 3 * b.Q_err[0]   # finite-c gap at c = 10: about +0.015
+    assert abs(b.generalization_error - theory.generalization_error) < 0.03 + 3 * b.generalization_error_err
+
+
+def test_replicon_at_depth_one_is_gardners_stability_condition():
+    import mpmath
+    theory = srg.derive(srg.deep_perceptron(depth=1, scenario="random"))
+    solver = theory.compile()
+    for k in (0.0, 0.5, 1.0):
+        ac = float(theory.capacity().subs(srg.replica.kappa, k))
+        a = 0.5 * ac
+        sol = solver.solve(a, k)
+        Q = sol.Q[0]
+        r = solver.replicon(sol.physical, a, k)
+        assert r.quadrature_error < 1e-10 and sol.rs_stable and sol.physical.replicon == r.largest
+        # the first-derivative kernel against the saddle point of Q: alpha T = Q / (1 - Q)^2
+        np.testing.assert_allclose(a * r.kernels["T_1"], Q / (1 - Q) ** 2, rtol=1e-8)
+        # textbook (Gardner-Derrida): alpha int Dt [(ln H)''(u)]^2 - 1, u = (kappa - sqrt(Q) t)/sqrt(1 - Q), by
+        # mpmath numerical differentiation and quadrature
+        with mpmath.workdps(25):
+            second = lambda t: mpmath.diff(lambda v: mpmath.log(mpmath.erfc(v / mpmath.sqrt(2)) / 2),
+                                           (k - mpmath.sqrt(Q) * t) / mpmath.sqrt(1 - Q), 2)
+            ref = a * mpmath.quad(lambda t: mpmath.npdf(t) * second(t) ** 2, [-mpmath.inf, 0, mpmath.inf]) - 1
+        np.testing.assert_allclose(r.largest, float(ref), atol=1e-9)
+        # frozen limit alpha -> alpha_c: alpha_c H(-kappa) - 1 (marginal at kappa = 0), approached like sqrt(1 - a/ac)
+        limit = ac * math.erfc(-k / math.sqrt(2)) / 2 - 1
+        gaps = [limit - solver.solve(f * ac, k).physical.replicon for f in (0.999, 0.9999)]
+        assert 0 < gaps[1] < 0.01 and 2.5 < gaps[0] / gaps[1] < 4.0
+
+
+def test_replicon_of_deep_random_networks():
+    theory = srg.derive(srg.deep_perceptron(depth=2, scenario="random"))
+    solver = theory.compile()
+    k = 2 / math.pi
+    for a in (1.0, 2.0):                    # the liquid solution: every kernel in closed form at p = qhat = 0
+        liquid = [p for p in solver.solve(a).solutions if np.all(p.theta == 0)][0]
+        r = solver.replicon(liquid, a)
+        np.testing.assert_allclose([r.kernels[n] for n in ("T_1", "Kxx_1", "Kxy_1", "Kyy_1", "T_2", "Kxx_2")],
+                                   [0, 0, k, 1, k, k * k], atol=1e-12)
+        M_eff = np.array([[-1 - k * k * a, 0, k * a], [0, -1, k * a], [k * a, k * a, -a]])   # over (Q_1, Q_2, q_1)
+        np.testing.assert_allclose(r.eigenvalues, np.linalg.eigvalsh(M_eff), atol=1e-12)
+    assert solver.solve(1.0).rs_stable and not solver.solve(2.0).rs_stable   # the liquid phase breaks RS
+    lo, hi = 1.0, 2.0                                                         # where, from the closed form
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        A = np.array([[-1 - k * k * mid, 0, k * mid], [0, -1, k * mid], [k * mid, k * mid, -mid]])
+        lo, hi = (mid, hi) if np.linalg.eigvalsh(A)[-1] < 0 else (lo, mid)
+    sw = solver.sweep(np.array([lo - 0.02, lo + 0.02]))
+    assert [s for _, s in sw.replica_symmetry_breaking()] == ["unstable"]
+    np.testing.assert_allclose(sw.replica_symmetry_breaking()[0][0], lo, atol=2e-3)
+    partly = [p for p in solver.solve(2.0).solutions if p.Q[0] > 0][0]        # first-derivative kernels, both layers
+    r = solver.replicon(partly, 2.0)
+    np.testing.assert_allclose(2.0 * r.kernels["T_1"], partly.Q[0] / (1 - partly.Q[0]) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(2.0 * partly.q[0] * r.kernels["T_2"], partly.Q[1] / (1 - partly.Q[1]) ** 2, rtol=1e-6)
+    with pytest.raises(srg.ParameterError, match="random scenario"):
+        srg.derive(srg.deep_perceptron(depth=2, scenario="teacher")).replicon
