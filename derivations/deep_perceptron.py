@@ -1,6 +1,7 @@
 """Derive the replica-symmetric theory of a deep network of sign perceptrons (Yoshino 2020) and write it as LaTeX:
 free entropy per weight (weight entropies, hidden-layer spin terms, output term), the saddle-point equations of
-every layer, and in the teacher scenario the generalization error.  Copy this script for a new replicated model
+every layer, in the random scenario the replicon block (stability of replica symmetry) and in the teacher scenario
+the generalization error.  Copy this script for a new replicated model
 (a new layer rule in symbolic_rg/replica.py composes with the others).
 
     python derivations/deep_perceptron.py [--depth 3] [--scenario random|teacher] [--out FILE]

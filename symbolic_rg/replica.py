@@ -617,6 +617,8 @@ class ReplicaTheory:
             parts.append(r"\paragraph{Layer %d.}" % l)
             parts.append(r"\begin{align}" + "\n" + " \\\\\n".join(
                 r"%s &= %s" % (_tex(e.lhs), _tex(e.rhs)) for e in eqs) + "\n" + r"\end{align}")
+        if self.scenario == "random":
+            parts += self._replicon_latex()
         if self.scenario == "teacher":
             parts.append(r"\paragraph{Generalization error.}")
             parts.append(r"\begin{equation}\epsilon = %s\end{equation}" % _tex(self.generalization_error))
@@ -625,6 +627,37 @@ class ReplicaTheory:
             return _latex.document("Deep perceptron network, depth %d, %s scenario (replica symmetric)"
                                    % (L, self.scenario), body)
         return body
+
+    def _replicon_latex(self):
+        """The replicon section: each layer's one-replica partition function and kernels, then the matrix."""
+        M, kernels = self.replicon
+        shown = {k: sp.Symbol("K^{%s}_{%s}" % tuple(k.name[1:].split("_"))) for k in M.free_symbols
+                 if k.name.startswith("K")}
+        rows = []
+        for l, (logs, fields, orders) in sorted(kernels.items()):
+            zeta = sp.Symbol(r"\zeta_{%d}" % l)
+            if len(logs) == 1:
+                rows.append(r"%s(x, y) &= %s" % (_tex(zeta), _tex(sp.exp(logs[0][1]))))
+                average = r"\int Dz\,Dw"
+            else:
+                rows.append(r"%s^{\pm}(x) &= %s,\ %s" % (_tex(zeta), _tex(sp.exp(logs[0][1])),
+                                                         _tex(sp.exp(logs[1][1]))))
+                average = r"\tfrac12\sum_\pm\int Dz"
+            for name, (i, j) in orders.items():
+                d = "".join(r"\partial_%s%s" % (v, "^%d" % k if k > 1 else "") for v, k in (("x", i), ("y", j)) if k)
+                rows.append(r"%s &= %s\,\big(%s\ln %s\big)^2" % (_tex(shown.get(name, name)), average, d,
+                                                                     _tex(zeta)))
+            rows.append(r"&\quad " + r",\ ".join("%s = %s" % (_tex(k), _tex(v)) for k, v in fields.items()))
+        return [r"\paragraph{Stability of replica symmetry.} A replicon perturbation changes $G$ by "
+                r"$\tfrac12\sum_{a<b}\delta\theta_{ab}^{\mathsf T}M\,\delta\theta_{ab}$ over "
+                r"$\theta = (%s)$; RS is stable where $M$ with the conjugates $\hat q$ eliminated (Schur "
+                r"complement) is negative definite." % ", ".join(_tex(t) for t in self.order_parameters),
+                r"\begin{align}" + "\n" + " \\\\\n".join(rows) + "\n" + r"\end{align}",
+                r"The non-zero entries of the symmetric matrix $M$:",
+                r"\begin{align}" + "\n" + " \\\\\n".join(
+                    r"M_{%s,\,%s} &= %s" % (_tex(a), _tex(b), _tex(M[i, j].xreplace(shown)))
+                    for i, a in enumerate(self.order_parameters) for j, b in enumerate(self.order_parameters)
+                    if j >= i and M[i, j] != 0) + "\n" + r"\end{align}"]
 
     def latex_equations(self):
         """[(name, LaTeX)] of the free entropy and every saddle-point equation (for the CLI)."""
