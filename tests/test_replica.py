@@ -376,6 +376,20 @@ def test_replicon_of_deep_random_networks():
     np.testing.assert_allclose(sw.replica_symmetry_breaking()[0][0], lo, atol=2e-3)
     partly = [p for p in solver.solve(2.0).solutions if p.Q[0] > 0][0]        # first-derivative kernels, both layers
     r = solver.replicon(partly, 2.0)
+    # hidden-layer kernels, independently: finite differences of ln zeta(x, y) and Gauss-Hermite quadrature
+    Q1, qh = partly.Q[0], partly.q_hat[0]
+    erfc = np.frompyfunc(math.erfc, 1, 1)
+    H = lambda t: erfc(np.asarray(t) / math.sqrt(2)).astype(float) / 2
+    t, wt = np.polynomial.hermite_e.hermegauss(80)
+    Z, W = np.meshgrid(t, t, indexing="ij")
+    h = 1e-3
+    f = lambda dx, dy: np.log(np.exp(math.sqrt(qh) * W + dy * h) * H(-(math.sqrt(Q1) * Z + dx * h) / math.sqrt(1 - Q1))
+                              + np.exp(-math.sqrt(qh) * W - dy * h) * H((math.sqrt(Q1) * Z + dx * h) / math.sqrt(1 - Q1)))
+    derivatives = {"T_1": (f(1, 0) - f(-1, 0)) / (2 * h), "Kxx_1": (f(1, 0) - 2 * f(0, 0) + f(-1, 0)) / h ** 2,
+                   "Kxy_1": (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h * h),
+                   "Kyy_1": (f(0, 1) - 2 * f(0, 0) + f(0, -1)) / h ** 2}
+    for name, d in derivatives.items():
+        np.testing.assert_allclose(r.kernels[name], np.einsum("i,j,ij->", wt, wt, d ** 2) / wt.sum() ** 2, rtol=1e-5)
     np.testing.assert_allclose(2.0 * r.kernels["T_1"], partly.Q[0] / (1 - partly.Q[0]) ** 2, rtol=1e-6)
     np.testing.assert_allclose(2.0 * partly.q[0] * r.kernels["T_2"], partly.Q[1] / (1 - partly.Q[1]) ** 2, rtol=1e-6)
     with pytest.raises(srg.ParameterError, match="random scenario"):
