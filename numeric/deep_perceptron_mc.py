@@ -8,14 +8,18 @@ reports Q_l, q_l and the generalization error with batch-means error bars, the i
 and the drift of Q between the two halves of the kept part; the theory is the physical (largest free entropy)
 solution of the saddle point.
 
-    python numeric/deep_perceptron_mc.py [--part scan|relaxation|all|replot] [--quick] [--out docs/deep_perceptron_mc]
+    python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|all|replot] [--quick]
+                                         [--out docs/deep_perceptron_mc]
                                          [--starts teacher,perceptron,annealed] [--point L,c,alpha,sweeps ...]
 
 ``scan`` (L = 1, 2, 3; alpha = 1, 2, 4, 8; c = 10, 20; teacher and perceptron starts) writes OUT.json and OUT.png
 (Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
 sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
-against sweeps from every start, with the theory), keeping the other runs already there; ``replot`` redraws
-both from the JSON files with the theory recomputed.
+against sweeps from every start, with the theory), keeping the other runs already there; ``equilibrium`` runs
+brackets (a chain from the teacher and one from an annealed start, up to 10^5 sweeps each, until they agree) at
+EQUILIBRIUM_POINTS and the teacher chain alone (an upper bound) at UPPER_BOUND_POINTS (``--point`` with
+``--starts teacher``: the teacher chain alone there) and writes OUT_equilibrium.json and OUT_equilibrium.png;
+``replot`` redraws the scan and relaxation figures from the JSON files with the theory recomputed.
 """
 import argparse
 import json
@@ -24,7 +28,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
-from symbolic_rg.perceptron_mc import bracket, teacher_student
+from symbolic_rg.perceptron_mc import Bracket, PosteriorChain, bracket, teacher_data, teacher_student
 
 
 def theory_curves(depth, alphas):
@@ -71,14 +75,16 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
     plot_relaxation(out + "_relaxation.png", runs)
 
 
-EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000), (2, 20, 4.0, 50000),
-                      (2, 10, 8.0, 100000), (2, 20, 2.0, 40000), (3, 10, 8.0, 40000))
+EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000))     # brackets
+UPPER_BOUND_POINTS = ((2, 20, 4.0, 60000), (2, 20, 2.0, 40000), (2, 10, 8.0, 60000), (3, 10, 8.0, 40000))
+# (the teacher chain alone: no annealed start was found there within 30 min)
 
 
-def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS):
+def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
     """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from an annealed start on the same data,
     the patterns added in stages of alpha = 2, run until they agree or for at most ``sweeps`` each) at
-    (depth, c, alpha, sweeps); OUT_equilibrium.json is
+    (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no annealed start is
+    found in reasonable time); OUT_equilibrium.json is
     rewritten after every point (the other points already there are kept), then OUT_equilibrium.png."""
     path = out + "_equilibrium.json"
     todo = {(L, c, a) for L, c, a, _ in points}
@@ -91,13 +97,19 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS):
         sweeps //= 100 if quick else 1
         th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
         t0 = time.perf_counter()
-        try:
-            b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=11 * L + c + int(10 * a),
-                        measure_every=max(10, sweeps // 4000), anneal_sweeps=4000 if c <= 10 else 8000,
-                        anneal_stages=max(1, int(a // 2)))
-        except RuntimeError as e:                        # no consistent annealed start: reported, not fatal
-            print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
-            continue
+        seed, every = 11 * L + c + int(10 * a), max(10, sweeps // 4000)
+        if above_only:                                   # the teacher chain alone: an upper bound
+            rng = np.random.default_rng(seed)
+            r = PosteriorChain(teacher_data(L, 5 * c, c, a, rng), "teacher", rng, every).run(sweeps).result()
+            b = Bracket(r.Q, r.Q_err, r.q, r.q_err, r.generalization_error, r.generalization_error_err, r, None,
+                        False, sweeps)
+        else:
+            try:
+                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
+                            anneal_sweeps=4000 if c <= 10 else 8000, anneal_stages=max(1, int(a // 2)))
+            except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
+                print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
+                continue
         run = {"depth": L, "c": c, "N": 5 * c, "alpha": a, "sweeps": b.sweeps, "converged": b.converged,
                "Q": b.Q.tolist(), "Q_err": b.Q_err.tolist(), "q": b.q.tolist(), "q_err": b.q_err.tolist(),
                "generalization_error": b.generalization_error,
@@ -105,18 +117,23 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS):
                "theory_Q": list(th.Q), "theory_q": list(th.q), "theory_generalization_error": th.generalization_error,
                "seconds": time.perf_counter() - t0}
         for side, r in (("above", b.above), ("below", b.below)):
+            if r is None:
+                run[side] = None
+                continue
             run[side] = {"Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(),
                          "generalization_error": r.generalization_error, "autocorrelation_time": r.autocorrelation_time,
                          "drift": r.drift.tolist(), "sweeps": r.sweeps[::10].tolist(),
                          "Q_trace": r.Q_trace[::10].tolist()}
         runs.append(run)
+        below = b.below or b.above
         print("L=%d c=%d alpha=%.1f %d sweeps %s: Q=%s +- %s (above %s, below %s; theory %s) q=%s (theory %s) "
-              "eps=%.3f+-%.3f (theory %.3f) tau=%.0f/%.0f %.0fs"
-              % (L, c, a, b.sweeps, "converged" if b.converged else "NOT converged", np.round(b.Q, 3),
-                 np.round(b.Q_err, 3), np.round(b.above.Q, 3), np.round(b.below.Q, 3), np.round(th.Q, 3),
+              "eps=%.3f+-%.3f (theory %.3f) tau=%.0f/%.0f drift=%s %.0fs"
+              % (L, c, a, b.sweeps, "teacher chain only" if b.below is None else
+                 "converged" if b.converged else "NOT converged", np.round(b.Q, 3), np.round(b.Q_err, 3),
+                 np.round(b.above.Q, 3), np.round(below.Q, 3) if b.below else "-", np.round(th.Q, 3),
                  np.round(b.q, 3), np.round(th.q, 3), b.generalization_error, b.generalization_error_err,
-                 th.generalization_error, b.above.autocorrelation_time, b.below.autocorrelation_time,
-                 run["seconds"]), flush=True)
+                 th.generalization_error, b.above.autocorrelation_time, below.autocorrelation_time,
+                 np.round(b.above.drift, 1), run["seconds"]), flush=True)
         with open(path, "w") as f:
             json.dump(runs, f)
     plot_equilibrium(out + "_equilibrium.png", runs)
@@ -142,10 +159,12 @@ def plot_equilibrium(path, runs):
                     x = r["alpha"] * (1 + shift.get(r["c"], 0))
                     ax.errorbar(x, r[key][l], r[key + "_err"][l], fmt="o" if r["c"] == 10 else "s",
                                 color=line.get_color(), ms=4, mfc=line.get_color() if r["converged"] else "none")
-                    if key == "Q":
+                    if key == "Q" and r["below"] is not None:
                         ax.plot([x, x], [r["below"]["Q"][l], r["above"]["Q"][l]], color=line.get_color(), lw=0.6)
                         ax.plot(x, r["above"]["Q"][l], "v", x, r["below"]["Q"][l], "^", color=line.get_color(),
                                 ms=3, mfc="none")
+                    elif key == "Q":                     # the teacher chain alone: an upper bound
+                        ax.plot(x, r["above"]["Q"][l], "v", color=line.get_color(), ms=6)
         axe = axes[row][2]
         axe.plot(a, th["generalization_error"], "k-", label="theory")
         for c, m in ((10, "o"), (20, "s")):
@@ -153,16 +172,19 @@ def plot_equilibrium(path, runs):
             if cs:
                 axe.errorbar([r["alpha"] for r in cs], [r["generalization_error"] for r in cs],
                              [r["generalization_error_err"] for r in cs], fmt=m, color="C3", ms=4,
-                             label="MC bracket c=%d, N=%d" % (c, 5 * c))
+                             label="MC c=%d, N=%d" % (c, 5 * c))
         if L == 1:
             axes[row][1].axis("off")
-        axes[row][0].set_title("L = %d: $Q_l$ (o c=10, s c=20; filled: chains agree)" % L, fontsize=9)
+        axes[row][0].set_title("L = %d: weight overlaps $Q_l$" % L, fontsize=9)
         axes[row][1].set_title("hidden spin overlaps $q_l$", fontsize=9)
         axe.set_title("generalization error", fontsize=9)
         for ax in axes[row]:
             ax.set_xlabel(r"$\alpha = M/c$")
             if ax.lines:
                 ax.legend(fontsize=7)
+    fig.suptitle("MC: o c = 10, s c = 20 (N = 5c); filled: the two chains agree; small down/up triangles: chain from "
+                 "the teacher / from the annealed start; large triangle: teacher chain alone (an upper bound)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -293,7 +315,8 @@ if __name__ == "__main__":
     p.add_argument("--out", default="docs/deep_perceptron_mc")
     p.add_argument("--part", choices=("scan", "relaxation", "equilibrium", "all", "replot"), default="all")
     p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
-    p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts")
+    p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts; "
+                   "equilibrium: 'teacher' runs the teacher chain alone (an upper bound)")
     p.add_argument("--point", action="append", help="relaxation, equilibrium: L,c,alpha,sweeps (repeatable; "
                    "default: all of RELAXATION_POINTS, EQUILIBRIUM_POINTS)")
     a = p.parse_args()
@@ -304,8 +327,12 @@ if __name__ == "__main__":
             (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
         relaxation(a.out, a.quick, tuple(a.starts.split(",")), points)
     if a.part in ("equilibrium", "all"):
-        points = EQUILIBRIUM_POINTS if not a.point else [
-            (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
-        equilibrium(a.out, a.quick, points)
+        if a.point:
+            equilibrium(a.out, a.quick, [(int(L), int(c), float(al), int(sw))
+                                         for L, c, al, sw in (p.split(",") for p in a.point)],
+                        above_only=a.starts == "teacher")
+        else:
+            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS)
+            equilibrium(a.out, a.quick, UPPER_BOUND_POINTS, above_only=True)
     if a.part == "replot":
         replot(a.out)
