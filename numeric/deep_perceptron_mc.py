@@ -76,7 +76,7 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 
 
 EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000))     # brackets
-UPPER_BOUND_POINTS = ((2, 20, 4.0, 60000), (2, 20, 2.0, 40000), (2, 10, 8.0, 60000), (3, 10, 8.0, 40000))
+UPPER_BOUND_POINTS = ((2, 20, 4.0, 200000), (2, 20, 2.0, 150000), (2, 10, 8.0, 60000), (3, 10, 8.0, 40000))
 # (the teacher chain alone: no annealed start was found there within 30 min)
 
 
