@@ -77,12 +77,12 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 
 EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000))     # brackets
 UPPER_BOUND_POINTS = ((2, 20, 4.0, 200000), (2, 20, 2.0, 150000), (2, 10, 8.0, 60000), (3, 10, 8.0, 40000))
-# (the teacher chain alone: no annealed start was found there within 30 min)
+# (the teacher chain alone: no annealed start was found there within 30 min, also with the data added in stages)
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
     """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from an annealed start on the same data,
-    the patterns added in stages of alpha = 2, run until they agree or for at most ``sweeps`` each) at
+    run until they agree or for at most ``sweeps`` each) at
     (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no annealed start is
     found in reasonable time); OUT_equilibrium.json is
     rewritten after every point (the other points already there are kept), then OUT_equilibrium.png."""
@@ -106,7 +106,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         else:
             try:
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
-                            anneal_sweeps=4000 if c <= 10 else 8000, anneal_stages=max(1, int(a // 2)))
+                            anneal_sweeps=4000 if c <= 10 else 8000)
             except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue

@@ -51,9 +51,12 @@ def sparse_network(depth, N, c, rng):
     if c > N:
         raise ValueError("c (%d) must not exceed N (%d)" % (c, N))
     idx = np.array([[rng.choice(N, c, replace=False) for _ in range(N)] for _ in range(depth)])
-    J = rng.standard_normal((depth, N, c))
-    J *= np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True)
-    return SparseNetwork(J, idx, _readers(idx, N))
+    return SparseNetwork(_on_sphere(rng.standard_normal((depth, N, c))), idx, _readers(idx, N))
+
+
+def _on_sphere(J):
+    """Rows (the last axis) rescaled to |J_i|^2 = c, their length."""
+    return J * (np.sqrt(J.shape[-1]) / np.linalg.norm(J, axis=-1, keepdims=True))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -209,7 +212,7 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
             if not _perceptron(S[l][:, teacher.inputs[l, i]], S[l + 1][:, i], J[l, i], max_epochs):
                 raise RuntimeError("perceptron start: unit %d of layer %d not separated in %d epochs"
                                    % (i, l + 1, max_epochs))
-    return J * (np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True))
+    return _on_sphere(J)
 
 
 def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, stages=1, tries=1):
@@ -233,8 +236,7 @@ def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, 
 
 def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
     L, N, c = teacher.weights.shape
-    J = rng.standard_normal((L, N, c))
-    J *= np.sqrt(c) / np.linalg.norm(J, axis=2, keepdims=True)
+    J = _on_sphere(rng.standard_normal((L, N, c)))
     starts, units = teacher.readers
     M = S0.shape[0]
     for stage in range(1, stages + 1):
@@ -252,7 +254,7 @@ def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
                 for i in np.flatnonzero(np.any(S[L] != ym, axis=0)):
                     row = J[L - 1, i].copy()
                     if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], ym[:, i], row, 1000):
-                        J[L - 1, i] = row * (np.sqrt(c) / np.linalg.norm(row))
+                        J[L - 1, i] = _on_sphere(row)
                         errors[0] -= np.sum(S[L][:, i] != ym[:, i])
                         S[L][:, i] = ym[:, i]
         if errors[0] > 0:
@@ -409,8 +411,6 @@ def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=1
     trained on M = round(alpha c) teacher-labelled random inputs, from ``start`` (see :class:`PosteriorChain`;
     ``anneal_sweeps`` and ``anneal_stages`` are :func:`annealed_student`'s, per stage); averages use the sweeps after
     ``burn_in``."""
-    if start not in STARTS:
-        raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
     if burn_in >= sweeps:
         raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
@@ -436,11 +436,6 @@ class Bracket(NamedTuple):
     sweeps: int                    # per chain
 
 
-def _combine(a, b, ea, eb):
-    a, b, ea, eb = map(np.asarray, (a, b, ea, eb))
-    return (a + b) / 2, np.hypot(np.hypot(ea, eb) / 2, (a - b) / 2)
-
-
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
             anneal_sweeps=4000, anneal_stages=1, anneal_tries=3):
     """Run a chain from the teacher and one from an annealed start on the same data, ``chunk`` sweeps at a time in
@@ -463,7 +458,7 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
             converged = bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors)))
             if converged or chains[0].sweeps >= max_sweeps:
                 break
-    mean, err = _combine(*values, *errors)
+    mean, err = (values[0] + values[1]) / 2, np.hypot(np.hypot(*errors) / 2, (values[0] - values[1]) / 2)
     L = depth
     return Bracket(mean[:L], err[:L], mean[L:2 * L - 1], err[L:2 * L - 1], float(mean[-1]), float(err[-1]), a, b,
                    converged, chains[0].sweeps)

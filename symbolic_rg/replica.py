@@ -272,6 +272,18 @@ class SphericalWeights:
         return value.subs(gap, 1 - Q)
 
 
+def _shared_field(l):
+    """The part of layer l's pre-activation common to all replicas, sqrt(p_l) z (RS decoupling at u = 0)."""
+    return ReplicaSymmetric.decouple_covariance(p_(l), z, u).subs(u, 0)
+
+
+def _constraint_given_field(l, S):
+    r""":math:`\int Du\,\Theta(S(x + \sqrt{1-p_l}\,u) - \kappa)` by the step rule: one replica's constraint given the
+    shared field :math:`x`."""
+    field = ReplicaSymmetric.decouple_covariance(p_(l), z, u).subs(_shared_field(l), x)
+    return step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u))
+
+
 class HiddenSpins:
     r"""Hidden layer :math:`l`: the trace over its spins with their Gardner constraints,
     :math:`\ln\operatorname{Tr}_{\{S^a\}}\int Dh\,\prod_a\Theta(S^ah^a - \kappa)\,e^{\hat q_l\sum_{a<b}S^aS^b}
@@ -282,22 +294,19 @@ class HiddenSpins:
         self.layer = layer
         self.order_parameters = (q_(layer), qhat_(layer))
 
-    def local_partition_function(self):
-        r"""One replica given the shared fields :math:`x, y`: :math:`\zeta(x, y) = \sum_S e^{yS}\int Du\,
-        \Theta(S(x + \sqrt{1-p_l}\,u) - \kappa)`, its own field noise :math:`u` integrated by the step rule."""
-        field = ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(sp.sqrt(p_(self.layer)) * z, x)
-        return sum(sp.exp(y * S) * step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u))
-                   for S in (1, -1))
-
-    def shared_fields(self):
-        """The RS decoupling of the fields common to all replicas: {x: sqrt(p) z, y: sqrt(qhat) w}."""
-        return {x: ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(u, 0),
-                y: ReplicaSymmetric.decouple_coupling(qhat_(self.layer), w, n)[1]}
+    def one_replica(self):
+        r"""One replica given the shared fields :math:`x, y`: [(1, :math:`\zeta(x, y)`)] with
+        :math:`\zeta = \sum_S e^{yS}\int Du\,\Theta(S(x + \sqrt{1-p_l}\,u) - \kappa)` (its own field noise
+        :math:`u` integrated by the step rule), and the RS decoupling {x: sqrt(p) z, y: sqrt(qhat) w}."""
+        l = self.layer
+        zeta = sum(sp.exp(y * S) * _constraint_given_field(l, S) for S in (1, -1))
+        return [(sp.S.One, zeta)], {x: _shared_field(l), y: ReplicaSymmetric.decouple_coupling(qhat_(l), w, n)[1]}
 
     def replicated(self):
         l = self.layer
         prefactor, _ = ReplicaSymmetric.decouple_coupling(qhat_(l), w, n)
-        per_replica = self.local_partition_function().subs(self.shared_fields())
+        [(_, zeta)], fields = self.one_replica()
+        per_replica = zeta.subs(fields)
         return -n * (n - 1) / 2 * qhat_(l) * q_(l) + sp.log(gaussian_average(prefactor * per_replica ** n, z, w))
 
 
@@ -309,18 +318,15 @@ class OutputSpins:
     def __init__(self, layer):
         self.layer = layer
 
-    def local_partition_functions(self):
-        r"""One replica given the shared field :math:`x`, for output :math:`S = \pm1`:
-        :math:`\zeta_S(x) = \int Du\,\Theta(S(x + \sqrt{1-p_L}\,u) - \kappa)`."""
-        field = ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(sp.sqrt(p_(self.layer)) * z, x)
-        return [step_average(sp.expand(S * field - kappa).subs(u, 0), sp.diff(S * field, u)) for S in (1, -1)]
-
-    def shared_fields(self):
-        return {x: ReplicaSymmetric.decouple_covariance(p_(self.layer), z, u).subs(u, 0)}
+    def one_replica(self):
+        r"""One replica given the shared field :math:`x`: [(1/2, :math:`\zeta_S(x)`) for the output :math:`S = \pm1`]
+        with :math:`\zeta_S = \int Du\,\Theta(S(x + \sqrt{1-p_L}\,u) - \kappa)`, and {x: sqrt(p) z}."""
+        l = self.layer
+        return [(sp.Rational(1, 2), _constraint_given_field(l, S)) for S in (1, -1)], {x: _shared_field(l)}
 
     def replicated(self):
-        per_S = [f.subs(self.shared_fields()) for f in self.local_partition_functions()]
-        return sp.log(gaussian_average(sum(h ** n for h in per_S) / 2, z))
+        weighted, fields = self.one_replica()
+        return sp.log(gaussian_average(sum(c * f.subs(fields) ** n for c, f in weighted), z))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -536,7 +542,7 @@ class ReplicaTheory:
 
         * weights, :math:`\tfrac12\ln\det Q`: :math:`M_{Q_lQ_l} \mathrel{+}= -1/(1-Q_l)^2`;
         * a constraint term :math:`\ln\mathbb E\prod_a\zeta(x_a, y_a)` with field covariances :math:`p_{ab}`,
-          :math:`\hat q_{ab}` (``local_partition_function`` of its rule): by the heat-equation identities at
+          :math:`\hat q_{ab}` (``one_replica`` of its rule): by the heat-equation identities at
           :math:`n\to0`, :math:`\partial_{p_{ab}} = T = \mathbb E(\partial_x\ln\zeta)^2` and the replicon
           combination of the four-replica Hessian (:math:`P - 2Q + R`) is
           :math:`K_{\mu\nu} = \mathbb E(\partial_\mu\partial_\nu\ln\zeta)^2`, :math:`\mu, \nu\in\{x, y\}`,
@@ -571,13 +577,11 @@ class ReplicaTheory:
                 continue
             l = rule.layer
             T, Kxx, Kxy, Kyy = sp.symbols("T_%d Kxx_%d Kxy_%d Kyy_%d" % ((l,) * 4))
-            if isinstance(rule, HiddenSpins):
-                logs = [(sp.S.One, sp.log(rule.local_partition_function()))]
-                orders = {T: (1, 0), Kxx: (2, 0), Kxy: (1, 1), Kyy: (0, 2)}
-            else:
-                logs = [(sp.Rational(1, 2), sp.log(f)) for f in rule.local_partition_functions()]
-                orders = {T: (1, 0), Kxx: (2, 0)}
-            kernels[l] = (logs, rule.shared_fields(), orders)
+            weighted, fields = rule.one_replica()
+            orders = {T: (1, 0), Kxx: (2, 0)}
+            if y in fields:
+                orders.update({Kxy: (1, 1), Kyy: (0, 2)})
+            kernels[l] = ([(c, sp.log(f)) for c, f in weighted], fields, orders)
             Ql, qprev = Q_(l), q_(l - 1)
             add(Ql, Ql, alpha * Kxx * qprev ** 2)
             if l > 1:

@@ -395,17 +395,18 @@ def _header(theory, items, what=""):
 def _replicon_source(theory):
     r"""Source of the replicon kernels of a random-scenario theory: one integral per constraint layer, whose outputs
     are the kernels :math:`\mathbb E(\partial_x^i\partial_y^j\ln\zeta)^2` in stable primitives
-    (:math:`\ln\zeta` rewritten by :func:`_stable`, then differentiated); also returns the placeholder names."""
+    (:math:`\ln\zeta` rewritten by :func:`_stable`, then differentiated); the module's NAMES lists the kernels'
+    placeholders in output order."""
     from .replica import x as fx, y as fy
     V = _Variables(theory.depth)
     _, kernels = theory.replicon
     items, names = [], []
     for l, (logs, fields, orders) in sorted(kernels.items()):
+        stable = [(weight, _stable(log_zeta)) for weight, log_zeta in logs]
         outputs = []
         for placeholder, (i, j) in orders.items():
             total = 0
-            for weight, log_zeta in logs:
-                d = _stable(log_zeta)
+            for weight, d in stable:
                 for var, order in ((fx, i), (fy, j)):
                     d = sp.diff(d, var, order) if order else d
                 total += weight * d ** 2
