@@ -3,12 +3,13 @@
 The student posterior (uniform over every network that reproduces the teacher's training outputs) is sampled
 with elliptical slice moves (``symbolic_rg.perceptron_mc``) from three starts: the teacher (decorrelating from
 above), a perceptron-trained consistent network (``start="perceptron"``, nearer to equilibrium) and an annealed
-one (``start="annealed"``: found from random rows through the data alone, gauge-aligned; from below).  Each run
-reports Q_l, q_l and the generalization error with batch-means error bars, the integrated autocorrelation time
-and the drift of Q between the two halves of the kept part; the theory is the physical (largest free entropy)
+one (``start="annealed"``: found from random rows through the data alone; from below).  Each run reports Q_l and
+q_l (in the gauge closest to the teacher, fixed afresh at every measurement: at small c the chains cross between
+the gauge copies of the posterior, flipped hidden units) and the generalization error with batch-means error bars,
+the integrated autocorrelation time and the drift of Q between the two halves of the kept part; the theory is the physical (largest free entropy)
 solution of the saddle point.
 
-    python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|all|replot] [--quick]
+    python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|arcsine|all|replot] [--quick]
                                          [--out docs/deep_perceptron_mc]
                                          [--starts teacher,perceptron,annealed] [--point L,c,alpha,sweeps ...]
 
@@ -19,7 +20,9 @@ against sweeps from every start, with the theory), keeping the other runs alread
 brackets (a chain from the teacher and one from an annealed start, up to 10^5 sweeps each, until they agree) at
 EQUILIBRIUM_POINTS and the teacher chain alone (an upper bound) at UPPER_BOUND_POINTS (``--point`` with
 ``--starts teacher``: the teacher chain alone there) and writes OUT_equilibrium.json and OUT_equilibrium.png;
-``replot`` redraws the scan and relaxation figures from the JSON files with the theory recomputed.
+``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
+(OUT_arcsine.json); ``replot`` redraws the scan and relaxation figures from the JSON files with the theory
+recomputed.
 """
 import argparse
 import json
@@ -75,9 +78,11 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
     plot_relaxation(out + "_relaxation.png", runs)
 
 
-EQUILIBRIUM_POINTS = ((2, 10, 4.0, 100000), (2, 10, 2.0, 100000), (3, 10, 4.0, 50000))     # brackets
-UPPER_BOUND_POINTS = ((2, 20, 4.0, 200000), (2, 20, 2.0, 150000), (2, 10, 8.0, 60000), (3, 10, 8.0, 40000))
+EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 200000),
+                      (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000))  # brackets
+UPPER_BOUND_POINTS = ((2, 10, 8.0, 60000), (3, 10, 8.0, 40000), (2, 20, 2.0, 100000), (2, 20, 4.0, 150000))
 # (the teacher chain alone: no annealed start was found there within 30 min, also with the data added in stages)
+ANNEAL_SWEEPS = {(3, 5, 8.0): 20000}        # where the default annealing (4000 sweeps, 3 tries) found no start
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
@@ -106,7 +111,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         else:
             try:
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
-                            anneal_sweeps=4000 if c <= 10 else 8000)
+                            anneal_sweeps=ANNEAL_SWEEPS.get((L, c, a), 4000 if c <= 10 else 8000))
             except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue
@@ -121,22 +126,50 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                 run[side] = None
                 continue
             run[side] = {"Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(),
+                         "flipped": r.flipped_trace[len(r.flipped_trace) // 2:].mean(axis=0).tolist(),
                          "generalization_error": r.generalization_error, "autocorrelation_time": r.autocorrelation_time,
                          "drift": r.drift.tolist(), "sweeps": r.sweeps[::10].tolist(),
                          "Q_trace": r.Q_trace[::10].tolist()}
         runs.append(run)
         below = b.below or b.above
         print("L=%d c=%d alpha=%.1f %d sweeps %s: Q=%s +- %s (above %s, below %s; theory %s) q=%s (theory %s) "
-              "eps=%.3f+-%.3f (theory %.3f) tau=%.0f/%.0f drift=%s %.0fs"
+              "eps=%.3f+-%.3f (theory %.3f) flipped=%s tau=%.0f/%.0f drift=%s %.0fs"
               % (L, c, a, b.sweeps, "teacher chain only" if b.below is None else
                  "converged" if b.converged else "NOT converged", np.round(b.Q, 3), np.round(b.Q_err, 3),
                  np.round(b.above.Q, 3), np.round(below.Q, 3) if b.below else "-", np.round(th.Q, 3),
                  np.round(b.q, 3), np.round(th.q, 3), b.generalization_error, b.generalization_error_err,
-                 th.generalization_error, b.above.autocorrelation_time, below.autocorrelation_time,
+                 th.generalization_error, run["above"]["flipped"], b.above.autocorrelation_time, below.autocorrelation_time,
                  np.round(b.above.drift, 1), run["seconds"]), flush=True)
         with open(path, "w") as f:
             json.dump(runs, f)
     plot_equilibrium(out + "_equilibrium.png", runs)
+
+
+def arcsine_check(out, quick=False, cs=(5, 10, 20), alpha=8.0, depth=2):
+    """The closure's arcsine law per unit against real units: from a teacher chain (4000 sweeps, 2000 at c = 20) at
+    each c, the first layer's gauge-fixed weight overlaps R_i with the teacher against the spin agreement of each unit
+    with the teacher's on 4000 fresh inputs, which the closure (Gaussian pre-activations) puts at (2/pi) arcsin R_i;
+    writes OUT_arcsine.json."""
+    from symbolic_rg.perceptron_mc import _forward, _gauged, gauge_signs
+    rows = []
+    for c in cs:
+        rng = np.random.default_rng(1)
+        d = teacher_data(depth, 5 * c, c, alpha, rng, n_test=4000)
+        sweeps = (2000 if c >= 20 else 4000) // (10 if quick else 1)
+        chain = PosteriorChain(d, "teacher", rng, 50).run(sweeps)
+        t = d.teacher
+        SX = _forward(chain.J, t.inputs, d.X)
+        sigma = gauge_signs(SX, d.XT)
+        R = np.einsum("ik,ik->i", _gauged(chain.J, t.inputs, sigma)[0], t.weights[0]) / c
+        row = {"c": c, "alpha": alpha, "depth": depth, "sweeps": sweeps, "R": float(R.mean()),
+               "spin_agreement": float(np.mean(sigma[1] * SX[1] * d.XT[1])),
+               "arcsine_per_unit": float(np.mean(2 / np.pi * np.arcsin(R))),
+               "arcsine_of_mean": float(2 / np.pi * np.arcsin(R.mean()))}
+        rows.append(row)
+        print("c=%2d: mean R_1 = %.3f, measured spin agreement %.3f, arcsine law per unit %.3f, of the mean R %.3f"
+              % (c, row["R"], row["spin_agreement"], row["arcsine_per_unit"], row["arcsine_of_mean"]), flush=True)
+    with open(out + "_arcsine.json", "w") as f:
+        json.dump(rows, f, indent=1)
 
 
 def plot_equilibrium(path, runs):
@@ -147,7 +180,7 @@ def plot_equilibrium(path, runs):
     import matplotlib.pyplot as plt
     depths = sorted({r["depth"] for r in runs})
     fig, axes = plt.subplots(len(depths), 3, figsize=(13, 3.6 * len(depths)), squeeze=False)
-    shift = {10: -0.06, 20: 0.06}
+    shift, marker = {5: -0.08, 10: 0.0, 20: 0.08}, {5: "D", 10: "o", 20: "s"}
     for row, L in enumerate(depths):
         sel = [r for r in runs if r["depth"] == L]
         th = theory_curves(L, np.linspace(0.25, 9.0, 36))
@@ -157,7 +190,7 @@ def plot_equilibrium(path, runs):
                 line, = ax.plot(a, np.array(th[key])[:, l], label="theory $%s_%d$" % (name, l + 1))
                 for r in sel:
                     x = r["alpha"] * (1 + shift.get(r["c"], 0))
-                    ax.errorbar(x, r[key][l], r[key + "_err"][l], fmt="o" if r["c"] == 10 else "s",
+                    ax.errorbar(x, r[key][l], r[key + "_err"][l], fmt=marker.get(r["c"], "x"),
                                 color=line.get_color(), ms=4, mfc=line.get_color() if r["converged"] else "none")
                     if key == "Q" and r["below"] is not None:
                         ax.plot([x, x], [r["below"]["Q"][l], r["above"]["Q"][l]], color=line.get_color(), lw=0.6)
@@ -165,12 +198,16 @@ def plot_equilibrium(path, runs):
                                 ms=3, mfc="none")
                     elif key == "Q":                     # the teacher chain alone: an upper bound
                         ax.plot(x, r["above"]["Q"][l], "v", color=line.get_color(), ms=6)
+        for c in sorted({r["c"] for r in sel}):         # what gauge fixing reads for units uncorrelated with the teacher
+            axes[row][0].axhline(np.sqrt(2 / (np.pi * c)), color="0.6", ls=":", lw=0.8)
+            axes[row][0].annotate("c=%d" % c, (a[-1], np.sqrt(2 / (np.pi * c))), fontsize=6, color="0.5",
+                                  ha="right", va="bottom")
         axe = axes[row][2]
         axe.plot(a, th["generalization_error"], "k-", label="theory")
-        for c, m in ((10, "o"), (20, "s")):
+        for c, m in sorted(marker.items()):
             cs = [r for r in sel if r["c"] == c]
             if cs:
-                axe.errorbar([r["alpha"] for r in cs], [r["generalization_error"] for r in cs],
+                axe.errorbar([r["alpha"] * (1 + shift[c]) for r in cs], [r["generalization_error"] for r in cs],
                              [r["generalization_error_err"] for r in cs], fmt=m, color="C3", ms=4,
                              label="MC c=%d, N=%d" % (c, 5 * c))
         if L == 1:
@@ -182,10 +219,12 @@ def plot_equilibrium(path, runs):
             ax.set_xlabel(r"$\alpha = M/c$")
             if ax.lines:
                 ax.legend(fontsize=7)
-    fig.suptitle("MC: o c = 10, s c = 20 (N = 5c); filled: the two chains agree; small down/up triangles: chain from "
-                 "the teacher / from the annealed start; large triangle: teacher chain alone (an upper bound)",
+    fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree; small "
+                 "down/up triangles: chain from the teacher / from the annealed start;\nlarge triangle: teacher chain "
+                 "alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
+                 "units uncorrelated with the teacher",
                  fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(path, dpi=110)
 
 
@@ -254,6 +293,7 @@ def main(out, quick=False):
                            "generalization_error": r.generalization_error,
                            "generalization_error_err": r.generalization_error_err,
                            "autocorrelation_time": r.autocorrelation_time, "drift": r.drift.tolist(),
+                           "flipped": r.flipped_trace[len(r.flipped_trace) // 2:].mean(axis=0).tolist(),
                            "Q_first_row": r.Q_trace[0].tolist(), "shrinks_per_move": r.shrinks_per_move,
                            "theory_Q": list(th.Q), "theory_q": list(th.q),
                            "theory_generalization_error": th.generalization_error,
@@ -313,7 +353,7 @@ def plot(path, runs, curves, depths):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/deep_perceptron_mc")
-    p.add_argument("--part", choices=("scan", "relaxation", "equilibrium", "all", "replot"), default="all")
+    p.add_argument("--part", choices=("scan", "relaxation", "equilibrium", "arcsine", "all", "replot"), default="all")
     p.add_argument("--quick", action="store_true", help="fewer points and sweeps (a smoke run)")
     p.add_argument("--starts", default="teacher,perceptron,annealed", help="relaxation: comma-separated starts; "
                    "equilibrium: 'teacher' runs the teacher chain alone (an upper bound)")
@@ -334,5 +374,7 @@ if __name__ == "__main__":
         else:
             equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS)
             equilibrium(a.out, a.quick, UPPER_BOUND_POINTS, above_only=True)
+    if a.part in ("arcsine", "all"):
+        arcsine_check(a.out, a.quick)
     if a.part == "replot":
         replot(a.out)

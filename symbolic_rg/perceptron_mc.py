@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "align_gauge",
-           "TeacherData", "teacher_data", "PosteriorChain", "teacher_student", "MCResult", "Bracket", "bracket"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "gauge_signs", "align_gauge",
+           "TeacherData", "teacher_data", "measure", "PosteriorChain", "teacher_student", "MCResult", "Bracket", "bracket"]
 
 
 class SparseNetwork(NamedTuple):
@@ -263,26 +263,38 @@ def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
     return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
 
 
+def gauge_signs(S, ST):
+    """The gauge (L+1, N) of a student relative to the teacher, from their spins S, ST (L+1, patterns, N) on the same
+    inputs: sgn is odd, so flipping hidden unit i (its row, and its column in the readers' rows) flips only its own
+    spins and leaves the network's function unchanged; sigma_i(l) = -1 where unit i of hidden layer l agrees with the
+    teacher's on fewer than half of the inputs, +1 otherwise and at the inputs and outputs (layers are independent:
+    a flip in layer l changes no other layer's spins)."""
+    sigma = np.ones((S.shape[0], S.shape[2]))
+    sigma[1:-1] = np.where(np.sum(S[1:-1] * ST[1:-1], axis=1) < 0, -1.0, 1.0)
+    return sigma
+
+
+def _gauged(J, idx, sigma):
+    """J_l[i, k] sigma_i(l+1) sigma_idx[l,i,k](l): the same network in the gauge ``sigma``."""
+    return J * sigma[1:, :, None] * sigma[np.arange(J.shape[0])[:, None, None], idx]
+
+
 def align_gauge(J, teacher, X):
-    """The gauge copy of J closest to the teacher: sgn is odd, so flipping hidden unit i (its row, and its column in
-    the readers' rows) leaves the network's function unchanged.  From the input side, each hidden unit is flipped
-    where its spins on the fresh inputs X agree with the teacher's unit on fewer than half of them."""
-    J = J.copy()
-    St = _forward(teacher.weights, teacher.inputs, X)
-    for l in range(J.shape[0] - 1):
-        agree = np.sum(_forward(J, teacher.inputs, X)[l + 1] * St[l + 1], axis=0)
-        sigma = np.where(agree < 0, -1.0, 1.0)
-        J[l] *= sigma[:, None]
-        J[l + 1] *= sigma[teacher.inputs[l + 1]]
-    return J
+    """The gauge copy of J closest to the teacher (:func:`gauge_signs` on the fresh inputs X)."""
+    return _gauged(J, teacher.inputs, gauge_signs(_forward(J, teacher.inputs, X),
+                                                  _forward(teacher.weights, teacher.inputs, X)))
 
 
 class MCResult(NamedTuple):
     """Posterior averages over the kept part of a chain, with standard errors from 10 batch means; the traces
-    (every ``measure_every`` sweeps from the start) show the relaxation and the drift."""
-    Q: np.ndarray                  # teacher-student weight overlap per layer
+    (every ``measure_every`` sweeps from the start) show the relaxation and the drift.  Overlaps are measured in the
+    gauge closest to the teacher (:func:`gauge_signs` on the test inputs, at every measurement): the posterior is
+    invariant under flipping a hidden unit, and at small c a chain does cross between gauge copies, which would
+    otherwise average the overlaps to zero.  The price is a bias of order sqrt(2 / (pi c)) upwards in a layer whose
+    units are uncorrelated with the teacher's (the sign of each unit is chosen by its own agreement)."""
+    Q: np.ndarray                  # teacher-student weight overlap per layer (gauge-fixed)
     Q_err: np.ndarray
-    q: np.ndarray                  # teacher-student spin overlap per hidden layer on the training inputs
+    q: np.ndarray                  # teacher-student spin overlap per hidden layer on the training inputs (gauge-fixed)
     q_err: np.ndarray
     generalization_error: float    # fraction of output units that disagree with the teacher on fresh inputs
     generalization_error_err: float
@@ -290,6 +302,7 @@ class MCResult(NamedTuple):
     Q_trace: np.ndarray            # (rows, L)
     q_trace: np.ndarray            # (rows, L - 1)
     error_trace: np.ndarray        # (rows,)
+    flipped_trace: np.ndarray      # (rows, L - 1): fraction of each hidden layer's units in the flipped gauge
     autocorrelation_time: float    # integrated, in sweeps: the largest over the layers' Q traces
     drift: np.ndarray              # per layer: (mean of the last half - mean of the first half of the kept Q) / error
     shrinks_per_move: float
@@ -319,13 +332,13 @@ def _tau(x):
 
 class TeacherData(NamedTuple):
     """A teacher network, its M = round(alpha c) training inputs S0 with all its spins ST (ST[L] = the labels y) and
-    fresh test inputs X with the teacher's outputs."""
+    fresh test inputs X with all the teacher's spins XT on them (XT[L]: the test labels)."""
     teacher: SparseNetwork
     S0: np.ndarray
     ST: np.ndarray
     y: np.ndarray
     X: np.ndarray
-    test_labels: np.ndarray
+    XT: np.ndarray
 
 
 def teacher_data(depth, N, c, alpha, rng, n_test=1000):
@@ -334,7 +347,20 @@ def teacher_data(depth, N, c, alpha, rng, n_test=1000):
     S0 = rng.choice([-1.0, 1.0], size=(int(round(alpha * c)), N))
     ST = _forward(teacher.weights, teacher.inputs, S0)
     X = rng.choice([-1.0, 1.0], size=(n_test, N))
-    return TeacherData(teacher, S0, ST, ST[depth].copy(), X, _forward(teacher.weights, teacher.inputs, X)[depth])
+    return TeacherData(teacher, S0, ST, ST[depth].copy(), X, _forward(teacher.weights, teacher.inputs, X))
+
+
+def measure(J, S, data):
+    """One trace row of the student J (with spins S on the training inputs): Q_l (L), q_l (L - 1) and epsilon in the
+    gauge closest to the teacher (:func:`gauge_signs` on the test inputs), then the fraction of each hidden layer's
+    units in the flipped gauge (L - 1)."""
+    t = data.teacher
+    L, N, c = J.shape
+    SX = _forward(J, t.inputs, data.X)
+    sigma = gauge_signs(SX, data.XT)
+    Q = np.einsum("lik,lik->l", _gauged(J, t.inputs, sigma), t.weights) / (N * c)
+    q = [np.mean(sigma[l] * S[l] * data.ST[l]) for l in range(1, L)]
+    return np.concatenate([Q, q, [np.mean(SX[L] != data.XT[L])], np.mean(sigma[1:L] < 0, axis=1)])
 
 
 STARTS = ("teacher", "perceptron", "annealed")
@@ -342,7 +368,8 @@ STARTS = ("teacher", "perceptron", "annealed")
 
 class PosteriorChain:
     """One Markov chain of the student posterior on :class:`TeacherData`, resumable: :meth:`run` appends
-    ``sweeps`` sweeps and a trace row of (Q_l, q_l, epsilon) every ``measure_every`` sweeps; :meth:`result` averages
+    ``sweeps`` sweeps and a trace row of (Q_l, q_l, epsilon, flipped fraction per hidden layer; see
+    :class:`MCResult`) every ``measure_every`` sweeps; :meth:`result` averages
     the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
     ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
     equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages`` and
@@ -375,15 +402,11 @@ class PosteriorChain:
         """Append ``sweeps`` sweeps (a multiple of measure_every is used; the Numba kernels release the GIL, so
         chains run in parallel threads)."""
         d, t = self.data, self.data.teacher
-        L, N, c = self.J.shape
         zero = np.zeros(1, np.int64)                          # no training output is wrong
         for _ in range(sweeps // self.measure_every):
             _sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every, self.seed + len(self.rows),
                     self.shrinks, zero)
-            Q = np.einsum("lik,lik->l", self.J, t.weights) / (N * c)
-            q = [np.mean(self.S[l] * d.ST[l]) for l in range(1, L)]
-            eps = np.mean(_forward(self.J, t.inputs, d.X)[L] != d.test_labels)
-            self.rows.append(np.concatenate([Q, q, [eps]]))
+            self.rows.append(measure(self.J, self.S, d))
         return self
 
     def result(self, burn_in=None):
@@ -398,10 +421,11 @@ class PosteriorChain:
         half = Qk.shape[0] // 2
         Q_err = _batch_error(Qk)
         drift = (Qk[half:].mean(axis=0) - Qk[:half].mean(axis=0)) / np.maximum(2 * Q_err, 1e-12)
-        return MCResult(Qk.mean(axis=0), Q_err, kept[:, L:2 * L - 1].mean(axis=0), _batch_error(kept[:, L:2 * L - 1]),
-                        float(kept[:, -1].mean()), float(_batch_error(kept[:, -1:])[0]),
-                        self.measure_every * np.arange(1, len(rows) + 1), rows[:, :L], rows[:, L:2 * L - 1],
-                        rows[:, -1], max(_tau(Qk[:, l]) for l in range(L)) * self.measure_every, drift,
+        e = 2 * L - 1                                          # column of epsilon; then the flipped fractions
+        return MCResult(Qk.mean(axis=0), Q_err, kept[:, L:e].mean(axis=0), _batch_error(kept[:, L:e]),
+                        float(kept[:, e].mean()), float(_batch_error(kept[:, e:e + 1])[0]),
+                        self.measure_every * np.arange(1, len(rows) + 1), rows[:, :L], rows[:, L:e],
+                        rows[:, e], rows[:, e + 1:], max(_tau(Qk[:, l]) for l in range(L)) * self.measure_every, drift,
                         self.shrinks[0] / (self.sweeps * L * N), self.start)
 
 

@@ -301,6 +301,27 @@ def test_annealed_start_and_gauge_alignment():
     np.testing.assert_allclose(align_gauge(flipped, teacher, X), teacher.weights)  # the gauge is undone
 
 
+def test_overlaps_are_measured_in_the_teachers_gauge():
+    from symbolic_rg.perceptron_mc import _forward, measure, teacher_data, teacher_student
+    rng = np.random.default_rng(2)
+    data = teacher_data(3, 24, 6, 2.0, rng)
+    t = data.teacher
+    sigma = np.ones((4, 24))
+    sigma[1:3] = rng.choice([-1.0, 1.0], size=(2, 24))
+    flipped = t.weights * sigma[1:, :, None] * sigma[np.arange(3)[:, None, None], t.inputs]   # a gauge copy
+    S = _forward(flipped, t.inputs, data.S0)
+    assert np.array_equal(S[3], data.y)
+    assert np.all(np.einsum("lik,lik->l", flipped, t.weights)[:2] / 144 < 0.5)             # raw overlaps are not 1
+    row = measure(flipped, S, data)
+    np.testing.assert_allclose(row[:5], 1.0)                                                # Q_1..3, q_1, q_2
+    assert row[5] == 0.0                                                                    # epsilon
+    np.testing.assert_allclose(row[6:], np.mean(sigma[1:3] < 0, axis=1))                   # flipped fractions
+    # at c = 5 a chain from the teacher crosses between gauge copies within a few thousand sweeps
+    r = teacher_student(2, 25, 5, 2.0, sweeps=4000, burn_in=2000, seed=3, measure_every=50)
+    assert r.flipped_trace.shape == (80, 1) and r.flipped_trace[-1, 0] > 0.05
+    assert np.all(r.Q > 0.2)                                         # the gauge-fixed overlaps do not average away
+
+
 def test_annealing_ends_with_a_perceptron_repair_of_the_output_units():
     from symbolic_rg.perceptron_mc import _forward, annealed_student, sparse_network
     rng = np.random.default_rng(8)
