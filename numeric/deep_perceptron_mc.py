@@ -6,8 +6,8 @@ above), a perceptron-trained consistent network (``start="perceptron"``, nearer 
 one (``start="annealed"``: found from random rows through the data alone; from below).  Each run reports Q_l and
 q_l (in the gauge closest to the teacher, fixed afresh at every measurement: at small c the chains cross between
 the gauge copies of the posterior, flipped hidden units) and the generalization error with batch-means error bars,
-the integrated autocorrelation time and the drift of Q between the two halves of the kept part; the theory is the physical (largest free entropy)
-solution of the saddle point.
+the integrated autocorrelation time and the drift of Q between the two halves of the kept part; the theory is the
+physical (largest free entropy) solution of the saddle point.
 
     python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|arcsine|all|replot] [--quick]
                                          [--out docs/deep_perceptron_mc]
@@ -17,7 +17,7 @@ solution of the saddle point.
 (Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
 sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
 against sweeps from every start, with the theory), keeping the other runs already there; ``equilibrium`` runs
-brackets (a chain from the teacher and one from an annealed start, up to 10^5 sweeps each, until they agree) at
+brackets (a chain from the teacher and one from an annealed start, up to 2 10^5 sweeps each, until they agree) at
 EQUILIBRIUM_POINTS and the teacher chain alone (an upper bound) at UPPER_BOUND_POINTS (``--point`` with
 ``--starts teacher``: the teacher chain alone there) and writes OUT_equilibrium.json and OUT_equilibrium.png;
 ``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
@@ -138,7 +138,8 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                  "converged" if b.converged else "NOT converged", np.round(b.Q, 3), np.round(b.Q_err, 3),
                  np.round(b.above.Q, 3), np.round(below.Q, 3) if b.below else "-", np.round(th.Q, 3),
                  np.round(b.q, 3), np.round(th.q, 3), b.generalization_error, b.generalization_error_err,
-                 th.generalization_error, run["above"]["flipped"], b.above.autocorrelation_time, below.autocorrelation_time,
+                 th.generalization_error, run["above"]["flipped"], b.above.autocorrelation_time,
+                 below.autocorrelation_time,
                  np.round(b.above.drift, 1), run["seconds"]), flush=True)
         with open(path, "w") as f:
             json.dump(runs, f)
@@ -198,7 +199,7 @@ def plot_equilibrium(path, runs):
                                 ms=3, mfc="none")
                     elif key == "Q":                     # the teacher chain alone: an upper bound
                         ax.plot(x, r["above"]["Q"][l], "v", color=line.get_color(), ms=6)
-        for c in sorted({r["c"] for r in sel}):         # what gauge fixing reads for units uncorrelated with the teacher
+        for c in sorted({r["c"] for r in sel}):         # gauge-fixed Q of units uncorrelated with the teacher
             axes[row][0].axhline(np.sqrt(2 / (np.pi * c)), color="0.6", ls=":", lw=0.8)
             axes[row][0].annotate("c=%d" % c, (a[-1], np.sqrt(2 / (np.pi * c))), fontsize=6, color="0.5",
                                   ha="right", va="bottom")
