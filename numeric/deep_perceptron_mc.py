@@ -81,8 +81,9 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 200000),
                       (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000))  # brackets
 UPPER_BOUND_POINTS = ((2, 10, 8.0, 60000), (3, 10, 8.0, 40000), (2, 20, 2.0, 100000), (2, 20, 4.0, 150000))
-# (the teacher chain alone: no annealed start was found there within 30 min, also with the data added in stages)
-ANNEAL_SWEEPS = {(3, 5, 8.0): 20000}        # where the default annealing (4000 sweeps, 3 tries) found no start
+# (the teacher chain alone: no annealed start was found there within 30 min, also with the data added in stages and
+# reheats, see annealed_student)
+ANNEAL = {(3, 5, 8.0): {"anneal_sweeps": 20000}}   # where the default annealing (4000 sweeps, 3 tries) found no start
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
@@ -111,7 +112,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         else:
             try:
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
-                            anneal_sweeps=ANNEAL_SWEEPS.get((L, c, a), 4000 if c <= 10 else 8000))
+                            **ANNEAL.get((L, c, a), {"anneal_sweeps": 4000 if c <= 10 else 8000}))
             except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue

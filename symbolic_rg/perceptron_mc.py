@@ -215,7 +215,7 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
     return _on_sphere(J)
 
 
-def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, stages=1, tries=1):
+def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, stages=1, tries=1, reheats=0):
     """A consistent student found without the teacher's weights or hidden spins: random spherical rows, then slice
     moves by threshold accepting (the allowed number of wrong training outputs falls linearly from half the initial
     count to 0 over ``anneal_sweeps``, then no move may add an error) until none is wrong (RuntimeError with the
@@ -223,18 +223,20 @@ def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, 
     some pattern is retrained by the perceptron rule on the student's own last hidden layer (kept where it then
     separates its labels; the other units are unchanged).  With ``stages`` > 1 the patterns are added in that many
     equal parts, each annealed in turn from the network consistent with the earlier ones (a path through growing
-    data, for loads where the consistent set is too small to be found at once).  A failure is retried from new
-    random rows, ``tries`` times in all.  Returns the weights in the gauge closest to the teacher
-    (:func:`align_gauge`)."""
+    data, for loads where the consistent set is too small to be found at once).  A stage that ends with wrong outputs
+    is reheated up to ``reheats`` times: the allowed number rises to max(3 x the number left, 30) and falls to 0
+    again over anneal_sweeps / 4, within max_sweeps / 4 in all (a way out of the local minima where the last few
+    errors stick).  A failure is retried from new random rows, ``tries`` times in all.  Returns the weights in the
+    gauge closest to the teacher (:func:`align_gauge`)."""
     for _ in range(tries):
         try:
-            return _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages)
+            return _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats)
         except RuntimeError as e:
             failure = e
     raise RuntimeError("%s; %d tries" % (failure, tries))
 
 
-def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
+def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats):
     L, N, c = teacher.weights.shape
     J = _on_sphere(rng.standard_normal((L, N, c)))
     starts, units = teacher.readers
@@ -243,23 +245,27 @@ def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages):
         m = M * stage // stages
         S, ym = _forward(J, teacher.inputs, S0[:m]), y[:m]
         errors = np.array([np.sum(S[L] != ym)], np.int64)
-        top = errors[0] // 2
-        done = 0
-        while errors[0] > 0 and done < max_sweeps:
-            budget = int(top * max(0.0, 1 - done / anneal_sweeps))
-            _sweeps(J, teacher.inputs, starts, units, S, ym, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
-                    errors, budget)
-            done += 10
-            if done >= anneal_sweeps and errors[0] > 0:
-                for i in np.flatnonzero(np.any(S[L] != ym, axis=0)):
-                    row = J[L - 1, i].copy()
-                    if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], ym[:, i], row, 1000):
-                        J[L - 1, i] = _on_sphere(row)
-                        errors[0] -= np.sum(S[L][:, i] != ym[:, i])
-                        S[L][:, i] = ym[:, i]
+        top, length, limit = errors[0] // 2, anneal_sweeps, max_sweeps
+        for _ in range(reheats + 1):
+            done = 0
+            while errors[0] > 0 and done < limit:
+                budget = int(top * max(0.0, 1 - done / length))
+                _sweeps(J, teacher.inputs, starts, units, S, ym, 10, int(rng.integers(2 ** 31)),
+                        np.zeros(1, np.int64), errors, budget)
+                done += 10
+                if done >= length and errors[0] > 0:
+                    for i in np.flatnonzero(np.any(S[L] != ym, axis=0)):
+                        row = J[L - 1, i].copy()
+                        if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], ym[:, i], row, 1000):
+                            J[L - 1, i] = _on_sphere(row)
+                            errors[0] -= np.sum(S[L][:, i] != ym[:, i])
+                            S[L][:, i] = ym[:, i]
+            if errors[0] == 0:
+                break
+            top, length, limit = max(3 * errors[0], 30), max(anneal_sweeps // 4, 10), max_sweeps // 4   # reheat
         if errors[0] > 0:
-            raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps (depth %d, c %d, "
-                               "%d of M = %d patterns)" % (errors[0], max_sweeps, L, c, m, M))
+            raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps and %d reheats (depth "
+                               "%d, c %d, %d of M = %d patterns)" % (errors[0], max_sweeps, reheats, L, c, m, M))
     return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
 
 
@@ -372,11 +378,12 @@ class PosteriorChain:
     :class:`MCResult`) every ``measure_every`` sweeps; :meth:`result` averages
     the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
     ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
-    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages`` and
-    ``anneal_tries``: found from random weights through the data alone, so its overlaps start low: an approach from
+    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages``,
+    ``anneal_tries`` and ``anneal_reheats``: found from random weights through the data alone, so its overlaps start low: an approach from
     below)."""
 
-    def __init__(self, data, start, rng, measure_every=10, anneal_sweeps=4000, anneal_stages=1, anneal_tries=3):
+    def __init__(self, data, start, rng, measure_every=10, anneal_sweeps=4000, anneal_stages=1, anneal_tries=3,
+                 anneal_reheats=0):
         if start not in STARTS:
             raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
         t = data.teacher
@@ -386,7 +393,7 @@ class PosteriorChain:
             J = perceptron_student(t, data.ST, rng)
         else:
             J = annealed_student(t, data.S0, data.y, rng, anneal_sweeps, 5 * anneal_sweeps, anneal_stages,
-                                 anneal_tries)
+                                 anneal_tries, anneal_reheats)
         self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
         self.S = _forward(J, t.inputs, data.S0)
         if not np.array_equal(self.S[-1], data.y):
@@ -461,17 +468,17 @@ class Bracket(NamedTuple):
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            anneal_sweeps=4000, anneal_stages=1, anneal_tries=3):
+            anneal_sweeps=4000, anneal_stages=1, anneal_tries=3, anneal_reheats=0):
     """Run a chain from the teacher and one from an annealed start on the same data, ``chunk`` sweeps at a time in
     two threads, until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard
     errors or each has run ``max_sweeps``; :class:`Bracket`.  The annealed start is :func:`annealed_student` with
-    ``anneal_sweeps``, ``anneal_stages`` and ``anneal_tries``; a RuntimeError from it (no consistent start)
-    propagates."""
+    ``anneal_sweeps``, ``anneal_stages``, ``anneal_tries`` and ``anneal_reheats``; a RuntimeError from it (no
+    consistent start) propagates."""
     from concurrent.futures import ThreadPoolExecutor
     chunk = chunk or max(measure_every, max_sweeps // 20)
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    chains = [PosteriorChain(data, s, rng, measure_every, anneal_sweeps, anneal_stages, anneal_tries)
+    chains = [PosteriorChain(data, s, rng, measure_every, anneal_sweeps, anneal_stages, anneal_tries, anneal_reheats)
               for s in ("teacher", "annealed")]
     with ThreadPoolExecutor(2) as pool:
         while True:

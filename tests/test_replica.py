@@ -299,6 +299,14 @@ def test_annealed_start_and_gauge_alignment():
     X = rng.choice([-1.0, 1.0], size=(200, 24))
     assert np.array_equal(_forward(flipped, teacher.inputs, X)[2], _forward(teacher.weights, teacher.inputs, X)[2])
     np.testing.assert_allclose(align_gauge(flipped, teacher, X), teacher.weights)  # the gauge is undone
+    rng = np.random.default_rng(6)                  # a load where plain annealing sticks with 4 outputs wrong
+    teacher = sparse_network(2, 30, 6, rng)
+    S0 = rng.choice([-1.0, 1.0], size=(24, 30))
+    y = _forward(teacher.weights, teacher.inputs, S0)[2]
+    with pytest.raises(RuntimeError, match="4 training outputs still wrong after 500 sweeps and 0 reheats"):
+        annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500)
+    J = annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, reheats=10)
+    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # reheating gets it out
 
 
 def test_overlaps_are_measured_in_the_teachers_gauge():
