@@ -21,8 +21,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "gauge_signs", "align_gauge",
-           "TeacherData", "teacher_data", "measure", "PosteriorChain", "teacher_student", "MCResult", "Bracket", "bracket"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "gauge_signs",
+           "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "teacher_student", "MCResult",
+           "Bracket", "bracket"]
 
 
 class SparseNetwork(NamedTuple):
@@ -379,8 +380,8 @@ class PosteriorChain:
     the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
     ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
     equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages``,
-    ``anneal_tries`` and ``anneal_reheats``: found from random weights through the data alone, so its overlaps start low: an approach from
-    below)."""
+    ``anneal_tries`` and ``anneal_reheats``: found from random weights through the data alone, so its overlaps
+    start low: an approach from below)."""
 
     def __init__(self, data, start, rng, measure_every=10, anneal_sweeps=4000, anneal_stages=1, anneal_tries=3,
                  anneal_reheats=0):
