@@ -112,7 +112,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         else:
             try:
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
-                            **ANNEAL.get((L, c, a), {"anneal_sweeps": 4000 if c <= 10 else 8000}))
+                            anneal=ANNEAL.get((L, c, a), {"anneal_sweeps": 4000 if c <= 10 else 8000}))
             except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue

@@ -216,19 +216,20 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
     return _on_sphere(J)
 
 
-def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=20000, stages=1, tries=1, reheats=0):
+def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=None, stages=1, tries=3, reheats=0):
     """A consistent student found without the teacher's weights or hidden spins: random spherical rows, then slice
     moves by threshold accepting (the allowed number of wrong training outputs falls linearly from half the initial
     count to 0 over ``anneal_sweeps``, then no move may add an error) until none is wrong (RuntimeError with the
-    count left after ``max_sweeps``).  After the annealing, every 10 sweeps, an output unit that is still wrong on
-    some pattern is retrained by the perceptron rule on the student's own last hidden layer (kept where it then
-    separates its labels; the other units are unchanged).  With ``stages`` > 1 the patterns are added in that many
-    equal parts, each annealed in turn from the network consistent with the earlier ones (a path through growing
-    data, for loads where the consistent set is too small to be found at once).  A stage that ends with wrong outputs
-    is reheated up to ``reheats`` times: the allowed number rises to max(3 x the number left, 30) and falls to 0
-    again over anneal_sweeps / 4, within max_sweeps / 4 in all (a way out of the local minima where the last few
-    errors stick).  A failure is retried from new random rows, ``tries`` times in all.  Returns the weights in the
-    gauge closest to the teacher (:func:`align_gauge`)."""
+    count left after ``max_sweeps``, by default 5 x anneal_sweeps). After the annealing, every 10 sweeps, an output
+    unit that is still wrong on some pattern is retrained by the perceptron rule on the student's own last hidden
+    layer (kept where it then separates its labels; the other units are unchanged). With ``stages`` > 1 the patterns
+    are added in that many equal parts, each annealed in turn from the network consistent with the earlier ones (a
+    path through growing data, for loads where the consistent set is too small to be found at once). A stage that
+    ends with wrong outputs is reheated up to ``reheats`` times: the allowed number rises to max(3 x the number
+    left, 30) and falls to 0 again over anneal_sweeps / 4, within max_sweeps / 4 in all (a way out of the local
+    minima where the last few errors stick). A failure is retried from new random rows, ``tries`` times in all.
+    Returns the weights in the gauge closest to the teacher (:func:`align_gauge`)."""
+    max_sweeps = 5 * anneal_sweeps if max_sweeps is None else max_sweeps
     for _ in range(tries):
         try:
             return _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats)
@@ -379,12 +380,11 @@ class PosteriorChain:
     :class:`MCResult`) every ``measure_every`` sweeps; :meth:`result` averages
     the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
     ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
-    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with ``anneal_sweeps``, ``anneal_stages``,
-    ``anneal_tries`` and ``anneal_reheats``: found from random weights through the data alone, so its overlaps
-    start low: an approach from below)."""
+    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with the keywords in the dict ``anneal``,
+    e.g. ``{"anneal_sweeps": 20000, "stages": 2, "reheats": 5}``: found from random weights through the data alone,
+    so its overlaps start low: an approach from below)."""
 
-    def __init__(self, data, start, rng, measure_every=10, anneal_sweeps=4000, anneal_stages=1, anneal_tries=3,
-                 anneal_reheats=0):
+    def __init__(self, data, start, rng, measure_every=10, anneal=None):
         if start not in STARTS:
             raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
         t = data.teacher
@@ -393,8 +393,7 @@ class PosteriorChain:
         elif start == "perceptron":
             J = perceptron_student(t, data.ST, rng)
         else:
-            J = annealed_student(t, data.S0, data.y, rng, anneal_sweeps, 5 * anneal_sweeps, anneal_stages,
-                                 anneal_tries, anneal_reheats)
+            J = annealed_student(t, data.S0, data.y, rng, **(anneal or {}))
         self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
         self.S = _forward(J, t.inputs, data.S0)
         if not np.array_equal(self.S[-1], data.y):
@@ -438,16 +437,15 @@ class PosteriorChain:
 
 
 def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher",
-                    anneal_sweeps=4000, anneal_stages=1):
+                    anneal=None):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
     trained on M = round(alpha c) teacher-labelled random inputs, from ``start`` (see :class:`PosteriorChain`;
-    ``anneal_sweeps`` and ``anneal_stages`` are :func:`annealed_student`'s, per stage); averages use the sweeps after
-    ``burn_in``."""
+    ``anneal``: :func:`annealed_student`'s keywords); averages use the sweeps after ``burn_in``."""
     if burn_in >= sweeps:
         raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    return PosteriorChain(data, start, rng, measure_every, anneal_sweeps, anneal_stages).run(sweeps).result(burn_in)
+    return PosteriorChain(data, start, rng, measure_every, anneal).run(sweeps).result(burn_in)
 
 
 class Bracket(NamedTuple):
@@ -469,18 +467,16 @@ class Bracket(NamedTuple):
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            anneal_sweeps=4000, anneal_stages=1, anneal_tries=3, anneal_reheats=0):
+            anneal=None):
     """Run a chain from the teacher and one from an annealed start on the same data, ``chunk`` sweeps at a time in
     two threads, until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard
     errors or each has run ``max_sweeps``; :class:`Bracket`.  The annealed start is :func:`annealed_student` with
-    ``anneal_sweeps``, ``anneal_stages``, ``anneal_tries`` and ``anneal_reheats``; a RuntimeError from it (no
-    consistent start) propagates."""
+    the keywords in the dict ``anneal``; a RuntimeError from it (no consistent start) propagates."""
     from concurrent.futures import ThreadPoolExecutor
     chunk = chunk or max(measure_every, max_sweeps // 20)
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    chains = [PosteriorChain(data, s, rng, measure_every, anneal_sweeps, anneal_stages, anneal_tries, anneal_reheats)
-              for s in ("teacher", "annealed")]
+    chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", "annealed")]
     with ThreadPoolExecutor(2) as pool:
         while True:
             list(pool.map(lambda ch: ch.run(chunk), chains))

@@ -304,8 +304,9 @@ def test_annealed_start_and_gauge_alignment():
     S0 = rng.choice([-1.0, 1.0], size=(24, 30))
     y = _forward(teacher.weights, teacher.inputs, S0)[2]
     with pytest.raises(RuntimeError, match="4 training outputs still wrong after 500 sweeps and 0 reheats"):
-        annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500)
-    J = annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, reheats=10)
+        annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, tries=1)
+    J = annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, tries=1,
+                         reheats=10)
     assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # reheating gets it out
 
 
@@ -349,6 +350,10 @@ def test_posterior_chain_resumes_and_a_bracket_closes_at_depth_one():
     assert np.array_equal(one.J, two.J) and np.array_equal(np.array(one.rows), np.array(two.rows))
     with pytest.raises(ValueError, match="burn_in"):
         one.result(burn_in=200)
+    with pytest.raises(RuntimeError, match="after 10 sweeps and 0 reheats .*; 1 tries"):   # max_sweeps: 5 x 2
+        PosteriorChain(data, "annealed", np.random.default_rng(1), anneal={"anneal_sweeps": 2, "tries": 1})
+    up = PosteriorChain(data, "annealed", np.random.default_rng(1), anneal={"anneal_sweeps": 200, "stages": 2})
+    assert np.array_equal(up.S[-1], data.y) and up.run(100).sweeps == 100
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0)
     b = bracket(1, 40, 10, 2.0, max_sweeps=6000, seed=3)
     assert b.converged and b.sweeps < 6000                     # the chains from the two starts meet
