@@ -1,13 +1,14 @@
 """Replica theory of deep sign-perceptron networks (teacher scenario) against Monte Carlo of real sparse networks.
 
 The student posterior (uniform over every network that reproduces the teacher's training outputs) is sampled
-with elliptical slice moves (``symbolic_rg.perceptron_mc``) from three starts: the teacher (decorrelating from
-above), a perceptron-trained consistent network (``start="perceptron"``, nearer to equilibrium) and an annealed
-one (``start="annealed"``: found from random rows through the data alone; from below).  Each run reports Q_l and
-q_l (in the gauge closest to the teacher, fixed afresh at every measurement: at small c the chains cross between
-the gauge copies of the posterior, flipped hidden units) and the generalization error with batch-means error bars,
-the integrated autocorrelation time and the drift of Q between the two halves of the kept part; the theory is the
-physical (largest free entropy) solution of the saddle point.
+with elliptical slice moves (``symbolic_rg.perceptron_mc``) from four starts: the teacher (decorrelating from
+above), a perceptron-trained consistent network (``start="perceptron"``, nearer to equilibrium), an annealed
+one (``start="annealed"``: found from random rows through the data alone; from below) and, where annealing finds
+none, a melted one (``start="melted"``: the teacher melted at a fixed number of wrong outputs and requenched).
+Each run reports Q_l and q_l (in the gauge closest to the teacher, fixed afresh at every measurement: at small c
+the chains cross between the gauge copies of the posterior, flipped hidden units) and the generalization error
+with batch-means error bars, the integrated autocorrelation time and the drift of Q between the two halves of the
+kept part; the theory is the physical (largest free entropy) solution of the saddle point.
 
     python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|arcsine|all|replot] [--quick]
                                          [--out docs/deep_perceptron_mc]
@@ -17,7 +18,8 @@ physical (largest free entropy) solution of the saddle point.
 (Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
 sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
 against sweeps from every start, with the theory), keeping the other runs already there; ``equilibrium`` runs
-brackets (a chain from the teacher and one from an annealed start, up to 2 10^5 sweeps each, until they agree) at
+brackets (a chain from the teacher and one from below, an annealed or a melted start, up to 2 10^5 sweeps each,
+until they agree) at
 EQUILIBRIUM_POINTS and the teacher chain alone (an upper bound) at UPPER_BOUND_POINTS (``--point`` with
 ``--starts teacher``: the teacher chain alone there) and writes OUT_equilibrium.json and OUT_equilibrium.png;
 ``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
@@ -31,7 +33,8 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
-from symbolic_rg.perceptron_mc import Bracket, PosteriorChain, bracket, teacher_data, teacher_student
+from symbolic_rg.perceptron_mc import (Bracket, PosteriorChain, bracket, melted_student, teacher_data,
+                                       teacher_student)
 
 
 def theory_curves(depth, alphas):
@@ -79,19 +82,22 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 
 
 EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 200000),
-                      (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000))  # brackets
-UPPER_BOUND_POINTS = ((2, 10, 8.0, 60000), (3, 10, 8.0, 40000), (2, 20, 2.0, 100000), (2, 20, 4.0, 150000))
+                      (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
+                      (3, 10, 8.0, 200000))                                                             # brackets
+UPPER_BOUND_POINTS = ((2, 10, 8.0, 60000), (2, 20, 2.0, 100000), (2, 20, 4.0, 150000))
 # (the teacher chain alone: no annealed start was found there within 30 min, also with the data added in stages and
 # reheats, see annealed_student)
-ANNEAL = {(3, 5, 8.0): {"anneal_sweeps": 20000}}   # where the default annealing (4000 sweeps, 3 tries) found no start
+BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default annealing (4000 sweeps) found no start
+         # no annealed start there; the melted one takes 54 min on one core (skipped with --quick)
+         (3, 10, 8.0): ("melted", {"errors": 100, "melt_sweeps": 4000, "anneal_sweeps": 8000, "reheats": 5})}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
-    """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from an annealed start on the same data,
-    run until they agree or for at most ``sweeps`` each) at
-    (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no annealed start is
-    found in reasonable time); OUT_equilibrium.json is
-    rewritten after every point (the other points already there are kept), then OUT_equilibrium.png."""
+    """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from below, an annealed start or, where
+    BELOW says so, a melted one, on the same data, run until they agree or for at most ``sweeps`` each) at
+    (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no start from below is
+    found in reasonable time); OUT_equilibrium.json is rewritten after every point (the other points already there
+    are kept), then OUT_equilibrium.png."""
     path = out + "_equilibrium.json"
     todo = {(L, c, a) for L, c, a, _ in points}
     try:
@@ -110,10 +116,17 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
             b = Bracket(r.Q, r.Q_err, r.q, r.q_err, r.generalization_error, r.generalization_error_err, r, None,
                         False, sweeps)
         else:
+            start, kw = BELOW.get((L, c, a), ("annealed", {"anneal_sweeps": 4000 if c <= 10 else 8000}))
+            if start == "melted" and quick:
+                print("L=%d c=%d alpha=%.1f skipped with --quick: its melted start takes an hour" % (L, c, a))
+                continue
             try:
-                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every,
-                            anneal=ANNEAL.get((L, c, a), {"anneal_sweeps": 4000 if c <= 10 else 8000}))
-            except RuntimeError as e:                    # no consistent annealed start: reported, not fatal
+                if start == "melted":           # found first, on the random stream right after the data, then handed
+                    rng = np.random.default_rng(seed)                         # to bracket (which draws the same data)
+                    d = teacher_data(L, 5 * c, c, a, rng)
+                    start = melted_student(d.teacher, d.S0, d.y, rng, **kw)
+                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw)
+            except RuntimeError as e:                    # no consistent start from below: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue
         run = {"depth": L, "c": c, "N": 5 * c, "alpha": a, "sweeps": b.sweeps, "converged": b.converged,
@@ -176,7 +189,7 @@ def arcsine_check(out, quick=False, cs=(5, 10, 20), alpha=8.0, depth=2):
 
 def plot_equilibrium(path, runs):
     """Per depth: Q_l, q_l and epsilon against alpha (theory lines); each bracket drawn as its estimate with error
-    bar and the two chains' values (open triangles: down from the teacher, up from the annealed start)."""
+    bar and the two chains' values (open triangles: down from the teacher, up from the start from below)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -222,7 +235,7 @@ def plot_equilibrium(path, runs):
             if ax.lines:
                 ax.legend(fontsize=7)
     fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree; small "
-                 "down/up triangles: chain from the teacher / from the annealed start;\nlarge triangle: teacher chain "
+                 "down/up triangles: chain from the teacher / from below;\nlarge triangle: teacher chain "
                  "alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
                  "units uncorrelated with the teacher",
                  fontsize=9)

@@ -12,7 +12,8 @@ training output is still correct.  This leaves the uniform measure on the consis
 recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs.
 
 :class:`PosteriorChain` is one resumable chain; :func:`teacher_student` runs one; :func:`bracket` runs a chain from
-the teacher and one from an annealed start on the same data, in two threads, until their averages agree.
+the teacher and one from below (an annealed or a melted start) on the same data, in two threads, until their averages
+agree.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "gauge_signs",
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student", "gauge_signs",
            "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "teacher_student", "MCResult",
            "Bracket", "bracket"]
 
@@ -238,37 +239,73 @@ def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=None, s
     raise RuntimeError("%s; %d tries" % (failure, tries))
 
 
+def melted_student(teacher, S0, y, rng, errors=200, melt_sweeps=3000, anneal_sweeps=6000, max_sweeps=None,
+                   tries=3, reheats=0):
+    """A consistent student with overlaps below the teacher chain's, for loads where :func:`annealed_student` finds
+    none from random rows: from the teacher, slice moves by threshold accepting at up to ``errors`` wrong training
+    outputs for ``melt_sweeps`` (a liquid at a fixed error budget, whose overlaps fall well below the consistent
+    networks'), then the allowed number falls to 0 over ``anneal_sweeps`` with the perceptron repair of the output
+    units and ``reheats`` as in :func:`annealed_student` (RuntimeError with the count left after ``max_sweeps``, by
+    default 5 x anneal_sweeps; ``tries`` melts in all).  Its overlaps are measured, not assumed: a chain from it is
+    an approach from below only where they start below the teacher chain's."""
+    max_sweeps = 5 * anneal_sweeps if max_sweeps is None else max_sweeps
+    L, N, c = teacher.weights.shape
+    starts, units = teacher.readers
+    for _ in range(tries):
+        J = teacher.weights.copy()
+        S = _forward(J, teacher.inputs, S0)
+        wrong = np.zeros(1, np.int64)
+        _sweeps(J, teacher.inputs, starts, units, S, y, melt_sweeps, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+                wrong, errors)
+        try:
+            _requench(J, S, teacher, y, rng, wrong[0], anneal_sweeps, max_sweeps, reheats, "melted start",
+                      "depth %d, c %d, M = %d patterns, melted at %d wrong outputs" % (L, c, y.shape[0], errors))
+            return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
+        except RuntimeError as e:
+            failure = e
+    raise RuntimeError("%s; %d tries" % (failure, tries))
+
+
 def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats):
     L, N, c = teacher.weights.shape
     J = _on_sphere(rng.standard_normal((L, N, c)))
-    starts, units = teacher.readers
     M = S0.shape[0]
     for stage in range(1, stages + 1):
         m = M * stage // stages
-        S, ym = _forward(J, teacher.inputs, S0[:m]), y[:m]
-        errors = np.array([np.sum(S[L] != ym)], np.int64)
-        top, length, limit = errors[0] // 2, anneal_sweeps, max_sweeps
-        for _ in range(reheats + 1):
-            done = 0
-            while errors[0] > 0 and done < limit:
-                budget = int(top * max(0.0, 1 - done / length))
-                _sweeps(J, teacher.inputs, starts, units, S, ym, 10, int(rng.integers(2 ** 31)),
-                        np.zeros(1, np.int64), errors, budget)
-                done += 10
-                if done >= length and errors[0] > 0:
-                    for i in np.flatnonzero(np.any(S[L] != ym, axis=0)):
-                        row = J[L - 1, i].copy()
-                        if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], ym[:, i], row, 1000):
-                            J[L - 1, i] = _on_sphere(row)
-                            errors[0] -= np.sum(S[L][:, i] != ym[:, i])
-                            S[L][:, i] = ym[:, i]
-            if errors[0] == 0:
-                break
-            top, length, limit = max(3 * errors[0], 30), max(anneal_sweeps // 4, 10), max_sweeps // 4   # reheat
-        if errors[0] > 0:
-            raise RuntimeError("annealed start: %d training outputs still wrong after %d sweeps and %d reheats (depth "
-                               "%d, c %d, %d of M = %d patterns)" % (errors[0], max_sweeps, reheats, L, c, m, M))
+        S = _forward(J, teacher.inputs, S0[:m])
+        _requench(J, S, teacher, y[:m], rng, np.sum(S[L] != y[:m]) // 2, anneal_sweeps, max_sweeps, reheats,
+                  "annealed start", "depth %d, c %d, %d of M = %d patterns" % (L, c, m, M))
     return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
+
+
+def _requench(J, S, teacher, y, rng, top, anneal_sweeps, max_sweeps, reheats, name, where):
+    """Threshold accepting on J (with spins S on the patterns of y) to no wrong output: the allowed number falls
+    linearly from ``top`` to 0 over anneal_sweeps, output units still wrong then are repaired by the perceptron rule
+    every 10 sweeps, and a stuck end is reheated (see :func:`annealed_student`); RuntimeError naming ``name`` if
+    some output is still wrong after max_sweeps and the reheats (and ``where``)."""
+    L = J.shape[0]
+    starts, units = teacher.readers
+    errors = np.array([np.sum(S[L] != y)], np.int64)
+    length, limit = anneal_sweeps, max_sweeps
+    for _ in range(reheats + 1):
+        done = 0
+        while errors[0] > 0 and done < limit:
+            budget = int(top * max(0.0, 1 - done / length))
+            _sweeps(J, teacher.inputs, starts, units, S, y, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+                    errors, budget)
+            done += 10
+            if done >= length and errors[0] > 0:
+                for i in np.flatnonzero(np.any(S[L] != y, axis=0)):
+                    row = J[L - 1, i].copy()
+                    if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], y[:, i], row, 1000):
+                        J[L - 1, i] = _on_sphere(row)
+                        errors[0] -= np.sum(S[L][:, i] != y[:, i])
+                        S[L][:, i] = y[:, i]
+        if errors[0] == 0:
+            return
+        top, length, limit = max(3 * errors[0], 30), max(anneal_sweeps // 4, 10), max_sweeps // 4   # reheat
+    raise RuntimeError("%s: %d training outputs still wrong after %d sweeps and %d reheats (%s)"
+                       % (name, errors[0], max_sweeps, reheats, where))
 
 
 def gauge_signs(S, ST):
@@ -371,7 +408,25 @@ def measure(J, S, data):
     return np.concatenate([Q, q, [np.mean(SX[L] != data.XT[L])], np.mean(sigma[1:L] < 0, axis=1)])
 
 
-STARTS = ("teacher", "perceptron", "annealed")
+STARTS = ("teacher", "perceptron", "annealed", "melted")
+
+
+def _given_start(J, data):
+    """A copy of the weights ``J`` after checking that they are a consistent network for ``data``: shape (depth, N,
+    c), rows of squared norm c, every training output reproduced."""
+    t, J = data.teacher, np.array(J, dtype=np.float64)
+    if J.shape != t.weights.shape:
+        raise ValueError("start: a weight array must have shape %s (depth, N, c), got %s" % (t.weights.shape, J.shape))
+    c = J.shape[2]
+    norms = np.einsum("lik,lik->li", J, J)
+    if not np.allclose(norms, c, rtol=1e-8, atol=0):
+        raise ValueError("start: every weight row must have squared norm c = %d (spherical), found %.6g to %.6g"
+                         % (c, norms.min(), norms.max()))
+    wrong = int(np.sum(_forward(J, t.inputs, data.S0)[-1] != data.y))
+    if wrong:
+        raise ValueError("start: the network gets %d of the %d training outputs wrong; it must reproduce every one"
+                         % (wrong, data.y.size))
+    return J
 
 
 class PosteriorChain:
@@ -380,20 +435,27 @@ class PosteriorChain:
     :class:`MCResult`) every ``measure_every`` sweeps; :meth:`result` averages
     the kept part.  Starts: ``"teacher"`` (in equilibrium in principle, decorrelating from above),
     ``"perceptron"`` (:func:`perceptron_student`: another consistent network, in the runs so far still above the
-    equilibrium overlaps) and ``"annealed"`` (:func:`annealed_student` with the keywords in the dict ``anneal``,
+    equilibrium overlaps), ``"annealed"`` (:func:`annealed_student` with the keywords in the dict ``anneal``,
     e.g. ``{"anneal_sweeps": 20000, "stages": 2, "reheats": 5}``: found from random weights through the data alone,
-    so its overlaps start low: an approach from below)."""
+    so its overlaps start low: an approach from below) and ``"melted"`` (:func:`melted_student` with the keywords
+    in ``anneal``: the teacher melted at a fixed error budget and requenched, low overlaps where no annealed start
+    is found); or the weights (depth, N, c) of a consistent network, e.g. a start found once and saved (copied;
+    rows of norm sqrt(c), every training output reproduced; ``MCResult.start`` reads ``"given"``)."""
 
     def __init__(self, data, start, rng, measure_every=10, anneal=None):
-        if start not in STARTS:
-            raise ValueError("start must be 'teacher', 'perceptron' or 'annealed', got %r" % (start,))
         t = data.teacher
-        if start == "teacher":
+        if isinstance(start, np.ndarray):
+            J, start = _given_start(start, data), "given"
+        elif start not in STARTS:
+            raise ValueError("start must be one of %s or a weight array, got %r" % (", ".join(STARTS), start))
+        elif start == "teacher":
             J = t.weights.copy()
         elif start == "perceptron":
             J = perceptron_student(t, data.ST, rng)
-        else:
+        elif start == "annealed":
             J = annealed_student(t, data.S0, data.y, rng, **(anneal or {}))
+        else:
+            J = melted_student(t, data.S0, data.y, rng, **(anneal or {}))
         self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
         self.S = _forward(J, t.inputs, data.S0)
         if not np.array_equal(self.S[-1], data.y):
@@ -424,6 +486,9 @@ class PosteriorChain:
         if burn_in >= self.sweeps:
             raise ValueError("burn_in (%d) must be below the sweeps run (%d)" % (burn_in, self.sweeps))
         kept = rows[burn_in // self.measure_every:]
+        if len(kept) < 10:
+            raise ValueError("result: %d measurements after burn_in = %d sweeps (one every %d sweeps); the batch-means "
+                             "errors need at least 10: run more sweeps" % (len(kept), burn_in, self.measure_every))
         Qk = kept[:, :L]
         half = Qk.shape[0] // 2
         Q_err = _batch_error(Qk)
@@ -450,8 +515,8 @@ def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=1
 
 class Bracket(NamedTuple):
     """Equilibrium estimate from two chains on the same data, each averaged over its last half: one decorrelating
-    from above (teacher start) and one from an annealed start (found through the data alone; at depth >= 2 its
-    overlaps start below the equilibrium ones, at depth 1 the perceptron-repaired start lies a little above).
+    from above (teacher start) and one from an annealed or melted start (at depth >= 2 its overlaps start below the
+    equilibrium ones, at depth 1 the perceptron-repaired annealed start lies a little above).
     The estimate is their mean; its error combines the statistical errors with half the remaining gap,
     ½√(σ_a² + σ_b²) ⊕ ½|gap|."""
     Q: np.ndarray
@@ -467,16 +532,23 @@ class Bracket(NamedTuple):
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            anneal=None):
-    """Run a chain from the teacher and one from an annealed start on the same data, ``chunk`` sweeps at a time in
-    two threads, until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard
-    errors or each has run ``max_sweeps``; :class:`Bracket`.  The annealed start is :func:`annealed_student` with
-    the keywords in the dict ``anneal``; a RuntimeError from it (no consistent start) propagates."""
+            below="annealed", anneal=None):
+    """Run a chain from the teacher and one from the start ``below`` ("annealed", "melted" or the weights of a
+    consistent network on these data, see :class:`PosteriorChain`; ``anneal``: the keywords of
+    :func:`annealed_student` or :func:`melted_student`) on the same data, ``chunk`` sweeps at a time in two threads,
+    until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard errors or each
+    has run ``max_sweeps``; :class:`Bracket`.  A chunk has at least 20 measurements (a last half of 10 for the
+    batch-means errors).  A RuntimeError from the start (no consistent network found) propagates."""
+    if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
+        raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
+    if max_sweeps < 20 * measure_every:
+        raise ValueError("max_sweeps must be at least 20 x measure_every = %d, got %d"
+                         % (20 * measure_every, max_sweeps))
     from concurrent.futures import ThreadPoolExecutor
-    chunk = chunk or max(measure_every, max_sweeps // 20)
+    chunk = max(chunk or max_sweeps // 20, 20 * measure_every)
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", "annealed")]
+    chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", below)]
     with ThreadPoolExecutor(2) as pool:
         while True:
             list(pool.map(lambda ch: ch.run(chunk), chains))

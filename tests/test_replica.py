@@ -275,8 +275,10 @@ def test_perceptron_start_is_a_consistent_network_away_from_the_teacher():
     np.testing.assert_allclose(np.linalg.norm(J, axis=2), np.sqrt(10))
     assert np.array_equal(_forward(J, teacher.inputs, S[0]), S)             # every hidden and output spin reproduced
     assert np.all(np.einsum("lik,lik->l", J, teacher.weights) / 300 < 0.95)
-    r = teacher_student(2, 30, 10, 2.0, sweeps=40, burn_in=20, start="perceptron", seed=1)
-    assert r.Q_trace.shape == (4, 2) and r.q_trace.shape == (4, 1) and r.error_trace.shape == (4,)
+    r = teacher_student(2, 30, 10, 2.0, sweeps=200, burn_in=100, start="perceptron", seed=1)
+    assert r.Q_trace.shape == (20, 2) and r.q_trace.shape == (20, 1) and r.error_trace.shape == (20,)
+    with pytest.raises(ValueError, match="result: 4 measurements after burn_in = 160 sweeps .* at least 10"):
+        teacher_student(2, 30, 10, 2.0, sweeps=200, burn_in=160, start="perceptron", seed=1)   # no NaN errors
     assert np.all((0 <= r.error_trace) & (r.error_trace <= 0.5 + 0.1))
     with pytest.raises(ValueError, match="start"):
         teacher_student(1, 10, 5, 1.0, sweeps=20, burn_in=10, start="random")
@@ -308,6 +310,47 @@ def test_annealed_start_and_gauge_alignment():
     J = annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, tries=1,
                          reheats=10)
     assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # reheating gets it out
+
+
+def test_melted_start_is_consistent_and_below_the_teacher():
+    from symbolic_rg.perceptron_mc import PosteriorChain, bracket, measure, melted_student, teacher_data
+    data = teacher_data(2, 30, 6, 4.0, np.random.default_rng(7), n_test=400)
+    t = data.teacher
+    chain = PosteriorChain(data, "melted", np.random.default_rng(1),
+                           anneal={"errors": 150, "melt_sweeps": 300, "anneal_sweeps": 300, "reheats": 3})
+    assert np.array_equal(chain.S[-1], data.y)                                   # consistent with every output
+    np.testing.assert_allclose(np.linalg.norm(chain.J, axis=2), np.sqrt(6))
+    teacher_chain = PosteriorChain(data, "teacher", np.random.default_rng(1)).run(300)
+    assert np.all(measure(chain.J, chain.S, data)[:2] < teacher_chain.result().Q - 0.05)   # the melt lowered Q
+    with pytest.raises(RuntimeError, match="melted start: .* still wrong after 10 sweeps and 0 reheats .*; 2 tries"):
+        melted_student(t, data.S0, data.y, np.random.default_rng(1), errors=60, melt_sweeps=300, anneal_sweeps=2,
+                       tries=2)
+    with pytest.raises(ValueError, match="below must be 'annealed', 'melted' or a weight array"):
+        bracket(1, 10, 5, 1.0, max_sweeps=100, below="perceptron")
+    with pytest.raises(ValueError, match="max_sweeps must be at least 20 x measure_every = 200, got 100"):
+        bracket(1, 10, 5, 1.0, max_sweeps=100)
+
+
+def test_a_saved_network_is_a_start_and_is_checked():
+    from symbolic_rg.perceptron_mc import PosteriorChain, melted_student, teacher_data
+    data = teacher_data(2, 30, 6, 4.0, np.random.default_rng(7), n_test=400)
+    kw = {"errors": 150, "melt_sweeps": 300, "anneal_sweeps": 300, "reheats": 3}
+    chain = PosteriorChain(data, "melted", np.random.default_rng(1), anneal=kw).run(200)
+    rng = np.random.default_rng(1)                                 # the start found again and saved
+    J = melted_student(data.teacher, data.S0, data.y, rng, **kw)
+    again = PosteriorChain(data, J, rng).run(200)                  # resumes the same random stream: the same chain
+    np.testing.assert_array_equal(np.array(again.rows), np.array(chain.rows))
+    assert again.result().start == "given" and again.J is not J
+    with pytest.raises(ValueError, match=r"start: a weight array must have shape \(2, 30, 6\)"):
+        PosteriorChain(data, J[:, :, :5], rng)
+    with pytest.raises(ValueError, match="squared norm c = 6"):
+        PosteriorChain(data, 2 * J, rng)
+    wrong = J.copy()
+    wrong[1] *= -1                                                 # every output unit flipped
+    with pytest.raises(ValueError, match="start: the network gets 720 of the 720 training outputs wrong"):
+        PosteriorChain(data, wrong, rng)
+    with pytest.raises(ValueError, match="start must be one of teacher, perceptron, annealed, melted or a weight"):
+        PosteriorChain(data, "random", rng)
 
 
 def test_overlaps_are_measured_in_the_teachers_gauge():
