@@ -231,9 +231,15 @@ def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=None, s
     minima where the last few errors stick). A failure is retried from new random rows, ``tries`` times in all.
     Returns the weights in the gauge closest to the teacher (:func:`align_gauge`)."""
     max_sweeps = 5 * anneal_sweeps if max_sweeps is None else max_sweeps
+    return _retried(lambda: _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats), tries)
+
+
+def _retried(attempt, tries):
+    """``attempt()`` up to ``tries`` times while it raises RuntimeError; the last failure, with the count, if none
+    succeeds."""
     for _ in range(tries):
         try:
-            return _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats)
+            return attempt()
         except RuntimeError as e:
             failure = e
     raise RuntimeError("%s; %d tries" % (failure, tries))
@@ -249,21 +255,19 @@ def melted_student(teacher, S0, y, rng, errors=200, melt_sweeps=3000, anneal_swe
     default 5 x anneal_sweeps; ``tries`` melts in all).  Its overlaps are measured, not assumed: a chain from it is
     an approach from below only where they start below the teacher chain's."""
     max_sweeps = 5 * anneal_sweeps if max_sweeps is None else max_sweeps
+    return _retried(lambda: _melt(teacher, S0, y, rng, errors, melt_sweeps, anneal_sweeps, max_sweeps, reheats), tries)
+
+
+def _melt(teacher, S0, y, rng, errors, melt_sweeps, anneal_sweeps, max_sweeps, reheats):
     L, N, c = teacher.weights.shape
-    starts, units = teacher.readers
-    for _ in range(tries):
-        J = teacher.weights.copy()
-        S = _forward(J, teacher.inputs, S0)
-        wrong = np.zeros(1, np.int64)
-        _sweeps(J, teacher.inputs, starts, units, S, y, melt_sweeps, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
-                wrong, errors)
-        try:
-            _requench(J, S, teacher, y, rng, wrong[0], anneal_sweeps, max_sweeps, reheats, "melted start",
-                      "depth %d, c %d, M = %d patterns, melted at %d wrong outputs" % (L, c, y.shape[0], errors))
-            return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
-        except RuntimeError as e:
-            failure = e
-    raise RuntimeError("%s; %d tries" % (failure, tries))
+    J = teacher.weights.copy()
+    S = _forward(J, teacher.inputs, S0)
+    wrong = np.zeros(1, np.int64)
+    _sweeps(J, teacher.inputs, *teacher.readers, S, y, melt_sweeps, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+            wrong, errors)
+    _requench(J, S, teacher, y, rng, wrong[0], anneal_sweeps, max_sweeps, reheats, "melted start",
+              "depth %d, c %d, M = %d patterns, melted at %d wrong outputs" % (L, c, y.shape[0], errors))
+    return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
 
 
 def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats):
@@ -412,8 +416,8 @@ STARTS = ("teacher", "perceptron", "annealed", "melted")
 
 
 def _given_start(J, data):
-    """A copy of the weights ``J`` after checking that they are a consistent network for ``data``: shape (depth, N,
-    c), rows of squared norm c, every training output reproduced."""
+    """A float copy of the weights ``J`` after checking their shape (depth, N, c) and rows of squared norm c
+    (whether they reproduce every training output, :class:`PosteriorChain` checks for every start)."""
     t, J = data.teacher, np.array(J, dtype=np.float64)
     if J.shape != t.weights.shape:
         raise ValueError("start: a weight array must have shape %s (depth, N, c), got %s" % (t.weights.shape, J.shape))
@@ -422,10 +426,6 @@ def _given_start(J, data):
     if not np.allclose(norms, c, rtol=1e-8, atol=0):
         raise ValueError("start: every weight row must have squared norm c = %d (spherical), found %.6g to %.6g"
                          % (c, norms.min(), norms.max()))
-    wrong = int(np.sum(_forward(J, t.inputs, data.S0)[-1] != data.y))
-    if wrong:
-        raise ValueError("start: the network gets %d of the %d training outputs wrong; it must reproduce every one"
-                         % (wrong, data.y.size))
     return J
 
 
@@ -458,7 +458,11 @@ class PosteriorChain:
             J = melted_student(t, data.S0, data.y, rng, **(anneal or {}))
         self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
         self.S = _forward(J, t.inputs, data.S0)
-        if not np.array_equal(self.S[-1], data.y):
+        wrong = int(np.sum(self.S[-1] != data.y))
+        if wrong and start == "given":
+            raise ValueError("start: the network gets %d of the %d training outputs wrong; it must reproduce every one"
+                             % (wrong, data.y.size))
+        if wrong:
             raise AssertionError("the starting network must reproduce every training output")
         self.seed = int(rng.integers(2 ** 31))
         self.shrinks, self.rows = np.zeros(1, np.int64), []
