@@ -19,8 +19,9 @@ kept part; the theory is the physical (largest free entropy) solution of the sad
 sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
 against sweeps from every start, with the theory), keeping the other runs already there; ``equilibrium`` runs
 brackets (a chain from the teacher and one from below, an annealed or a melted start, up to 2 10^5 sweeps each,
-until they agree) at EQUILIBRIUM_POINTS (or the ``--point`` ones; with ``--starts teacher`` the teacher chain alone
-there, an upper bound on Q) and writes OUT_equilibrium.json and OUT_equilibrium.png;
+until they agree; both chains parallel-tempered where LADDERS gives a ladder of inverse temperatures) at
+EQUILIBRIUM_POINTS (or the ``--point`` ones; with ``--starts teacher`` the teacher chain alone there, an upper bound
+on Q) and writes OUT_equilibrium.json and OUT_equilibrium.png;
 ``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
 (OUT_arcsine.json); ``replot`` redraws the scan and relaxation figures from the JSON files with the theory
 recomputed.
@@ -80,7 +81,7 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
     plot_relaxation(out + "_relaxation.png", runs)
 
 
-EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 200000),
+EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 100000),
                       (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
                       (2, 10, 8.0, 100000), (3, 10, 8.0, 200000), (2, 20, 2.0, 200000), (2, 20, 4.0, 150000))
 MELTED = {"melt_sweeps": 4000, "anneal_sweeps": 8000, "reheats": 5}
@@ -90,6 +91,12 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
          # go below the teacher chain's overlaps (at c = 20, alpha = 4, 200 wrong outputs came back to them, 600 not)
          (2, 10, 8.0): ("melted", dict(MELTED, errors=100)), (3, 10, 8.0): ("melted", dict(MELTED, errors=100)),
          (2, 20, 2.0): ("melted", dict(MELTED, errors=300)), (2, 20, 4.0): ("melted", dict(MELTED, errors=600))}
+# parallel tempering (perceptron_mc.TemperedChain: replicas at these finite inverse temperatures in the number of wrong
+# training outputs below the one at beta = infinity, which is measured) where the plain chains from the two starts
+# stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4 and 56 min on 2 cores).
+# At L = 3 the hottest replica must be near random outputs (beta = 0.05): from beta = 0.5 the chain from below had not
+# moved in 10^4 sweeps.  At c = 10 (four times as many training outputs) a ladder needs about twice as many replicas.
+LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32)}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
@@ -110,11 +117,13 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         th = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile().solve(a)
         t0 = time.perf_counter()
         seed, every = 11 * L + c + int(10 * a), max(10, sweeps // 4000)
+        if (L, c, a) in LADDERS:
+            every += every % 2                           # exchanges every 2 sweeps
         if above_only:                                   # the teacher chain alone: an upper bound
             rng = np.random.default_rng(seed)
             r = PosteriorChain(teacher_data(L, 5 * c, c, a, rng), "teacher", rng, every).run(sweeps).result()
             b = Bracket(r.Q, r.Q_err, r.q, r.q_err, r.generalization_error, r.generalization_error_err, r, None,
-                        False, sweeps)
+                        False, sweeps, None)
         else:
             start, kw = BELOW.get((L, c, a), ("annealed", {"anneal_sweeps": 4000 if c <= 10 else 8000}))
             if start == "melted" and quick:
@@ -126,7 +135,10 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                     rng = np.random.default_rng(seed)                         # to bracket (which draws the same data)
                     d = teacher_data(L, 5 * c, c, a, rng)
                     start = melted_student(d.teacher, d.S0, d.y, rng, **kw)
-                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw)
+                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw,
+                            betas=LADDERS.get((L, c, a)), progress=lambda n, hi, lo: print(
+                                "  L=%d c=%d alpha=%.1f %d sweeps: Q from above %s, from below %s"
+                                % (L, c, a, n, np.round(hi.Q, 3), np.round(lo.Q, 3)), flush=True))
             except RuntimeError as e:                    # no consistent start from below: reported, not fatal
                 print("L=%d c=%d alpha=%.1f no bracket: %s" % (L, c, a, e), flush=True)
                 continue
@@ -135,7 +147,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                "generalization_error": b.generalization_error,
                "generalization_error_err": b.generalization_error_err,
                "theory_Q": list(th.Q), "theory_q": list(th.q), "theory_generalization_error": th.generalization_error,
-               "seconds": time.perf_counter() - t0}
+               "seconds": time.perf_counter() - t0, "tempering": b.tempering}
         for side, r in (("above", b.above), ("below", b.below)):
             if r is None:
                 run[side] = None
@@ -147,9 +159,10 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                          "Q_trace": r.Q_trace[::10].tolist()}
         runs.append(run)
         below = b.below or b.above
-        print("L=%d c=%d alpha=%.1f %d sweeps %s: Q=%s +- %s (above %s, below %s; theory %s) q=%s (theory %s) "
+        print("L=%d c=%d alpha=%.1f %d sweeps%s %s: Q=%s +- %s (above %s, below %s; theory %s) q=%s (theory %s) "
               "eps=%.3f+-%.3f (theory %.3f) flipped=%s tau=%.0f/%.0f drift=%s %.0fs"
-              % (L, c, a, b.sweeps, "teacher chain only" if b.below is None else
+              % (L, c, a, b.sweeps, "" if b.tempering is None else " (tempered: %d replicas, hot-to-cold %s)"
+                 % (len(b.tempering["betas"]) + 1, b.tempering["hot_to_cold"]), "teacher chain only" if b.below is None else
                  "converged" if b.converged else "NOT converged", np.round(b.Q, 3), np.round(b.Q_err, 3),
                  np.round(b.above.Q, 3), np.round(below.Q, 3) if b.below else "-", np.round(th.Q, 3),
                  np.round(b.q, 3), np.round(th.q, 3), b.generalization_error, b.generalization_error_err,
@@ -238,7 +251,8 @@ def plot_equilibrium(path, runs):
     fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree; small "
                  "down/up triangles: chain from the teacher / from below;\nlarge triangle: teacher chain "
                  "alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
-                 "units uncorrelated with the teacher",
+                 "units uncorrelated with the teacher;\nboth chains parallel-tempered at (L, c, alpha) = "
+                 + ", ".join("(%d, %d, %g)" % (r["depth"], r["c"], r["alpha"]) for r in runs if r.get("tempering")),
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(path, dpi=110)

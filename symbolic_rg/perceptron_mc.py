@@ -11,8 +11,10 @@ Move: elliptical slice sampling of one row along a great circle, :math:`J(\theta
 training output is still correct.  This leaves the uniform measure on the consistent set invariant.  A proposal
 recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs.
 
-:class:`PosteriorChain` is one resumable chain; :func:`teacher_student` runs one; :func:`bracket` runs a chain from
-the teacher and one from below (an annealed or a melted start) on the same data, in two threads, until their averages
+:class:`PosteriorChain` is one resumable chain; :class:`TemperedChain` adds replicas at finite inverse temperatures in
+the number of wrong training outputs (parallel tempering) so that the measured one, at beta = infinity, can cross
+between regions of the consistent set; :func:`teacher_student` runs one chain; :func:`bracket` runs a chain from the
+teacher and one from below (an annealed or a melted start) on the same data, in two threads, until their averages
 agree.
 """
 from __future__ import annotations
@@ -23,8 +25,8 @@ import numba
 import numpy as np
 
 __all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student", "gauge_signs",
-           "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "teacher_student", "MCResult",
-           "Bracket", "bracket"]
+           "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "TemperedChain", "teacher_student",
+           "MCResult", "Bracket", "bracket"]
 
 
 class SparseNetwork(NamedTuple):
@@ -142,11 +144,13 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0):
+def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0, beta=np.inf):
     """``n_sweeps`` sweeps of slice moves over every row of every layer (J, S and errors[0], the number of wrong
-    training outputs, updated in place).  A proposal is accepted where the number of wrong outputs stays within
+    training outputs E, updated in place).  With ``beta`` infinite a proposal is accepted where E stays within
     max(budget, its current value): with budget 0 and none wrong, the uniform measure on the consistent networks
-    is invariant; otherwise the moves are threshold accepting towards a consistent network."""
+    is invariant; otherwise the moves are threshold accepting towards a consistent network.  With ``beta`` finite
+    each move draws the slice level E + floor(-ln(u) / beta), u uniform on (0, 1], and accepts within it: the
+    slice sampler of the tempered measure exp(-beta E) on the spheres (``budget`` is then unused)."""
     np.random.seed(seed)
     L, N, c = J.shape
     M = S.shape[1]
@@ -161,13 +165,16 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
                 nu = np.random.standard_normal(c)
                 nu -= (nu @ x) / c * x
                 nu *= np.sqrt(c) / np.sqrt(nu @ nu)
+                if np.isinf(beta):
+                    top = max(budget, errors[0])
+                else:
+                    top = errors[0] + int(np.floor(-np.log(1.0 - np.random.random()) / beta))
                 theta = np.random.uniform(0, 2 * np.pi)
                 lo, hi = theta - 2 * np.pi, theta
                 while True:
                     row = x * np.cos(theta) + nu * np.sin(theta)
-                    delta, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i,
-                                    errors[0] == 0 and budget == 0)
-                    if errors[0] + delta <= max(budget, errors[0]):
+                    delta, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, top == 0)
+                    if errors[0] + delta <= top:
                         J[l, i] = row
                         errors[0] += delta
                         break
@@ -505,6 +512,75 @@ class PosteriorChain:
                         self.shrinks[0] / (self.sweeps * L * N), self.start)
 
 
+class TemperedChain(PosteriorChain):
+    r"""Parallel tempering in the number E of wrong training outputs: one replica of the network at each inverse
+    temperature of ``betas`` (finite, increasing) samples :math:`e^{-\beta E}` on the spheres (slice moves with a
+    random level, see :func:`_sweeps`) and one more at :math:`\beta = \infty` samples the student posterior (every
+    output correct); only that one is measured, so :meth:`result` is a :class:`MCResult` as for
+    :class:`PosteriorChain`.  Every ``swap_every`` sweeps neighbours (the even pairs, then the odd ones) exchange
+    their networks with probability :math:`\min(1, e^{(\beta_{k+1} - \beta_k)(E_{k+1} - E_k)})` (into
+    :math:`\beta = \infty` only a network with E = 0), which leaves the product of the replicas' measures
+    invariant.  A network can so leave a region of the consistent set through inconsistent ones, which the chain at
+    :math:`\beta = \infty` alone cannot.  Every replica starts from ``start`` (as in :class:`PosteriorChain`).
+    ``swap_acceptance`` (per neighbour pair) and ``hot_to_cold`` (how often a network last seen at the hottest replica
+    reached :math:`\beta = \infty`) report the mixing; ``shrinks_per_move`` is that of the measured replica."""
+
+    def __init__(self, data, start, rng, betas, measure_every=10, swap_every=2, anneal=None):
+        betas = np.asarray(betas, dtype=np.float64)
+        if betas.ndim != 1 or betas.size < 1 or not np.all(np.isfinite(betas)) or betas[0] <= 0 \
+                or np.any(np.diff(betas) <= 0):
+            raise ValueError("betas must be a non-empty increasing sequence of finite inverse temperatures > 0 "
+                             "(beta = infinity is added on top), got %r" % (betas,))
+        if swap_every < 1 or measure_every % swap_every:
+            raise ValueError("swap_every must be a positive divisor of measure_every (%d), got %r"
+                             % (measure_every, swap_every))
+        super().__init__(data, start, rng, measure_every, anneal)
+        self.betas, self.swap_every = np.append(betas, np.inf), swap_every
+        self.replicas = [[self.J.copy(), self.S.copy(), np.zeros(1, np.int64), None] for _ in betas]
+        self.replicas.append([self.J, self.S, np.zeros(1, np.int64), None])
+        self._shrinks = [np.zeros(1, np.int64) for _ in self.betas]
+        self.shrinks = self._shrinks[-1]
+        self.accepted, self.attempts = np.zeros(betas.size, np.int64), np.zeros(betas.size, np.int64)
+        self.hot_to_cold, self._rounds, self._swap_rng = 0, 0, np.random.default_rng(self.seed)
+
+    @property
+    def swap_acceptance(self):
+        """Fraction of accepted exchanges between replicas k and k + 1 (betas ascending, the last pair into
+        beta = infinity)."""
+        return self.accepted / np.maximum(self.attempts, 1)
+
+    def _exchange(self):
+        r, b = self.replicas, self.betas
+        for k in range(self._rounds % 2, len(r) - 1, 2):
+            e0, e1 = r[k][2][0], r[k + 1][2][0]
+            self.attempts[k] += 1
+            if e0 == 0 if np.isinf(b[k + 1]) else np.log(1.0 - self._swap_rng.random()) <= (b[k + 1] - b[k]) * (e1 - e0):
+                r[k], r[k + 1] = r[k + 1], r[k]
+                self.accepted[k] += 1
+        r[0][3] = "hot"
+        if r[-1][3] == "hot":
+            self.hot_to_cold += 1
+        r[-1][3] = "cold"
+        self._rounds += 1
+
+    def run(self, sweeps):
+        """Append ``sweeps`` sweeps of every replica (a multiple of measure_every is used), with an exchange every
+        ``swap_every`` sweeps and a trace row of the beta = infinity replica every measure_every sweeps."""
+        d, t = self.data, self.data.teacher
+        for _ in range(sweeps // self.measure_every):
+            for _ in range(self.measure_every // self.swap_every):
+                for k, (J, S, E, _) in enumerate(self.replicas):
+                    seed = (self.seed + self._rounds * len(self.betas) + k) % 2 ** 32
+                    _sweeps(J, t.inputs, *t.readers, S, d.y, self.swap_every, seed, self._shrinks[k], E, 0,
+                            self.betas[k])
+                self._exchange()
+            self.J, self.S, E, _ = self.replicas[-1]
+            if E[0]:
+                raise AssertionError("the replica at beta = infinity must reproduce every training output")
+            self.rows.append(measure(self.J, self.S, d))
+        return self
+
+
 def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher",
                     anneal=None):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
@@ -532,17 +608,20 @@ class Bracket(NamedTuple):
     above: MCResult
     below: MCResult
     converged: bool                # every Q_l, q_l and epsilon of the two chains agree within z standard errors
-    sweeps: int                    # per chain
+    sweeps: int                    # per chain (per replica with tempering)
+    tempering: dict | None         # with betas: betas, swap_acceptance and hot_to_cold of the two chains
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            below="annealed", anneal=None):
+            below="annealed", anneal=None, betas=None, swap_every=2, progress=None):
     """Run a chain from the teacher and one from the start ``below`` ("annealed", "melted" or the weights of a
     consistent network on these data, see :class:`PosteriorChain`; ``anneal``: the keywords of
     :func:`annealed_student` or :func:`melted_student`) on the same data, ``chunk`` sweeps at a time in two threads,
     until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard errors or each
-    has run ``max_sweeps``; :class:`Bracket`.  A chunk has at least 20 measurements (a last half of 10 for the
-    batch-means errors).  A RuntimeError from the start (no consistent network found) propagates."""
+    has run ``max_sweeps``; :class:`Bracket`.  With ``betas`` both are :class:`TemperedChain` s on that ladder
+    (exchanges every ``swap_every`` sweeps).  A chunk has at least 20 measurements (a last half of 10 for the
+    batch-means errors).  ``progress``, if given, is called after every chunk with the sweeps so far and the two
+    chains' :class:`MCResult` s.  A RuntimeError from the start (no consistent network found) propagates."""
     if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
         raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
     if max_sweeps < 20 * measure_every:
@@ -552,7 +631,10 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     chunk = max(chunk or max_sweeps // 20, 20 * measure_every)
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", below)]
+    if betas is None:
+        chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", below)]
+    else:
+        chains = [TemperedChain(data, s, rng, betas, measure_every, swap_every, anneal) for s in ("teacher", below)]
     with ThreadPoolExecutor(2) as pool:
         while True:
             list(pool.map(lambda ch: ch.run(chunk), chains))
@@ -560,9 +642,14 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
             values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
             errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
             converged = bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors)))
+            if progress is not None:
+                progress(chains[0].sweeps, a, b)
             if converged or chains[0].sweeps >= max_sweeps:
                 break
     mean, err = (values[0] + values[1]) / 2, np.hypot(np.hypot(*errors) / 2, (values[0] - values[1]) / 2)
     L = depth
+    tempering = None if betas is None else {"betas": [float(x) for x in chains[0].betas[:-1]],
+                                            "swap_acceptance": [ch.swap_acceptance.tolist() for ch in chains],
+                                            "hot_to_cold": [ch.hot_to_cold for ch in chains]}
     return Bracket(mean[:L], err[:L], mean[L:2 * L - 1], err[L:2 * L - 1], float(mean[-1]), float(err[-1]), a, b,
-                   converged, chains[0].sweeps)
+                   converged, chains[0].sweeps, tempering)

@@ -398,8 +398,11 @@ def test_posterior_chain_resumes_and_a_bracket_closes_at_depth_one():
     up = PosteriorChain(data, "annealed", np.random.default_rng(1), anneal={"anneal_sweeps": 200, "stages": 2})
     assert np.array_equal(up.S[-1], data.y) and up.run(100).sweeps == 100
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0)
-    b = bracket(1, 40, 10, 2.0, max_sweeps=6000, seed=3)
+    chunks = []
+    b = bracket(1, 40, 10, 2.0, max_sweeps=6000, seed=3, progress=lambda n, a, b: chunks.append((n, a.Q, b.Q)))
     assert b.converged and b.sweeps < 6000                     # the chains from the two starts meet
+    assert [n for n, _, _ in chunks] == list(range(300, b.sweeps + 1, 300))   # chunks of 6000 / 20 sweeps
+    assert np.array_equal(chunks[-1][1], b.above.Q) and np.array_equal(chunks[-1][2], b.below.Q)
     assert b.above.Q_trace[0, 0] > b.Q[0] + 0.1                # the teacher chain started high
     assert abs(b.Q[0] - theory.Q[0]) < 0.04 + 3 * b.Q_err[0]   # finite-c gap at c = 10: about +0.015
     assert abs(b.generalization_error - theory.generalization_error) < 0.03 + 3 * b.generalization_error_err
@@ -471,3 +474,68 @@ def test_replicon_of_deep_random_networks():
     np.testing.assert_allclose(2.0 * partly.q[0] * r.kernels["T_2"], partly.Q[1] / (1 - partly.Q[1]) ** 2, rtol=1e-6)
     with pytest.raises(srg.ParameterError, match="random scenario"):
         srg.derive(srg.deep_perceptron(depth=2, scenario="teacher")).replicon
+
+
+def test_tempered_slice_moves_sample_exp_minus_beta_errors_exactly():
+    """At finite beta the slice moves sample exp(-beta E) on the circles (L = 1, N = c = 2: each row an angle phi),
+    E the number of wrong outputs: the histogram of E against the exact one from a grid in phi per unit."""
+    from symbolic_rg.perceptron_mc import _forward, _sweeps, sparse_network
+    rng = np.random.default_rng(5)
+    net = sparse_network(1, 2, 2, rng)
+    S0, y = rng.choice([-1.0, 1.0], size=(8, 2)), rng.choice([-1.0, 1.0], size=(8, 2))
+    beta, phi = 0.7, np.linspace(0, 2 * np.pi, 200001)[:-1]
+    exact = np.ones(1)
+    for i in range(2):                                       # unit i reads S0[:, idx[0, i]]
+        rows = np.sqrt(2) * np.stack([np.cos(phi), np.sin(phi)], axis=1)
+        h = rows @ S0[:, net.inputs[0, i]].T
+        E = np.sum(np.where(h >= 0, 1.0, -1.0) != y[:, i], axis=1)
+        exact = np.convolve(exact, np.bincount(E, weights=np.exp(-beta * E), minlength=9))
+    exact /= exact.sum()
+    J = net.weights.copy()
+    S = _forward(J, net.inputs, S0)
+    errors = np.array([int(np.sum(S[1] != y))])
+    seen = np.zeros(exact.size)
+    for k in range(40000):
+        _sweeps(J, net.inputs, *net.readers, S, y, 1, k, np.zeros(1, np.int64), errors, 0, beta)
+        seen[errors[0]] += 1
+    assert errors[0] == np.sum(_forward(J, net.inputs, S0)[1] != y)          # the count is kept exactly
+    np.testing.assert_allclose(seen / seen.sum(), exact, atol=0.012)
+    assert exact.max() < 0.5 and np.count_nonzero(exact > 0.01) >= 4        # a broad distribution is tested
+
+
+def test_tempered_chain_samples_the_exact_posterior_at_depth_one_and_brackets():
+    """At L = 1 (N = c = 2) the posterior of each row is uniform on the arc of angles that reproduce its outputs:
+    the replica at beta = infinity of a TemperedChain gives the exact mean overlap with the teacher, and the replicas
+    at finite beta (after the exchanges) the exact distributions of the number of wrong outputs."""
+    from symbolic_rg.perceptron_mc import TemperedChain, bracket, teacher_data
+    data = teacher_data(1, 2, 2, 3.0, np.random.default_rng(8), n_test=200)
+    betas, phi = [0.3, 1.0, 3.0], np.linspace(0, 2 * np.pi, 200001)[:-1]
+    rows = np.sqrt(2) * np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    t, exact, wrong = data.teacher, [], [np.ones(1) for _ in betas]
+    for i in range(2):
+        E = np.sum(np.where(rows @ data.S0[:, t.inputs[0, i]].T >= 0, 1.0, -1.0) != data.y[:, i], axis=1)
+        exact.append(np.mean(rows[E == 0] @ t.weights[0, i]) / 2)
+        wrong = [np.convolve(w, np.bincount(E, weights=np.exp(-b * E))) for w, b in zip(wrong, betas)]
+    chain = TemperedChain(data, "teacher", np.random.default_rng(1), betas)
+    seen = np.zeros((len(betas), wrong[0].size))
+    for _ in range(2000):
+        chain.run(10)
+        for k in range(len(betas)):
+            seen[k, chain.replicas[k][2][0]] += 1
+    r = chain.result()
+    assert abs(r.Q[0] - np.mean(exact)) < 4 * r.Q_err[0] + 0.005 and r.Q_err[0] < 0.01
+    for k, w in enumerate(wrong):
+        np.testing.assert_allclose(seen[k] / seen[k].sum(), w / w.sum(), atol=0.03)
+    assert np.all(chain.swap_acceptance > 0.2) and chain.hot_to_cold > 50
+    again = TemperedChain(data, "teacher", np.random.default_rng(1), [0.3, 1.0, 3.0]).run(10000).run(10000)
+    assert np.array_equal(np.array(again.rows), np.array(chain.rows))         # resumable: the same chain
+    with pytest.raises(ValueError, match="betas must be a non-empty increasing"):
+        TemperedChain(data, "teacher", np.random.default_rng(1), [1.0, 0.5])
+    with pytest.raises(ValueError, match="betas must be"):
+        TemperedChain(data, "teacher", np.random.default_rng(1), [0.5, np.inf])
+    with pytest.raises(ValueError, match="swap_every must be a positive divisor of measure_every"):
+        TemperedChain(data, "teacher", np.random.default_rng(1), [1.0], measure_every=10, swap_every=3)
+    b = bracket(1, 40, 10, 2.0, max_sweeps=4000, seed=3, betas=[1.0, 2.0, 4.0])
+    assert b.converged and b.tempering["betas"] == [1.0, 2.0, 4.0] and len(b.tempering["swap_acceptance"]) == 2
+    theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0)
+    assert abs(b.Q[0] - theory.Q[0]) < 0.04 + 3 * b.Q_err[0]
