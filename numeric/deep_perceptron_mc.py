@@ -82,7 +82,7 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 
 
 EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 100000),
-                      (3, 5, 8.0, 200000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
+                      (3, 5, 8.0, 40000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
                       (2, 10, 8.0, 100000), (3, 10, 8.0, 200000), (2, 20, 2.0, 200000), (2, 20, 4.0, 150000))
 MELTED = {"melt_sweeps": 4000, "anneal_sweeps": 8000, "reheats": 5}
 BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default annealing (4000 sweeps) found no start
@@ -93,10 +93,13 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
          (2, 20, 2.0): ("melted", dict(MELTED, errors=300)), (2, 20, 4.0): ("melted", dict(MELTED, errors=600))}
 # parallel tempering (perceptron_mc.TemperedChain: replicas at these finite inverse temperatures in the number of wrong
 # training outputs below the one at beta = infinity, which is measured) where the plain chains from the two starts
-# stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4 and 56 min on 2 cores).
-# At L = 3 the hottest replica must be near random outputs (beta = 0.05): from beta = 0.5 the chain from below had not
-# moved in 10^4 sweeps.  At c = 10 (four times as many training outputs) a ladder needs about twice as many replicas.
-LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32)}
+# stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4, 56 and 66 min on 2
+# cores, the last partly shared).  At L = 3 the hottest replica must be near random outputs (beta = 0.05): from beta = 0.5 the chain from below
+# had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange rates fall to 0.07 near beta = 1.5-2 (more replicas
+# there would carry networks faster).  At c = 10 (four times as many training outputs) a ladder needs about twice as
+# many replicas.
+LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
+           (3, 5, 8.0): np.geomspace(0.05, 12.0, 32)}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
