@@ -82,7 +82,7 @@ def relaxation(out, quick=False, starts=("teacher", "perceptron", "annealed"), p
 
 
 EQUILIBRIUM_POINTS = ((2, 5, 2.0, 200000), (2, 5, 4.0, 200000), (2, 5, 8.0, 200000), (3, 5, 4.0, 100000),
-                      (3, 5, 8.0, 40000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
+                      (3, 5, 8.0, 60000), (2, 10, 2.0, 100000), (2, 10, 4.0, 100000), (3, 10, 4.0, 50000),
                       (2, 10, 8.0, 100000), (3, 10, 8.0, 200000), (2, 20, 2.0, 200000), (2, 20, 4.0, 150000))
 MELTED = {"melt_sweeps": 4000, "anneal_sweeps": 8000, "reheats": 5}
 BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default annealing (4000 sweeps) found no start
@@ -94,12 +94,14 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # parallel tempering (perceptron_mc.TemperedChain: replicas at these finite inverse temperatures in the number of wrong
 # training outputs below the one at beta = infinity, which is measured) where the plain chains from the two starts
 # stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4, 56 and 66 min on 2
-# cores, the last partly shared).  At L = 3 the hottest replica must be near random outputs (beta = 0.05): from beta = 0.5 the chain from below
-# had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange rates fall to 0.07 near beta = 1.5-2 (more replicas
-# there would carry networks faster).  At c = 10 (four times as many training outputs) a ladder needs about twice as
-# many replicas.
+# cores for 2 x 10^4, 9 x 10^4 and 4 x 10^4 sweeps).  At L = 3 the hottest replica must be near random outputs
+# (beta = 0.05): from beta = 0.5 the chain from below had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange
+# rates of the geometric ladder fall to 0.07 near beta = 1.5-2; after RETUNE chunks the ladder moves to equal rates
+# (0.30-0.59 there).  At c = 10 (four times as many training outputs) a ladder needs about twice as many replicas.
 LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
            (3, 5, 8.0): np.geomspace(0.05, 12.0, 32)}
+# chunks after which the ladder moves to equal exchange rates (perceptron_mc.tuned_ladder of the rates measured so far)
+RETUNE = {(3, 5, 8.0): 2}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
@@ -139,7 +141,8 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                     d = teacher_data(L, 5 * c, c, a, rng)
                     start = melted_student(d.teacher, d.S0, d.y, rng, **kw)
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw,
-                            betas=LADDERS.get((L, c, a)), progress=lambda n, hi, lo: print(
+                            betas=LADDERS.get((L, c, a)), retune=RETUNE.get((L, c, a), 0),
+                            progress=lambda n, hi, lo: print(
                                 "  L=%d c=%d alpha=%.1f %d sweeps: Q from above %s, from below %s"
                                 % (L, c, a, n, np.round(hi.Q, 3), np.round(lo.Q, 3)), flush=True))
             except RuntimeError as e:                    # no consistent start from below: reported, not fatal
@@ -251,8 +254,8 @@ def plot_equilibrium(path, runs):
             ax.set_xlabel(r"$\alpha = M/c$")
             if ax.lines:
                 ax.legend(fontsize=7)
-    fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree; small "
-                 "down/up triangles: chain from the teacher / from below;\nlarge triangle: teacher chain "
+    fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree and "
+                 "neither drifts; small down/up triangles: chain from the teacher / from below;\nlarge triangle: teacher chain "
                  "alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
                  "units uncorrelated with the teacher;\nboth chains parallel-tempered at (L, c, alpha) = "
                  + ", ".join("(%d, %d, %g)" % (r["depth"], r["c"], r["alpha"]) for r in runs if r.get("tempering")),

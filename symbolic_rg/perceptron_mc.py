@@ -15,18 +15,20 @@ recomputes the unit, then only the units that read a changed spin, layer by laye
 the number of wrong training outputs (parallel tempering) so that the measured one, at beta = infinity, can cross
 between regions of the consistent set; :func:`teacher_student` runs one chain; :func:`bracket` runs a chain from the
 teacher and one from below (an annealed or a melted start) on the same data, in two threads, until their averages
-agree.
+agree; :func:`tuned_ladder` spaces the inverse temperatures for equal exchange rates.
 """
 from __future__ import annotations
 
+import itertools
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
 __all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student", "gauge_signs",
-           "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "TemperedChain", "teacher_student",
-           "MCResult", "Bracket", "bracket"]
+           "align_gauge", "TeacherData", "teacher_data", "measure", "PosteriorChain", "TemperedChain", "tuned_ladder",
+           "teacher_student", "MCResult", "Bracket", "bracket"]
 
 
 class SparseNetwork(NamedTuple):
@@ -549,6 +551,16 @@ class TemperedChain(PosteriorChain):
         beta = infinity)."""
         return self.accepted / np.maximum(self.attempts, 1)
 
+    def retune(self, swap_acceptance=None):
+        """Move the finite inverse temperatures to the :func:`tuned_ladder` of the exchange rates counted so far (or of
+        ``swap_acceptance``, one rate per finite pair), keeping both ends, the number of replicas and their networks,
+        and restart the counts.  The replica at beta = infinity and its measurements are untouched: its marginal is
+        the posterior on every ladder."""
+        A = self.swap_acceptance[:-1] if swap_acceptance is None else swap_acceptance
+        self.betas[:-1] = tuned_ladder(self.betas[:-1], A)
+        self.accepted[:], self.attempts[:] = 0, 0
+        return self
+
     def _exchange(self):
         r, b = self.replicas, self.betas
         for k in range(self._rounds % 2, len(r) - 1, 2):
@@ -581,6 +593,43 @@ class TemperedChain(PosteriorChain):
         return self
 
 
+def tuned_ladder(betas, swap_acceptance, size=None):
+    r"""``size`` inverse temperatures (default: as many as ``betas``) from ``betas[0]`` to ``betas[-1]`` at which every
+    neighbour exchange is predicted to be accepted equally often, from the measured acceptance :math:`A_k` of each
+    pair (k, k + 1) of ``betas`` (clipped to :math:`[10^{-6}, 1 - 10^{-9}]`).
+
+    For energies of width :math:`\sigma` at both ends of a pair the mean acceptance is
+    :math:`A = \mathrm{erfc}(\Delta\beta\,\sigma/2)`, so :math:`d_k = \mathrm{erfc}^{-1}(A_k)` adds up along the
+    ladder (the thermodynamic length :math:`\tfrac12\int\sigma\,d\beta`); it is taken linear in
+    :math:`\ln\beta` within each pair, and the new ladder divides :math:`\Lambda = \sum_k d_k` into equal parts:
+    every pair is then predicted at :math:`\mathrm{erfc}(\Lambda/(\mathrm{size} - 1))`.  Where
+    :math:`\sigma \propto 1/\beta` the tuned ladder is geometric:
+
+    >>> import numpy as np
+    >>> from math import erfc, log
+    >>> b = np.linspace(0.1, 10.0, 12)
+    >>> A = [erfc(0.4 * log(b1 / b0)) for b0, b1 in zip(b, b[1:])]
+    >>> np.allclose(tuned_ladder(b, A, 5), np.geomspace(0.1, 10.0, 5))
+    True
+    """
+    betas, A = np.asarray(betas, dtype=np.float64), np.asarray(swap_acceptance, dtype=np.float64)
+    size = betas.size if size is None else size
+    if betas.ndim != 1 or betas.size < 2 or not np.all(np.isfinite(betas)) or betas[0] <= 0 \
+            or np.any(np.diff(betas) <= 0):
+        raise ValueError("betas must be an increasing sequence of at least 2 finite inverse temperatures > 0, got %r"
+                         % (betas,))
+    if A.shape != (betas.size - 1,) or not np.all((A >= 0) & (A <= 1)):
+        raise ValueError("swap_acceptance must hold one rate in [0, 1] per neighbour pair of betas (%d), got %r"
+                         % (betas.size - 1, swap_acceptance))
+    if int(size) != size or size < 2:
+        raise ValueError("size must be an integer >= 2, got %r" % (size,))
+    d = np.array([NormalDist().inv_cdf(1.0 - a / 2.0) / np.sqrt(2.0) for a in np.clip(A, 1e-6, 1.0 - 1e-9)])
+    length = np.concatenate([[0.0], np.cumsum(d)])        # strictly increasing: d_k > 0 after the clip
+    new = np.exp(np.interp(np.linspace(0.0, length[-1], int(size)), length, np.log(betas)))
+    new[0], new[-1] = betas[0], betas[-1]
+    return new
+
+
 def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher",
                     anneal=None):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
@@ -591,6 +640,16 @@ def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=1
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
     return PosteriorChain(data, start, rng, measure_every, anneal).run(sweeps).result(burn_in)
+
+
+def _settled(a, b, z):
+    """Two chains' :class:`MCResult` s agree: every Q_l, q_l and epsilon within ``z`` combined standard errors, and
+    neither drifts (:attr:`MCResult.drift`, the difference of the two halves of the kept Q_l in its standard errors,
+    within ``z`` for every layer)."""
+    values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
+    errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
+    return bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors))
+                and np.all(np.abs(a.drift) <= z) and np.all(np.abs(b.drift) <= z))
 
 
 class Bracket(NamedTuple):
@@ -607,26 +666,32 @@ class Bracket(NamedTuple):
     generalization_error_err: float
     above: MCResult
     below: MCResult
-    converged: bool                # every Q_l, q_l and epsilon of the two chains agree within z standard errors
+    converged: bool                # every Q_l, q_l and epsilon of the two chains agree within z standard errors, and
+                                   # neither chain's Q_l drifts by more than z errors (MCResult.drift)
     sweeps: int                    # per chain (per replica with tempering)
-    tempering: dict | None         # with betas: betas, swap_acceptance and hot_to_cold of the two chains
+    tempering: dict | None         # with betas: the (last) betas, swap_acceptance since then and hot_to_cold
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            below="annealed", anneal=None, betas=None, swap_every=2, progress=None):
+            below="annealed", anneal=None, betas=None, swap_every=2, retune=0, progress=None):
     """Run a chain from the teacher and one from the start ``below`` ("annealed", "melted" or the weights of a
     consistent network on these data, see :class:`PosteriorChain`; ``anneal``: the keywords of
     :func:`annealed_student` or :func:`melted_student`) on the same data, ``chunk`` sweeps at a time in two threads,
-    until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard errors or each
-    has run ``max_sweeps``; :class:`Bracket`.  With ``betas`` both are :class:`TemperedChain` s on that ladder
-    (exchanges every ``swap_every`` sweeps).  A chunk has at least 20 measurements (a last half of 10 for the
-    batch-means errors).  ``progress``, if given, is called after every chunk with the sweeps so far and the two
+    until their last-half averages of every Q_l, q_l and epsilon agree within ``z`` combined standard errors and
+    neither chain's Q_l drifts by more than ``z`` errors within its last half (:attr:`MCResult.drift`: a chain still
+    relaxing, or one that has just jumped, has wide errors and may agree with anything), or each has run
+    ``max_sweeps``; :class:`Bracket`.  With ``betas`` both are :class:`TemperedChain` s on that ladder
+    (exchanges every ``swap_every`` sweeps); after each of the first ``retune`` chunks both ladders move to the
+    :func:`tuned_ladder` of the two chains' pooled exchange rates (:meth:`TemperedChain.retune`).  A chunk has at
+    least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``, if given, is called after every chunk with the sweeps so far and the two
     chains' :class:`MCResult` s.  A RuntimeError from the start (no consistent network found) propagates."""
     if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
         raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
     if max_sweeps < 20 * measure_every:
         raise ValueError("max_sweeps must be at least 20 x measure_every = %d, got %d"
                          % (20 * measure_every, max_sweeps))
+    if retune and betas is None:
+        raise ValueError("retune needs betas (the ladder to tune), got retune=%r without betas" % (retune,))
     from concurrent.futures import ThreadPoolExecutor
     chunk = max(chunk or max_sweeps // 20, 20 * measure_every)
     rng = np.random.default_rng(seed)
@@ -636,16 +701,20 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     else:
         chains = [TemperedChain(data, s, rng, betas, measure_every, swap_every, anneal) for s in ("teacher", below)]
     with ThreadPoolExecutor(2) as pool:
-        while True:
+        for done in itertools.count(1):
             list(pool.map(lambda ch: ch.run(chunk), chains))
             a, b = (ch.result() for ch in chains)
             values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
             errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
-            converged = bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors)))
+            converged = _settled(a, b, z)
             if progress is not None:
                 progress(chains[0].sweeps, a, b)
             if converged or chains[0].sweeps >= max_sweeps:
                 break
+            if done <= retune:
+                pooled = sum(ch.accepted for ch in chains) / np.maximum(sum(ch.attempts for ch in chains), 1)
+                for ch in chains:
+                    ch.retune(pooled[:-1])
     mean, err = (values[0] + values[1]) / 2, np.hypot(np.hypot(*errors) / 2, (values[0] - values[1]) / 2)
     L = depth
     tempering = None if betas is None else {"betas": [float(x) for x in chains[0].betas[:-1]],

@@ -539,3 +539,71 @@ def test_tempered_chain_samples_the_exact_posterior_at_depth_one_and_brackets():
     assert b.converged and b.tempering["betas"] == [1.0, 2.0, 4.0] and len(b.tempering["swap_acceptance"]) == 2
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0)
     assert abs(b.Q[0] - theory.Q[0]) < 0.04 + 3 * b.Q_err[0]
+
+
+def test_bracket_settles_only_where_the_chains_agree_and_neither_drifts():
+    """The bracket's stopping rule: agreement within z combined errors is not enough when a chain has just jumped
+    (its wide errors agree with anything, as the chain from below at L = 3, c = 5, alpha = 8 after 9000 sweeps with
+    drifts of 2.2-2.6 errors); every Q_l's drift must be within z too."""
+    from types import SimpleNamespace
+    from symbolic_rg.perceptron_mc import _settled
+
+    def chain(Q, drift):
+        return SimpleNamespace(Q=np.array(Q), Q_err=np.full(len(Q), 0.01), q=np.array([0.3]), q_err=np.array([0.01]),
+                               generalization_error=0.2, generalization_error_err=0.01, drift=np.array(drift))
+    assert _settled(chain([0.50, 0.40], [0.3, -1.9]), chain([0.52, 0.41], [-1.0, 0.0]), 2.0)
+    assert not _settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.50, 0.43], [0.0, 0.0]), 2.0)  # 0.03 > 2 x 0.014
+    assert not _settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.52, 0.41], [0.0, 2.6]), 2.0)  # still drifting
+    assert not _settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.0)
+    assert _settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.2)
+
+
+def test_tuned_ladder_equalizes_exchange_rates_and_keeps_the_exact_distributions():
+    """tuned_ladder: where the energy width is sigma = 2s/beta the pair rates are A = erfc(s ln(b1/b0)) and the ladder
+    of equal rates is geometric, whatever ladder measured them.  On the exact L = 1, N = c = 2 chain a retuned ladder
+    brings the two rates together (0.40 and 0.76 before) and its replicas sample the exact e^{-beta E} at the new
+    inverse temperatures; bracket(retune=1) retunes both chains after the first chunk."""
+    from math import erfc, log
+    from symbolic_rg.perceptron_mc import TemperedChain, bracket, teacher_data, tuned_ladder
+    for b in (np.linspace(0.1, 10.0, 12), np.geomspace(0.1, 10.0, 30), [0.1, 0.2, 9.0, 10.0]):
+        A = [erfc(0.4 * log(b1 / b0)) for b0, b1 in zip(b, b[1:])]
+        for size in (2, 5, 17):
+            np.testing.assert_allclose(tuned_ladder(b, A, size), np.geomspace(0.1, 10.0, size), rtol=1e-12)
+    np.testing.assert_allclose(tuned_ladder([1.0, 2.0, 4.0], [1.0, 1.0]), [1.0, 2.0, 4.0], rtol=1e-12)
+    np.testing.assert_allclose(tuned_ladder([1.0, 2.0, 4.0], [0.0, 1.0]), [1.0, np.sqrt(2.0), 4.0],
+                               rtol=1e-6)                            # all the length in the first pair: its middle
+    with pytest.raises(ValueError, match="betas must be an increasing sequence of at least 2"):
+        tuned_ladder([1.0], [])
+    with pytest.raises(ValueError, match=r"swap_acceptance must hold one rate in \[0, 1\] per neighbour pair"):
+        tuned_ladder([1.0, 2.0, 4.0], [0.5])
+    with pytest.raises(ValueError, match="swap_acceptance must hold one rate"):
+        tuned_ladder([1.0, 2.0], [1.5])
+    with pytest.raises(ValueError, match="size must be an integer >= 2"):
+        tuned_ladder([1.0, 2.0], [0.5], 1)
+
+    data = teacher_data(1, 2, 2, 3.0, np.random.default_rng(8), n_test=200)
+    phi = np.linspace(0, 2 * np.pi, 200001)[:-1]
+    rows, t = np.sqrt(2) * np.stack([np.cos(phi), np.sin(phi)], axis=1), data.teacher
+    chain = TemperedChain(data, "teacher", np.random.default_rng(1), [0.3, 1.0, 3.0]).run(20000)
+    before = chain.swap_acceptance[:-1].copy()
+    betas = chain.retune().betas[:-1]
+    assert betas[0] == 0.3 and betas[-1] == 3.0 and 0.3 < betas[1] < 1.0 and chain.attempts.sum() == 0
+    wrong = [np.ones(1) for _ in betas]
+    for i in range(2):
+        E = np.sum(np.where(rows @ data.S0[:, t.inputs[0, i]].T >= 0, 1.0, -1.0) != data.y[:, i], axis=1)
+        wrong = [np.convolve(w, np.bincount(E, weights=np.exp(-b * E))) for w, b in zip(wrong, betas)]
+    seen = np.zeros((len(betas), wrong[0].size))
+    for _ in range(2000):
+        chain.run(10)
+        for k in range(len(betas)):
+            seen[k, chain.replicas[k][2][0]] += 1
+    for k, w in enumerate(wrong):
+        np.testing.assert_allclose(seen[k] / seen[k].sum(), w / w.sum(), atol=0.03)
+    after = chain.swap_acceptance[:-1]
+    assert np.ptp(after) < 0.5 * np.ptp(before) and after.min() > before.min() + 0.1
+    b = bracket(1, 40, 10, 2.0, max_sweeps=1000, chunk=500, seed=3, z=0.0, betas=[0.5, 1.0, 2.0, 4.0], retune=1)
+    assert not b.converged and b.sweeps == 1000                    # z = 0: both chunks run, the retune between them
+    assert b.tempering["betas"][0] == 0.5 and b.tempering["betas"][-1] == 4.0
+    assert b.tempering["betas"][1:3] != [1.0, 2.0] and len(b.tempering["swap_acceptance"][0]) == 4
+    with pytest.raises(ValueError, match="retune needs betas"):
+        bracket(1, 40, 10, 2.0, max_sweeps=4000, seed=3, retune=1)
