@@ -255,8 +255,8 @@ def plot_equilibrium(path, runs):
             if ax.lines:
                 ax.legend(fontsize=7)
     fig.suptitle("MC (N = 5c): diamonds c = 5, circles c = 10, squares c = 20; filled: the two chains agree and "
-                 "neither drifts; small down/up triangles: chain from the teacher / from below;\nlarge triangle: teacher chain "
-                 "alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
+                 "neither drifts; small down/up triangles: chain from the teacher / from below;\nlarge triangle: "
+                 "teacher chain alone (Q: an upper bound, epsilon: a lower bound); grey dotted: sqrt(2/(pi c)), the gauge-fixed Q of "
                  "units uncorrelated with the teacher;\nboth chains parallel-tempered at (L, c, alpha) = "
                  + ", ".join("(%d, %d, %g)" % (r["depth"], r["c"], r["alpha"]) for r in runs if r.get("tempering")),
                  fontsize=9)

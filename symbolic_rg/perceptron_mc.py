@@ -642,13 +642,18 @@ def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=1
     return PosteriorChain(data, start, rng, measure_every, anneal).run(sweeps).result(burn_in)
 
 
+def _estimates(r):
+    """Every Q_l, q_l and epsilon of an :class:`MCResult`, and their standard errors."""
+    return (np.concatenate([r.Q, r.q, [r.generalization_error]]),
+            np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]))
+
+
 def _settled(a, b, z):
     """Two chains' :class:`MCResult` s agree: every Q_l, q_l and epsilon within ``z`` combined standard errors, and
     neither drifts (:attr:`MCResult.drift`, the difference of the two halves of the kept Q_l in its standard errors,
     within ``z`` for every layer)."""
-    values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
-    errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
-    return bool(np.all(np.abs(values[0] - values[1]) <= z * np.hypot(*errors))
+    (va, ea), (vb, eb) = _estimates(a), _estimates(b)
+    return bool(np.all(np.abs(va - vb) <= z * np.hypot(ea, eb))
                 and np.all(np.abs(a.drift) <= z) and np.all(np.abs(b.drift) <= z))
 
 
@@ -683,8 +688,8 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     ``max_sweeps``; :class:`Bracket`.  With ``betas`` both are :class:`TemperedChain` s on that ladder
     (exchanges every ``swap_every`` sweeps); after each of the first ``retune`` chunks both ladders move to the
     :func:`tuned_ladder` of the two chains' pooled exchange rates (:meth:`TemperedChain.retune`).  A chunk has at
-    least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``, if given, is called after every chunk with the sweeps so far and the two
-    chains' :class:`MCResult` s.  A RuntimeError from the start (no consistent network found) propagates."""
+    least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``, if given, is called after
+    every chunk with the sweeps so far and the two chains' :class:`MCResult` s.  A RuntimeError from the start (no consistent network found) propagates."""
     if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
         raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
     if max_sweeps < 20 * measure_every:
@@ -704,8 +709,6 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         for done in itertools.count(1):
             list(pool.map(lambda ch: ch.run(chunk), chains))
             a, b = (ch.result() for ch in chains)
-            values = [np.concatenate([r.Q, r.q, [r.generalization_error]]) for r in (a, b)]
-            errors = [np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]) for r in (a, b)]
             converged = _settled(a, b, z)
             if progress is not None:
                 progress(chains[0].sweeps, a, b)
@@ -715,7 +718,8 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
                 pooled = sum(ch.accepted for ch in chains) / np.maximum(sum(ch.attempts for ch in chains), 1)
                 for ch in chains:
                     ch.retune(pooled[:-1])
-    mean, err = (values[0] + values[1]) / 2, np.hypot(np.hypot(*errors) / 2, (values[0] - values[1]) / 2)
+    (va, ea), (vb, eb) = _estimates(a), _estimates(b)
+    mean, err = (va + vb) / 2, np.hypot(np.hypot(ea, eb) / 2, (va - vb) / 2)
     L = depth
     tempering = None if betas is None else {"betas": [float(x) for x in chains[0].betas[:-1]],
                                             "swap_acceptance": [ch.swap_acceptance.tolist() for ch in chains],
