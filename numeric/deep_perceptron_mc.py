@@ -13,6 +13,7 @@ kept part; the theory is the physical (largest free entropy) solution of the sad
     python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|arcsine|all|replot] [--quick]
                                          [--out docs/deep_perceptron_mc]
                                          [--starts teacher,perceptron,annealed] [--point L,c,alpha,sweeps ...]
+                                         [--checkpoint DIR [--chunk SWEEPS]]
 
 ``scan`` (L = 1, 2, 3; alpha = 1, 2, 4, 8; c = 10, 20; teacher and perceptron starts) writes OUT.json and OUT.png
 (Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
@@ -21,13 +22,16 @@ against sweeps from every start, with the theory), keeping the other runs alread
 brackets (a chain from the teacher and one from below, an annealed or a melted start, up to 2 10^5 sweeps each,
 until they agree; both chains parallel-tempered where LADDERS gives a ladder of inverse temperatures) at
 EQUILIBRIUM_POINTS (or the ``--point`` ones; with ``--starts teacher`` the teacher chain alone there, an upper bound
-on Q) and writes OUT_equilibrium.json and OUT_equilibrium.png;
+on Q) and writes OUT_equilibrium.json and OUT_equilibrium.png (``--checkpoint DIR``: each bracket saves its chains
+there after every chunk, and the same command resumes a stopped one; ``--chunk`` fixes the chunk so that a larger
+sweeps in ``--point`` extends it);
 ``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
 (OUT_arcsine.json); ``replot`` redraws the scan and relaxation figures from the JSON files with the theory
 recomputed.
 """
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -104,12 +108,14 @@ LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0
 RETUNE = {(3, 5, 8.0): 2}
 
 
-def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
+def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None):
     """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from below, an annealed start or, where
     BELOW says so, a melted one, on the same data, run until they agree or for at most ``sweeps`` each) at
     (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no start from below is
     found in reasonable time); OUT_equilibrium.json is rewritten after every point (the other points already there
-    are kept), then OUT_equilibrium.png."""
+    are kept), then OUT_equilibrium.png.  ``checkpoints``: a folder where each bracket saves its chains after every
+    chunk (``chunk`` sweeps, default sweeps / 20; a melted start beside it) and from which a stopped one resumes
+    (``perceptron_mc.bracket``); a run's ``seconds`` are then those of the last call, and ``resumed`` says so."""
     path = out + "_equilibrium.json"
     todo = {(L, c, a) for L, c, a, _ in points}
     try:
@@ -125,7 +131,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
         if (L, c, a) in LADDERS:
             every += every % 2                           # exchanges every 2 sweeps
         if above_only:                                   # the teacher chain alone: an upper bound
-            rng = np.random.default_rng(seed)
+            resumed, rng = False, np.random.default_rng(seed)
             r = PosteriorChain(teacher_data(L, 5 * c, c, a, rng), "teacher", rng, every).run(sweeps).result()
             b = Bracket(r.Q, r.Q_err, r.q, r.q_err, r.generalization_error, r.generalization_error_err, r, None,
                         False, sweeps, None)
@@ -135,13 +141,20 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                 print("L=%d c=%d alpha=%.1f skipped with --quick: its melted start takes minutes to an hour"
                       % (L, c, a))
                 continue
+            ck = checkpoints and os.path.join(checkpoints, "L%d_c%d_alpha%g" % (L, c, a))
+            resumed = bool(ck) and os.path.exists(ck + ".pkl")
             try:
-                if start == "melted":           # found first, on the random stream right after the data, then handed
+                if start == "melted" and resumed:        # the melted start the checkpointed bracket began from
+                    start = np.load(ck + "_start.npy")
+                elif start == "melted":         # found first, on the random stream right after the data, then handed
                     rng = np.random.default_rng(seed)                         # to bracket (which draws the same data)
                     d = teacher_data(L, 5 * c, c, a, rng)
                     start = melted_student(d.teacher, d.S0, d.y, rng, **kw)
+                    if ck:
+                        np.save(ck + "_start.npy", start)
                 b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw,
-                            betas=LADDERS.get((L, c, a)), retune=RETUNE.get((L, c, a), 0),
+                            betas=LADDERS.get((L, c, a)), retune=RETUNE.get((L, c, a), 0), chunk=chunk,
+                            checkpoint=ck and ck + ".pkl",
                             progress=lambda n, hi, lo: print(
                                 "  L=%d c=%d alpha=%.1f %d sweeps: Q from above %s, from below %s"
                                 % (L, c, a, n, np.round(hi.Q, 3), np.round(lo.Q, 3)), flush=True))
@@ -153,7 +166,7 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False):
                "generalization_error": b.generalization_error,
                "generalization_error_err": b.generalization_error_err,
                "theory_Q": list(th.Q), "theory_q": list(th.q), "theory_generalization_error": th.generalization_error,
-               "seconds": time.perf_counter() - t0, "tempering": b.tempering}
+               "seconds": time.perf_counter() - t0, "resumed": resumed, "tempering": b.tempering}
         for side, r in (("above", b.above), ("below", b.below)):
             if r is None:
                 run[side] = None
@@ -395,7 +408,13 @@ if __name__ == "__main__":
                    "equilibrium: 'teacher' runs the teacher chain alone (an upper bound)")
     p.add_argument("--point", action="append", help="relaxation, equilibrium: L,c,alpha,sweeps (repeatable; "
                    "default: all of RELAXATION_POINTS, EQUILIBRIUM_POINTS)")
+    p.add_argument("--checkpoint", metavar="DIR", help="equilibrium: save each bracket's chains in DIR after every "
+                   "chunk and resume a stopped one from there (same --point and --chunk)")
+    p.add_argument("--chunk", type=int, help="equilibrium: sweeps per chunk (default: the point's sweeps / 20; give "
+                   "the first run's to extend a checkpointed one with more sweeps)")
     a = p.parse_args()
+    if a.checkpoint:
+        os.makedirs(a.checkpoint, exist_ok=True)
     if a.part in ("scan", "all"):
         main(a.out, a.quick)
     if a.part in ("relaxation", "all"):
@@ -406,9 +425,9 @@ if __name__ == "__main__":
         if a.point:
             equilibrium(a.out, a.quick, [(int(L), int(c), float(al), int(sw))
                                          for L, c, al, sw in (p.split(",") for p in a.point)],
-                        above_only=a.starts == "teacher")
+                        above_only=a.starts == "teacher", checkpoints=a.checkpoint, chunk=a.chunk)
         else:
-            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS)
+            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS, checkpoints=a.checkpoint, chunk=a.chunk)
     if a.part in ("arcsine", "all"):
         arcsine_check(a.out, a.quick)
     if a.part == "replot":

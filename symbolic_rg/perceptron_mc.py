@@ -19,7 +19,9 @@ agree; :func:`tuned_ladder` spaces the inverse temperatures for equal exchange r
 """
 from __future__ import annotations
 
-import itertools
+import hashlib
+import os
+import pickle
 from statistics import NormalDist
 from typing import NamedTuple
 
@@ -657,6 +659,40 @@ def _settled(a, b, z):
                 and np.all(np.abs(a.drift) <= z) and np.all(np.abs(b.drift) <= z))
 
 
+def _bracket_key(*args):
+    """What a :func:`bracket` checkpoint must match: its arguments (a given start by a hash of its weights)."""
+    key = []
+    for x in args:
+        if isinstance(x, np.ndarray) and x.ndim == 3:                  # the weights of a given start
+            x = hashlib.sha256(np.ascontiguousarray(x, np.float64)).hexdigest()
+        elif isinstance(x, (np.ndarray, list, tuple)):                  # a ladder
+            x = np.asarray(x, np.float64).tolist()
+        key.append(x)
+    return repr(key)
+
+
+def _save(path, key, chains, done):
+    """Write a :func:`bracket` checkpoint atomically (a stop while writing leaves the previous one)."""
+    with open(path + ".tmp", "wb") as f:
+        pickle.dump({"key": key, "chains": chains, "chunks": done}, f)
+    os.replace(path + ".tmp", path)
+
+
+def _restore(path, key):
+    """The chains and the chunks done from a :func:`bracket` checkpoint, or (None, 0) where there is none yet."""
+    if path is None:
+        return None, 0
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except FileNotFoundError:
+        return None, 0
+    if state["key"] != key:
+        raise ValueError("checkpoint %r was written by a bracket with other arguments:\n  %s\nthis call has\n  %s\n"
+                         "remove the file or pass another path" % (path, state["key"], key))
+    return state["chains"], state["chunks"]
+
+
 class Bracket(NamedTuple):
     """Equilibrium estimate from two chains on the same data, each averaged over its last half: one decorrelating
     from above (teacher start) and one from an annealed or melted start (at depth >= 2 its overlaps start below the
@@ -678,7 +714,7 @@ class Bracket(NamedTuple):
 
 
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            below="annealed", anneal=None, betas=None, swap_every=2, retune=0, progress=None):
+            below="annealed", anneal=None, betas=None, swap_every=2, retune=0, progress=None, checkpoint=None):
     """Run a chain from the teacher and one from the start ``below`` ("annealed", "melted" or the weights of a
     consistent network on these data, see :class:`PosteriorChain`; ``anneal``: the keywords of
     :func:`annealed_student` or :func:`melted_student`) on the same data, ``chunk`` sweeps at a time in two threads,
@@ -689,7 +725,11 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     (exchanges every ``swap_every`` sweeps); after each of the first ``retune`` chunks both ladders move to the
     :func:`tuned_ladder` of the two chains' pooled exchange rates (:meth:`TemperedChain.retune`).  A chunk has at
     least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``, if given, is called after
-    every chunk with the sweeps so far and the two chains' :class:`MCResult` s.  A RuntimeError from the start (no consistent network found) propagates."""
+    every chunk with the sweeps so far and the two chains' :class:`MCResult` s.  A RuntimeError from the start (no
+    consistent network found) propagates.  ``checkpoint``: a file to which both chains are saved (pickled) after every
+    chunk; a call with the same arguments and that file resumes from it and gives the same chains as one run without a
+    stop (a larger ``max_sweeps`` extends a run that stopped at ``max_sweeps``; a file from other arguments is a
+    ValueError)."""
     if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
         raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
     if max_sweeps < 20 * measure_every:
@@ -699,25 +739,35 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         raise ValueError("retune needs betas (the ladder to tune), got retune=%r without betas" % (retune,))
     from concurrent.futures import ThreadPoolExecutor
     chunk = max(chunk or max_sweeps // 20, 20 * measure_every)
-    rng = np.random.default_rng(seed)
-    data = teacher_data(depth, N, c, alpha, rng, n_test)
-    if betas is None:
-        chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", below)]
+    key = _bracket_key(depth, N, c, alpha, chunk, seed, measure_every, n_test, below, anneal, betas, swap_every, retune)
+    chains, done = _restore(checkpoint, key)
+    if chains is None:
+        rng = np.random.default_rng(seed)
+        data = teacher_data(depth, N, c, alpha, rng, n_test)
+        if betas is None:
+            chains = [PosteriorChain(data, s, rng, measure_every, anneal) for s in ("teacher", below)]
+        else:
+            chains = [TemperedChain(data, s, rng, betas, measure_every, swap_every, anneal)
+                      for s in ("teacher", below)]
+        finished = False
     else:
-        chains = [TemperedChain(data, s, rng, betas, measure_every, swap_every, anneal) for s in ("teacher", below)]
+        a, b = (ch.result() for ch in chains)
+        finished = _settled(a, b, z) or chains[0].sweeps >= max_sweeps
     with ThreadPoolExecutor(2) as pool:
-        for done in itertools.count(1):
-            list(pool.map(lambda ch: ch.run(chunk), chains))
-            a, b = (ch.result() for ch in chains)
-            converged = _settled(a, b, z)
-            if progress is not None:
-                progress(chains[0].sweeps, a, b)
-            if converged or chains[0].sweeps >= max_sweeps:
-                break
-            if done <= retune:
+        while not finished:
+            if 1 <= done <= retune:                      # before the next chunk, from the rates since the last retune
                 pooled = sum(ch.accepted for ch in chains) / np.maximum(sum(ch.attempts for ch in chains), 1)
                 for ch in chains:
                     ch.retune(pooled[:-1])
+            list(pool.map(lambda ch: ch.run(chunk), chains))
+            done += 1
+            a, b = (ch.result() for ch in chains)
+            if progress is not None:
+                progress(chains[0].sweeps, a, b)
+            finished = _settled(a, b, z) or chains[0].sweeps >= max_sweeps
+            if checkpoint is not None:
+                _save(checkpoint, key, chains, done)
+    converged = _settled(a, b, z)
     (va, ea), (vb, eb) = _estimates(a), _estimates(b)
     mean, err = (va + vb) / 2, np.hypot(np.hypot(ea, eb) / 2, (va - vb) / 2)
     L = depth

@@ -607,3 +607,25 @@ def test_tuned_ladder_equalizes_exchange_rates_and_keeps_the_exact_distributions
     assert b.tempering["betas"][1:3] != [1.0, 2.0] and len(b.tempering["swap_acceptance"][0]) == 4
     with pytest.raises(ValueError, match="retune needs betas"):
         bracket(1, 40, 10, 2.0, max_sweeps=4000, seed=3, retune=1)
+
+
+def test_bracket_resumes_from_its_checkpoint_as_if_never_stopped(tmp_path):
+    """A tempered, retuned bracket stopped after two chunks and resumed from its checkpoint with a larger max_sweeps
+    gives the same chains, to the last bit, as one run of all three chunks; a checkpoint of other arguments is refused."""
+    from symbolic_rg.perceptron_mc import bracket
+    kw = dict(chunk=200, seed=5, z=0.0, betas=[0.5, 1.0, 2.0, 4.0], retune=2)      # z = 0: every chunk runs
+    whole = bracket(1, 40, 10, 2.0, max_sweeps=600, **kw)
+    path = str(tmp_path / "b.pkl")
+    first = bracket(1, 40, 10, 2.0, max_sweeps=400, checkpoint=path, **kw)
+    assert first.sweeps == 400
+    seen = []
+    resumed = bracket(1, 40, 10, 2.0, max_sweeps=600, checkpoint=path, progress=lambda n, a, b: seen.append(n), **kw)
+    assert seen == [600] and resumed.sweeps == whole.sweeps == 600               # only the third chunk ran
+    for r, w in ((resumed.above, whole.above), (resumed.below, whole.below)):
+        np.testing.assert_array_equal(r.Q_trace, w.Q_trace)
+        np.testing.assert_array_equal(r.q_trace, w.q_trace)
+    assert resumed.tempering == whole.tempering
+    again = bracket(1, 40, 10, 2.0, max_sweeps=600, checkpoint=path, progress=lambda n, a, b: seen.append(n), **kw)
+    assert seen == [600] and again.sweeps == 600                                  # finished: nothing more runs
+    with pytest.raises(ValueError, match="checkpoint .* other arguments"):
+        bracket(1, 40, 10, 2.0, max_sweeps=600, checkpoint=path, **dict(kw, seed=6))
