@@ -752,7 +752,8 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         finished = False
     else:
         a, b = (ch.result() for ch in chains)
-        finished = _settled(a, b, z) or chains[0].sweeps >= max_sweeps
+        converged = _settled(a, b, z)
+        finished = converged or chains[0].sweeps >= max_sweeps
     with ThreadPoolExecutor(2) as pool:
         while not finished:
             if 1 <= done <= retune:                      # before the next chunk, from the rates since the last retune
@@ -764,10 +765,10 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
             a, b = (ch.result() for ch in chains)
             if progress is not None:
                 progress(chains[0].sweeps, a, b)
-            finished = _settled(a, b, z) or chains[0].sweeps >= max_sweeps
+            converged = _settled(a, b, z)
+            finished = converged or chains[0].sweeps >= max_sweeps
             if checkpoint is not None:
                 _save(checkpoint, key, chains, done)
-    converged = _settled(a, b, z)
     (va, ea), (vb, eb) = _estimates(a), _estimates(b)
     mean, err = (va + vb) / 2, np.hypot(np.hypot(ea, eb) / 2, (va - vb) / 2)
     L = depth
