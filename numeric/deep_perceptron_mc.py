@@ -101,11 +101,12 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # cores for 2 x 10^4, 9 x 10^4 and 4 x 10^4 sweeps).  At L = 3 the hottest replica must be near random outputs
 # (beta = 0.05): from beta = 0.5 the chain from below had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange
 # rates of the geometric ladder fall to 0.07 near beta = 1.5-2; after RETUNE chunks the ladder moves to equal rates
-# (0.30-0.59 there).  At c = 10 (four times as many training outputs) a ladder needs about twice as many replicas.
+# (0.30-0.59 there; alpha = 4 is run the same way).  At c = 10 (four times as many training outputs) a ladder needs
+# about twice as many replicas.
 LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
            (3, 5, 8.0): np.geomspace(0.05, 12.0, 32)}
 # chunks after which the ladder moves to equal exchange rates (perceptron_mc.tuned_ladder of the rates measured so far)
-RETUNE = {(3, 5, 8.0): 2}
+RETUNE = {(3, 5, 8.0): 2, (3, 5, 4.0): 2}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None):
