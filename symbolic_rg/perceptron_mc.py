@@ -103,47 +103,45 @@ def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
 
 @numba.njit(cache=True, nogil=True)
 def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
-    """Set row i of layer l (array index) to ``row`` and propagate the changed spins to the outputs; returns
-    (change in the number of wrong training outputs, log size).  Changed spins are written into S and logged
-    (layer, pattern, unit) so that the caller can revert them.  ``strict`` (every output correct): stop at the
-    first output that becomes wrong (the change is then positive)."""
+    """Set row i of layer l (array index) to ``row`` and propagate the changed spins to the outputs (a unit is
+    recomputed only on the patterns where one of its inputs flipped); returns (change in the number of wrong
+    training outputs, log size).  Changed spins are written into S and logged (layer, pattern, unit) so that the
+    caller can revert them.  ``strict`` (every output correct): stop at the first output that becomes wrong (the
+    change is then positive)."""
     L, N = J.shape[0], J.shape[1]
     M = S.shape[1]
     n = 0
     delta = 0
-    changed = np.zeros(M, np.bool_)
+    flipped_at = np.zeros((N, M), np.bool_)        # (unit, pattern) of the spins of the current layer that flipped
+    flips = 0
     for m in range(M):
         flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
         delta += d
         if strict and delta > 0:
             return delta, n
-        changed[m] = flipped
-    frontier = np.zeros(N, np.bool_)
-    frontier[i] = True
+        flipped_at[i, m] = flipped
+        flips += flipped
     for layer in range(l + 1, L):                  # array index of the reading layer
-        nxt = np.zeros(N, np.bool_)
+        if flips == 0:
+            break
+        stale = np.zeros((N, M), np.bool_)         # a reader of a flipped spin, on that pattern
         for u in range(N):
-            if not frontier[u]:
-                continue
-            for r in range(starts[layer, u], starts[layer, u + 1]):
-                nxt[units[layer, r]] = True
-        new_changed = np.zeros(M, np.bool_)
-        for j in range(N):
-            if not nxt[j]:
-                continue
             for m in range(M):
-                if not changed[m]:
+                if flipped_at[u, m]:
+                    for r in range(starts[layer, u], starts[layer, u + 1]):
+                        stale[units[layer, r], m] = True
+        flipped_at[:] = False
+        flips = 0
+        for j in range(N):
+            for m in range(M):
+                if not stale[j, m]:
                     continue
                 flipped, d, n = _update(J[layer, j], idx[layer, j], S, y, layer, m, j, log_l, log_m, log_i, n)
                 delta += d
                 if strict and delta > 0:
                     return delta, n
-                if flipped:
-                    new_changed[m] = True
-        frontier = nxt
-        changed = new_changed
-        if not changed.any():
-            break
+                flipped_at[j, m] = flipped
+                flips += flipped
     return delta, n
 
 

@@ -503,6 +503,28 @@ def test_tempered_slice_moves_sample_exp_minus_beta_errors_exactly():
     assert exact.max() < 0.5 and np.count_nonzero(exact > 0.01) >= 4        # a broad distribution is tested
 
 
+def test_moves_keep_every_spin_equal_to_the_forward_pass_through_deep_sparse_layers():
+    """Each move recomputes only the readers of the flipped spins, on their patterns: after sweeps at finite and
+    infinite beta and of threshold accepting (L = 3, c = 5 and L = 2, c = 10), every hidden and output spin equals
+    that of a fresh forward pass and the kept count of wrong outputs is exact."""
+    from symbolic_rg.perceptron_mc import _forward, _on_sphere, _sweeps, teacher_data
+    for depth, c, seed in [(3, 5, 1), (2, 10, 2)]:
+        rng = np.random.default_rng(seed)
+        data = teacher_data(depth, 5 * c, c, 4.0, rng)
+        t, S0 = data.teacher, data.S0
+        for J, beta, budget in [(t.weights.copy(), np.inf, 0), (t.weights.copy(), 2.0, 0),
+                                (_on_sphere(rng.standard_normal(t.weights.shape)), 0.1, 0),
+                                (_on_sphere(rng.standard_normal(t.weights.shape)), np.inf, -1)]:
+            S = _forward(J, t.inputs, S0)
+            errors = np.array([int(np.sum(S[-1] != data.y))])
+            budget = errors[0] if budget < 0 else budget             # threshold accepting from a random network
+            shrinks = np.zeros(1, np.int64)
+            _sweeps(J, t.inputs, *t.readers, S, data.y, 20, seed, shrinks, errors, budget, beta)
+            assert np.array_equal(S, _forward(J, t.inputs, S0))
+            assert errors[0] == np.sum(S[-1] != data.y) and shrinks[0] > 0
+            assert np.any(J != t.weights)
+
+
 def test_tempered_chain_samples_the_exact_posterior_at_depth_one_and_brackets():
     """At L = 1 (N = c = 2) the posterior of each row is uniform on the arc of angles that reproduce its outputs:
     the replica at beta = infinity of a TemperedChain gives the exact mean overlap with the teacher, and the replicas
