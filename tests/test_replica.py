@@ -512,14 +512,13 @@ def test_moves_keep_every_spin_equal_to_the_forward_pass_through_deep_sparse_lay
         rng = np.random.default_rng(seed)
         data = teacher_data(depth, 5 * c, c, 4.0, rng)
         t, S0 = data.teacher, data.S0
-        for J, beta, budget in [(t.weights.copy(), np.inf, 0), (t.weights.copy(), 2.0, 0),
-                                (_on_sphere(rng.standard_normal(t.weights.shape)), 0.1, 0),
-                                (_on_sphere(rng.standard_normal(t.weights.shape)), np.inf, -1)]:
+        for J, beta in [(t.weights.copy(), np.inf), (t.weights.copy(), 2.0),
+                        (_on_sphere(rng.standard_normal(t.weights.shape)), 0.1),
+                        (_on_sphere(rng.standard_normal(t.weights.shape)), np.inf)]:   # the last: threshold accepting
             S = _forward(J, t.inputs, S0)
             errors = np.array([int(np.sum(S[-1] != data.y))])
-            budget = errors[0] if budget < 0 else budget             # threshold accepting from a random network
             shrinks = np.zeros(1, np.int64)
-            _sweeps(J, t.inputs, *t.readers, S, data.y, 20, seed, shrinks, errors, budget, beta)
+            _sweeps(J, t.inputs, *t.readers, S, data.y, 20, seed, shrinks, errors, 0, beta)
             assert np.array_equal(S, _forward(J, t.inputs, S0))
             assert errors[0] == np.sum(S[-1] != data.y) and shrinks[0] > 0
             assert np.any(J != t.weights)
