@@ -298,35 +298,43 @@ class Solver:
             best = None
             for off in offsets:
                 x = mpmath.matrix([mpmath.log(p[L + 2 + l]) + off for l in range(L)])
-                R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
-                H = self.module.evaluate(x, p, cs, ys, R, J)
-                it = 0
-                for it in range(maxiter):
-                    res = max(abs(R[l]) for l in range(L))
-                    if res < mp_tol:
-                        break
-                    dx = mpmath.lu_solve(J, -R)
-                    big = max(abs(dx[l]) for l in range(L))
-                    if big > 2:
-                        dx *= 2 / big
-                    step, merit = 1, sum(R[l] ** 2 for l in range(L))
-                    while step > 1e-12:
-                        xt = x + step * dx
-                        Rt, Jt = mpmath.matrix(L, 1), mpmath.matrix(L, L)
-                        Ht = self.module.evaluate(xt, p, cs, ys, Rt, Jt)
-                        if sum(Rt[l] ** 2 for l in range(L)) <= (1 - 1e-4 * step) * merit:
-                            break
-                        step /= 2
-                    x, R, J, H = xt, Rt, Jt, Ht
-                res = max(abs(R[l]) for l in range(L))
-                ok = res < mp_tol
-                if best is None or (ok and (not best[2] or H < best[3])):
+                x, it, ok, H, res = self._newton_mp(x, p, cs, ys, mp_tol, maxiter)
+                if best is None or (ok and (not best[2] or H < best[3])) or (not best[2] and res < best[4]):
                     best = (x, it, ok, H, res)
             x, it, ok, H, res = best
             u = [mpmath.exp(x[l]) for l in range(L)]
         sol = Solution(self, data, row, np.array([float(v) for v in u]), it, bool(ok), float(H), float(res))
         sol.order_parameters_mp, sol.residual_mp = u, res
         return sol
+
+    def _newton_mp(self, x, p, cs, ys, tol, maxiter):
+        """The damped Newton iteration of the Numba path (backtracking on |R|^2; a start whose line search
+        finds no decrease stops there, unconverged) in mpmath; returns (x, iterations, converged, H, max|R|)."""
+        import mpmath
+        L = self.depth
+        R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
+        H = self.module.evaluate(x, p, cs, ys, R, J)
+        for it in range(maxiter):
+            res = max(abs(R[l]) for l in range(L))
+            if res < tol:
+                return x, it, True, H, res
+            dx = mpmath.lu_solve(J, -R)
+            big = max(abs(dx[l]) for l in range(L))
+            if big > 2:
+                dx *= 2 / big
+            step, merit = 1, sum(R[l] ** 2 for l in range(L))
+            while step > 1e-12:
+                xt = x + step * dx
+                Rt, Jt = mpmath.matrix(L, 1), mpmath.matrix(L, L)
+                Ht = self.module.evaluate(xt, p, cs, ys, Rt, Jt)
+                if sum(Rt[l] ** 2 for l in range(L)) <= (1 - 1e-4 * step) * merit:
+                    break
+                step /= 2
+            else:
+                return x, it, False, H, res
+            x, R, J, H = xt, Rt, Jt, Ht
+        res = max(abs(R[l]) for l in range(L))
+        return x, maxiter, res < tol, H, res
 
     def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
               raise_on_failure=True, chunks=None):

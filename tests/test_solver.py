@@ -65,6 +65,18 @@ def test_mpmath_agrees_with_numba(theories, small_data):
     assert_allclose(fast.predict(Xt)[0], exact.predict(Xt)[0], rtol=1e-11)
 
 
+def test_mpmath_start_that_finds_no_descent_stops_unconverged(theories, small_data):
+    """From u = prior/100 Newton runs onto a plateau where the residual tends to 1 as u -> 0; as on the Numba
+    path, a start whose line search finds no decrease is given up there (not iterated to maxiter)."""
+    X, y, Xt, yt = small_data
+    args = dict(widths=[30, 70], sigma2=[1.2, 0.9, 1.1], T=0.07, starts=[np.log(0.01)])
+    exact = theories[2].compile(precision=50)
+    stalled = exact.solve(X, y, raise_on_failure=False, **args)
+    assert not stalled.converged and stalled.iterations < 20 and stalled.residual > 0.5
+    with pytest.raises(srg.ConvergenceError, match="did not converge"):
+        exact.solve(X, y, **args)
+
+
 def test_saddle_point_approaches_exact_finite_width_result(solvers):
     """L = 1: the saddle point of u matches the exact posterior mean (1-D quadrature of the exact Gamma
     mixture); at fixed P the discrepancy falls at least as fast as 1/N."""
