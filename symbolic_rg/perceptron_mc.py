@@ -112,6 +112,13 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
     M = S.shape[1]
     n = 0
     delta = 0
+    if l == L - 1:                                 # an output unit: nothing reads it
+        for m in range(M):
+            flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
+            delta += d
+            if strict and delta > 0:
+                return delta, n
+        return delta, n
     flipped_at = np.zeros((N, M), np.bool_)        # (unit, pattern) of the spins of the current layer that flipped
     flips = 0
     for m in range(M):
