@@ -112,22 +112,19 @@ def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
     M = S.shape[1]
     n = 0
     delta = 0
-    if l == L - 1:                                 # an output unit: nothing reads it
-        for m in range(M):
-            flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
-            delta += d
-            if strict and delta > 0:
-                return delta, n
-        return delta, n
-    flipped_at = np.zeros((N, M), np.bool_)        # (unit, pattern) of the spins of the current layer that flipped
+    changed = np.zeros(M, np.bool_)                # the patterns on which unit i flipped
     flips = 0
     for m in range(M):
         flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
         delta += d
         if strict and delta > 0:
             return delta, n
-        flipped_at[i, m] = flipped
+        changed[m] = flipped
         flips += flipped
+    if flips == 0 or l == L - 1:                   # nothing changed, or an output unit (nothing reads it)
+        return delta, n
+    flipped_at = np.zeros((N, M), np.bool_)        # (unit, pattern) of the spins of the current layer that flipped
+    flipped_at[i] = changed
     for layer in range(l + 1, L):                  # array index of the reading layer
         if flips == 0:
             break

@@ -308,8 +308,9 @@ class Solver:
         return sol
 
     def _newton_mp(self, x, p, cs, ys, tol, maxiter):
-        """The damped Newton iteration of the Numba path (backtracking on |R|^2; a start whose line search
-        finds no decrease stops there, unconverged) in mpmath; returns (x, iterations, converged, H, max|R|)."""
+        """Damped Newton in x = log u in mpmath, as ``codegen.newton`` without its float64 polishing step:
+        backtracking on |R|^2 down to step 1e-12; a start whose line search finds no decrease stops there,
+        unconverged.  Returns (x, iterations, converged, H, max|R|)."""
         import mpmath
         L = self.depth
         R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
