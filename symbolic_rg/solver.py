@@ -3,7 +3,8 @@ r"""Compiled saddle-point solvers (Numba float64, mpmath at any precision) and t
 ``Solver.solve`` finds the saddle point :math:`\partial H/\partial u_l = 0` by damped Newton in
 :math:`\log u_l` (order parameters stay positive) from several starts; among converged roots the one of
 lowest effective action :math:`H` is the physical branch.  Convergence: :math:`\max_l|R_l| <` ``tol``
-(default 1e-11) for the normalised residuals :math:`R_l = \frac{2u_l}{N_l}\partial_{u_l}H`.
+(default 1e-11) for the normalised residuals :math:`R_l = \frac{2u_l}{N_l}\partial_{u_l}H`; on the mpmath path
+(``precision`` digits) the tolerance is :math:`10^{3-\mathrm{precision}}` instead.
 
 Data enter through the eigendecomposition of :math:`XX^\top/N_0` (done once per data set):
 :math:`\lambda_k = \sigma_1^2 c_k`, :math:`y_k = v_k^\top y`.  At :math:`T=0` only modes in the range of
@@ -267,7 +268,9 @@ class Solver:
 
     def solve(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
               starts=None, raise_on_failure=True):
-        """Solve the saddle-point equations at one parameter point; return a :class:`Solution`."""
+        """Solve the saddle-point equations at one parameter point; return a :class:`Solution`.
+
+        ``tol`` bounds max |R_l| on the float64 path; with ``precision`` set the bound is 10^(3 - precision)."""
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         if grid.shape[0] != 1:
             raise ParameterError("solve() takes one parameter point; use sweep() for arrays")
@@ -279,13 +282,13 @@ class Solver:
             x, it, ok, H, res = self.module.solve_point(x0, grid[0], c, yk, tol, maxiter, 2.0)
             sol = Solution(self, data, grid[0], np.exp(x), int(it), bool(ok), float(H), float(res))
         else:
-            sol = self._solve_mpmath(data, grid[0], c, yk, offsets, tol, maxiter)
+            sol = self._solve_mpmath(data, grid[0], c, yk, offsets, maxiter)
         if raise_on_failure and not sol.converged:
             raise ConvergenceError("saddle point did not converge at %s (max residual %.3g after %d iterations)"
                                    % (_describe(self.depth, grid[0]), sol.residual, sol.iterations))
         return sol
 
-    def _solve_mpmath(self, data, row, c, yk, offsets, tol, maxiter):
+    def _solve_mpmath(self, data, row, c, yk, offsets, maxiter):
         import mpmath
         L = self.depth
         with mpmath.workdps(self.precision + 10):
