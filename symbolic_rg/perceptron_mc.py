@@ -84,69 +84,61 @@ def _forward(J, idx, S0):
 
 
 @numba.njit(cache=True, nogil=True)
-def _update(row, inputs, S, y, layer, m, j, log_l, log_m, log_i, n):
-    """Recompute unit j of array layer ``layer`` on pattern m with weights ``row``; a flipped spin is written into S
-    and logged.  Returns (flipped, change in the number of wrong training outputs, new log size)."""
-    h = 0.0
-    for k in range(row.shape[0]):
-        h += row[k] * S[layer, m, inputs[k]]
-    s = 1.0 if h >= 0 else -1.0
-    if s == S[layer + 1, m, j]:
-        return False, 0, n
-    S[layer + 1, m, j] = s
-    log_l[n], log_m[n], log_i[n] = layer + 1, m, j
-    d = 0
-    if layer == S.shape[0] - 2:
-        d = -1 if s == y[m, j] else 1
-    return True, d, n + 1
+def _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, strict, work):
+    """Recompute unit i of layer l (array index; its new row already in J) on every pattern and propagate the changed
+    spins to the outputs, layer by layer (a unit is recomputed only on the patterns where one of its inputs flipped);
+    returns (change in the number of wrong training outputs, log size).  Changed spins are written into S and logged
+    (layer, pattern, unit) so that the caller can revert them.  ``strict`` (every output correct): stop at the first
+    output that changes (it becomes wrong; the change is then positive).  ``work`` = (stamp (N, M), generation (1),
+    flipped (2, N M), stale (2, N M)): scratch of :func:`_scratch`, so that a proposal allocates nothing (creating an
+    array or passing one to a function costs reference counting, several times the arithmetic at these sizes)."""
+    stamp, generation, flipped, stale = work
+    L, c = J.shape[0], J.shape[2]
+    M = S.shape[1]
+    n, delta, nf, ns = 0, 0, 0, M
+    for m in range(M):                             # (unit, pattern) to recompute: unit i on every pattern
+        stale[0, m], stale[1, m] = i, m
+    for layer in range(l, L):                      # array index of the layer recomputed
+        if layer > l:
+            if nf == 0:
+                break
+            generation[0] += 1                     # stamp[j, m] == generation: (j, m) already listed
+            g, ns = generation[0], 0
+            for f in range(nf):                    # the readers of a flipped spin, on its pattern
+                u, m = flipped[0, f], flipped[1, f]
+                for r in range(starts[layer, u], starts[layer, u + 1]):
+                    j = units[layer, r]
+                    if stamp[j, m] != g:
+                        stamp[j, m] = g
+                        stale[0, ns], stale[1, ns] = j, m
+                        ns += 1
+            nf = 0
+        out = layer == L - 1
+        for e in range(ns):
+            j, m = stale[0, e], stale[1, e]
+            h = 0.0
+            for k in range(c):
+                h += J[layer, j, k] * S[layer, m, idx[layer, j, k]]
+            s = 1.0 if h >= 0 else -1.0
+            if s != S[layer + 1, m, j]:
+                S[layer + 1, m, j] = s
+                log_l[n], log_m[n], log_i[n] = layer + 1, m, j
+                n += 1
+                if out:
+                    delta += -1 if s == y[m, j] else 1
+                    if strict and delta > 0:
+                        return delta, n
+                else:
+                    flipped[0, nf], flipped[1, nf] = j, m
+                    nf += 1
+    return delta, n
 
 
 @numba.njit(cache=True, nogil=True)
-def _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, strict):
-    """Set row i of layer l (array index) to ``row`` and propagate the changed spins to the outputs (a unit is
-    recomputed only on the patterns where one of its inputs flipped); returns (change in the number of wrong
-    training outputs, log size).  Changed spins are written into S and logged (layer, pattern, unit) so that the
-    caller can revert them.  ``strict`` (every output correct): stop at the first output that becomes wrong (the
-    change is then positive)."""
-    L, N = J.shape[0], J.shape[1]
-    M = S.shape[1]
-    n = 0
-    delta = 0
-    changed = np.zeros(M, np.bool_)                # the patterns on which unit i flipped
-    flips = 0
-    for m in range(M):
-        flipped, d, n = _update(row, idx[l, i], S, y, l, m, i, log_l, log_m, log_i, n)
-        delta += d
-        if strict and delta > 0:
-            return delta, n
-        changed[m] = flipped
-        flips += flipped
-    if flips == 0 or l == L - 1:                   # nothing changed, or an output unit (nothing reads it)
-        return delta, n
-    flipped_at = np.zeros((N, M), np.bool_)        # (unit, pattern) of the spins of the current layer that flipped
-    flipped_at[i] = changed
-    for layer in range(l + 1, L):                  # array index of the reading layer
-        if flips == 0:
-            break
-        stale = np.zeros((N, M), np.bool_)         # a reader of a flipped spin, on that pattern
-        for u in range(N):
-            for m in range(M):
-                if flipped_at[u, m]:
-                    for r in range(starts[layer, u], starts[layer, u + 1]):
-                        stale[units[layer, r], m] = True
-        flipped_at[:] = False
-        flips = 0
-        for j in range(N):
-            for m in range(M):
-                if not stale[j, m]:
-                    continue
-                flipped, d, n = _update(J[layer, j], idx[layer, j], S, y, layer, m, j, log_l, log_m, log_i, n)
-                delta += d
-                if strict and delta > 0:
-                    return delta, n
-                flipped_at[j, m] = flipped
-                flips += flipped
-    return delta, n
+def _scratch(N, M):
+    """The ``work`` of :func:`_try` for N units and M patterns."""
+    return np.zeros((N, M), np.int64), np.zeros(1, np.int64), np.zeros((2, N * M), np.int64), \
+        np.zeros((2, N * M), np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -164,13 +156,24 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
     log_l = np.zeros(cap, np.int64)
     log_m = np.zeros(cap, np.int64)
     log_i = np.zeros(cap, np.int64)
+    work = _scratch(N, M)
+    x, nu = np.empty(c), np.empty(c)
     for sweep in range(n_sweeps):
         for l in range(L):
             for i in range(N):
-                x = J[l, i].copy()
-                nu = np.random.standard_normal(c)
-                nu -= (nu @ x) / c * x
-                nu *= np.sqrt(c) / np.sqrt(nu @ nu)
+                a = 0.0
+                for k in range(c):
+                    x[k] = J[l, i, k]
+                    nu[k] = np.random.standard_normal()
+                    a += nu[k] * x[k]
+                a /= c
+                b = 0.0
+                for k in range(c):
+                    nu[k] -= a * x[k]
+                    b += nu[k] * nu[k]
+                a = np.sqrt(c) / np.sqrt(b)
+                for k in range(c):
+                    nu[k] *= a
                 if np.isinf(beta):
                     top = max(budget, errors[0])
                 else:
@@ -178,10 +181,11 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
                 theta = np.random.uniform(0, 2 * np.pi)
                 lo, hi = theta - 2 * np.pi, theta
                 while True:
-                    row = x * np.cos(theta) + nu * np.sin(theta)
-                    delta, n = _try(J, idx, starts, units, S, y, l, i, row, log_l, log_m, log_i, top == 0)
+                    cos, sin = np.cos(theta), np.sin(theta)
+                    for k in range(c):
+                        J[l, i, k] = x[k] * cos + nu[k] * sin
+                    delta, n = _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, top == 0, work)
                     if errors[0] + delta <= top:
-                        J[l, i] = row
                         errors[0] += delta
                         break
                     for t in range(n - 1, -1, -1):     # revert the spins changed by the rejected proposal
@@ -192,7 +196,9 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
                     else:
                         hi = theta
                     theta = np.random.uniform(lo, hi)
-                    if hi - lo < 1e-14:
+                    if hi - lo < 1e-14:                # none accepted: the row stays
+                        for k in range(c):
+                            J[l, i, k] = x[k]
                         break
 
 
