@@ -105,9 +105,9 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # (0.30-0.59 there; alpha = 4 is run the same way).  At c = 10 (four times as many training outputs) a ladder needs
 # about twice as many replicas.
 LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
-           (3, 5, 8.0): np.geomspace(0.05, 12.0, 32)}
+           (3, 5, 8.0): np.geomspace(0.05, 12.0, 32), (2, 10, 4.0): np.geomspace(0.5, 12.0, 48)}
 # chunks after which the ladder moves to equal exchange rates (perceptron_mc.tuned_ladder of the rates measured so far)
-RETUNE = {(3, 5, 8.0): 2, (3, 5, 4.0): 2}
+RETUNE = {(3, 5, 8.0): 2, (3, 5, 4.0): 2, (2, 10, 4.0): 2}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None):

@@ -84,61 +84,68 @@ def _forward(J, idx, S0):
 
 
 @numba.njit(cache=True, nogil=True)
-def _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, strict, work):
-    """Recompute unit i of layer l (array index; its new row already in J) on every pattern and propagate the changed
-    spins to the outputs, layer by layer (a unit is recomputed only on the patterns where one of its inputs flipped);
-    returns (change in the number of wrong training outputs, log size).  Changed spins are written into S and logged
-    (layer, pattern, unit) so that the caller can revert them.  ``strict`` (every output correct): stop at the first
-    output that changes (it becomes wrong; the change is then positive).  ``work`` = (stamp (N, M), generation (1),
-    flipped (2, N M), stale (2, N M)): scratch of :func:`_scratch`, so that a proposal allocates nothing (creating an
-    array or passing one to a function costs reference counting, several times the arithmetic at these sizes)."""
+def _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, wrong, errors, top, work):
+    """Recompute unit i of layer l (array index; its new row already in J) and propagate the changed spins to the
+    outputs, one pattern at a time (patterns do not interact; on each, a unit is recomputed only where one of its
+    inputs flipped); returns (change in the number of wrong training outputs, log size).  Changed spins are written
+    into S and logged (layer, pattern, unit), and ``wrong`` (wrong outputs per pattern) is kept, so that the caller
+    can revert them.  The proposal is accepted if the count ``errors`` + change stays within ``top``; it stops as soon
+    as that is out of reach (the change so far, less every output still wrong on the patterns not finished, exceeds
+    ``top`` - ``errors``; with none wrong and ``top`` = 0: at the first output that changes), so that a rejected
+    proposal costs only the patterns up to that point.  ``work`` = (stamp (N), generation (1), flipped (N),
+    stale (N)): scratch of :func:`_scratch`, so that a proposal allocates nothing (creating an array or passing one to
+    a function costs reference counting, several times the arithmetic at these sizes)."""
     stamp, generation, flipped, stale = work
     L, c = J.shape[0], J.shape[2]
     M = S.shape[1]
-    n, delta, nf, ns = 0, 0, 0, M
-    for m in range(M):                             # (unit, pattern) to recompute: unit i on every pattern
-        stale[0, m], stale[1, m] = i, m
-    for layer in range(l, L):                      # array index of the layer recomputed
-        if layer > l:
-            if nf == 0:
-                break
-            generation[0] += 1                     # stamp[j, m] == generation: (j, m) already listed
-            g, ns = generation[0], 0
-            for f in range(nf):                    # the readers of a flipped spin, on its pattern
-                u, m = flipped[0, f], flipped[1, f]
-                for r in range(starts[layer, u], starts[layer, u + 1]):
-                    j = units[layer, r]
-                    if stamp[j, m] != g:
-                        stamp[j, m] = g
-                        stale[0, ns], stale[1, ns] = j, m
-                        ns += 1
-            nf = 0
-        out = layer == L - 1
-        for e in range(ns):
-            j, m = stale[0, e], stale[1, e]
-            h = 0.0
-            for k in range(c):
-                h += J[layer, j, k] * S[layer, m, idx[layer, j, k]]
-            s = 1.0 if h >= 0 else -1.0
-            if s != S[layer + 1, m, j]:
-                S[layer + 1, m, j] = s
-                log_l[n], log_m[n], log_i[n] = layer + 1, m, j
-                n += 1
-                if out:
-                    delta += -1 if s == y[m, j] else 1
-                    if strict and delta > 0:
-                        return delta, n
-                else:
-                    flipped[0, nf], flipped[1, nf] = j, m
-                    nf += 1
+    n, delta = 0, 0
+    rest = errors                                  # wrong outputs on the patterns not finished (before the proposal)
+    for m in range(M):
+        before = wrong[m]
+        stale[0], ns, nf = i, 1, 0                 # the units to recompute on pattern m: unit i
+        for layer in range(l, L):                  # array index of the layer recomputed
+            if layer > l:
+                if nf == 0:
+                    break
+                generation[0] += 1                 # stamp[j] == generation: unit j already listed
+                g, ns = generation[0], 0
+                for f in range(nf):                # the readers of a flipped spin
+                    u = flipped[f]
+                    for r in range(starts[layer, u], starts[layer, u + 1]):
+                        j = units[layer, r]
+                        if stamp[j] != g:
+                            stamp[j] = g
+                            stale[ns] = j
+                            ns += 1
+                nf = 0
+            out = layer == L - 1
+            for e in range(ns):
+                j = stale[e]
+                h = 0.0
+                for k in range(c):
+                    h += J[layer, j, k] * S[layer, m, idx[layer, j, k]]
+                s = 1.0 if h >= 0 else -1.0
+                if s != S[layer + 1, m, j]:
+                    S[layer + 1, m, j] = s
+                    log_l[n], log_m[n], log_i[n] = layer + 1, m, j
+                    n += 1
+                    if out:
+                        d = -1 if s == y[m, j] else 1
+                        wrong[m] += d
+                        delta += d
+                        if errors + delta - rest > top:
+                            return delta, n
+                    else:
+                        flipped[nf] = j
+                        nf += 1
+        rest -= before
     return delta, n
 
 
 @numba.njit(cache=True, nogil=True)
-def _scratch(N, M):
-    """The ``work`` of :func:`_try` for N units and M patterns."""
-    return np.zeros((N, M), np.int64), np.zeros(1, np.int64), np.zeros((2, N * M), np.int64), \
-        np.zeros((2, N * M), np.int64)
+def _scratch(N):
+    """The ``work`` of :func:`_try` for N units per layer."""
+    return np.zeros(N, np.int64), np.zeros(1, np.int64), np.zeros(N, np.int64), np.zeros(N, np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -156,7 +163,13 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
     log_l = np.zeros(cap, np.int64)
     log_m = np.zeros(cap, np.int64)
     log_i = np.zeros(cap, np.int64)
-    work = _scratch(N, M)
+    work = _scratch(N)
+    wrong = np.zeros(M, np.int64)                  # wrong training outputs per pattern
+    for m in range(M):
+        for j in range(N):
+            wrong[m] += S[L, m, j] != y[m, j]
+    if wrong.sum() != errors[0]:
+        raise ValueError("errors[0] must be the number of wrong training outputs of S")
     x, nu = np.empty(c), np.empty(c)
     for sweep in range(n_sweeps):
         for l in range(L):
@@ -184,12 +197,15 @@ def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget
                     cos, sin = np.cos(theta), np.sin(theta)
                     for k in range(c):
                         J[l, i, k] = x[k] * cos + nu[k] * sin
-                    delta, n = _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, top == 0, work)
+                    delta, n = _try(J, idx, starts, units, S, y, l, i, log_l, log_m, log_i, wrong, errors[0], top, work)
                     if errors[0] + delta <= top:
                         errors[0] += delta
                         break
                     for t in range(n - 1, -1, -1):     # revert the spins changed by the rejected proposal
-                        S[log_l[t], log_m[t], log_i[t]] = -S[log_l[t], log_m[t], log_i[t]]
+                        lt, mt, it = log_l[t], log_m[t], log_i[t]
+                        S[lt, mt, it] = -S[lt, mt, it]
+                        if lt == L:
+                            wrong[mt] += 1 if S[lt, mt, it] != y[mt, it] else -1
                     shrinks[0] += 1
                     if theta < 0:
                         lo = theta
