@@ -533,6 +533,8 @@ def test_moves_keep_every_spin_equal_to_the_forward_pass_through_deep_sparse_lay
             assert np.array_equal(S, _forward(J, t.inputs, S0))
             assert errors[0] == np.sum(S[-1] != data.y) and shrinks[0] > 0
             assert np.any(J != t.weights)
+        with pytest.raises(ValueError, match="number of wrong training outputs"):     # the count must match S
+            _sweeps(J, t.inputs, *t.readers, S, data.y, 1, seed, shrinks, errors + 1, 0, np.inf)
 
 
 def test_tempered_chain_samples_the_exact_posterior_at_depth_one_and_brackets():
