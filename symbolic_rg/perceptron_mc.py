@@ -9,7 +9,8 @@ random inputs.  The student posterior is uniform over all weights that reproduce
 Move: elliptical slice sampling of one row along a great circle, :math:`J(\theta) = J\cos\theta + \nu\sin\theta` with
 :math:`\nu\perp J`, :math:`|\nu|^2 = c` random; :math:`\theta` is drawn on a bracket that shrinks towards 0 until every
 training output is still correct.  This leaves the uniform measure on the consistent set invariant.  A proposal
-recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs.
+recomputes the unit, then only the units that read a changed spin, layer by layer, up to the outputs, one pattern at a
+time, and stops as soon as it can no longer be accepted.
 
 :class:`PosteriorChain` is one resumable chain; :class:`TemperedChain` adds replicas at finite inverse temperatures in
 the number of wrong training outputs (parallel tempering) so that the measured one, at beta = infinity, can cross
