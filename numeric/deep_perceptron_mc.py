@@ -99,7 +99,8 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # training outputs below the one at beta = infinity, which is measured) where the plain chains from the two starts
 # stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4, 56 and 66 min on 2
 # cores for 2 x 10^4, 9 x 10^4 and 4 x 10^4 sweeps with the first propagation kernel; the present one, which allocates
-# nothing per proposal, takes 5-10 times less per move).  At L = 3 the hottest replica must be near random outputs
+# nothing per proposal and stops a proposal once it cannot be accepted, takes 5 (hottest replicas) to 27 (beta =
+# infinity, L = 3, c = 10) times less per move).  At L = 3 the hottest replica must be near random outputs
 # (beta = 0.05): from beta = 0.5 the chain from below had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange
 # rates of the geometric ladder fall to 0.07 near beta = 1.5-2; after RETUNE chunks the ladder moves to equal rates
 # (0.30-0.59 there; alpha = 4 is run the same way).  At c = 10 (four times as many training outputs) a ladder needs
