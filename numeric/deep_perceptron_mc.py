@@ -23,8 +23,8 @@ brackets (a chain from the teacher and one from below, an annealed or a melted s
 until they agree; both chains parallel-tempered where LADDERS gives a ladder of inverse temperatures) at
 EQUILIBRIUM_POINTS (or the ``--point`` ones; with ``--starts teacher`` the teacher chain alone there, an upper bound
 on Q) and writes OUT_equilibrium.json and OUT_equilibrium.png (``--checkpoint DIR``: each bracket saves its chains
-there after every chunk, and the same command resumes a stopped one; ``--chunk`` fixes the chunk so that a larger
-sweeps in ``--point`` extends it);
+there after every chunk, and the same command resumes a stopped one; with ``--max-sweeps N`` it extends a bracket
+to N sweeps per chain);
 ``arcsine`` sets the closure's arcsine law against the spin agreement of real units with few (+-1) inputs
 (OUT_arcsine.json); ``replot`` redraws the scan and relaxation figures from the JSON files with the theory
 recomputed.
@@ -114,14 +114,17 @@ LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0
 RETUNE = {(3, 5, 8.0): 2, (3, 5, 4.0): 2, (2, 10, 4.0): 2}
 
 
-def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None):
+def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None,
+                max_sweeps=None):
     """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from below, an annealed start or, where
     BELOW says so, a melted one, on the same data, run until they agree or for at most ``sweeps`` each) at
     (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no start from below is
     found in reasonable time); OUT_equilibrium.json is rewritten after every point (the other points already there
     are kept), then OUT_equilibrium.png.  ``checkpoints``: a folder where each bracket saves its chains after every
     chunk (``chunk`` sweeps, default sweeps / 20; a melted start beside it) and from which a stopped one resumes
-    (``perceptron_mc.bracket``); a run's ``seconds`` are then those of the last call, and ``resumed`` says so."""
+    (``perceptron_mc.bracket``); a run's ``seconds`` are then those of the last call, and ``resumed`` says so.
+    ``max_sweeps``: run every point to that many sweeps instead of its own (its own still fix the measurement
+    interval and the default chunk, so that a checkpointed bracket can be extended)."""
     path = out + "_equilibrium.json"
     todo = {(L, c, a) for L, c, a, _ in points}
     try:
@@ -136,11 +139,12 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, c
         seed, every = 11 * L + c + int(10 * a), max(10, sweeps // 4000)
         if (L, c, a) in LADDERS:
             every += every % 2                           # exchanges every 2 sweeps
+        total = max_sweeps // (100 if quick else 1) if max_sweeps else sweeps
         if above_only:                                   # the teacher chain alone: an upper bound
             resumed, rng = False, np.random.default_rng(seed)
-            r = PosteriorChain(teacher_data(L, 5 * c, c, a, rng), "teacher", rng, every).run(sweeps).result()
+            r = PosteriorChain(teacher_data(L, 5 * c, c, a, rng), "teacher", rng, every).run(total).result()
             b = Bracket(r.Q, r.Q_err, r.q, r.q_err, r.generalization_error, r.generalization_error_err, r, None,
-                        False, sweeps, None)
+                        False, total, None)
         else:
             start, kw = BELOW.get((L, c, a), ("annealed", {"anneal_sweeps": 4000 if c <= 10 else 8000}))
             if start == "melted" and quick:
@@ -158,8 +162,8 @@ def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, c
                     start = melted_student(d.teacher, d.S0, d.y, rng, **kw)
                     if ck:
                         np.save(ck + "_start.npy", start)
-                b = bracket(L, 5 * c, c, a, max_sweeps=sweeps, seed=seed, measure_every=every, below=start, anneal=kw,
-                            betas=LADDERS.get((L, c, a)), retune=RETUNE.get((L, c, a), 0), chunk=chunk,
+                b = bracket(L, 5 * c, c, a, max_sweeps=total, seed=seed, measure_every=every, below=start, anneal=kw,
+                            betas=LADDERS.get((L, c, a)), retune=RETUNE.get((L, c, a), 0), chunk=chunk or sweeps // 20,
                             checkpoint=ck and ck + ".pkl",
                             progress=lambda n, hi, lo: print(
                                 "  L=%d c=%d alpha=%.1f %d sweeps: Q from above %s, from below %s"
@@ -416,8 +420,10 @@ if __name__ == "__main__":
                    "default: all of RELAXATION_POINTS, EQUILIBRIUM_POINTS)")
     p.add_argument("--checkpoint", metavar="DIR", help="equilibrium: save each bracket's chains in DIR after every "
                    "chunk and resume a stopped one from there (same --point and --chunk)")
-    p.add_argument("--chunk", type=int, help="equilibrium: sweeps per chunk (default: the point's sweeps / 20; give "
-                   "the first run's to extend a checkpointed one with more sweeps)")
+    p.add_argument("--chunk", type=int, help="equilibrium: sweeps per chunk (default: the point's sweeps / 20)")
+    p.add_argument("--max-sweeps", type=int, help="equilibrium: run each bracket to this many sweeps per chain "
+                   "instead of the point's (which still fix the measurement interval and the default chunk): with "
+                   "--checkpoint the same command extends a stopped or finished bracket")
     a = p.parse_args()
     if a.checkpoint:
         os.makedirs(a.checkpoint, exist_ok=True)
@@ -431,9 +437,11 @@ if __name__ == "__main__":
         if a.point:
             equilibrium(a.out, a.quick, [(int(L), int(c), float(al), int(sw))
                                          for L, c, al, sw in (p.split(",") for p in a.point)],
-                        above_only=a.starts == "teacher", checkpoints=a.checkpoint, chunk=a.chunk)
+                        above_only=a.starts == "teacher", checkpoints=a.checkpoint, chunk=a.chunk,
+                        max_sweeps=a.max_sweeps)
         else:
-            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS, checkpoints=a.checkpoint, chunk=a.chunk)
+            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS, checkpoints=a.checkpoint, chunk=a.chunk,
+                        max_sweeps=a.max_sweeps)
     if a.part in ("arcsine", "all"):
         arcsine_check(a.out, a.quick)
     if a.part == "replot":
