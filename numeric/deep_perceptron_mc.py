@@ -104,10 +104,10 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # (beta = 0.05): from beta = 0.5 the chain from below had not moved in 10^4 sweeps.  At L = 3, alpha = 8 the exchange
 # rates of the geometric ladder fall to 0.07 near beta = 1.5-2; after RETUNE chunks the ladder moves to equal rates
 # (0.30-0.59 there; alpha = 4 is run the same way).  At c = 10 (four times as many training outputs) a ladder needs
-# about twice as many replicas: with 48 at L = 2, alpha = 4 (exchange rates 0.27-0.52 after the retuning) one network
-# had gone from the hottest replica to beta = infinity after 3 x 10^4 sweeps (8 min per 5000 on 2 cores), the chains
-# still apart (Q from above (0.633, 0.708), from below (0.532, 0.616)); until that bracket is run to the end, docs/
-# keeps the plain one (10^5 sweeps).
+# about twice as many replicas: with 48 at L = 2, alpha = 4 (exchange rates 0.31-0.99 after the retuning; 8 min per
+# 5000 sweeps on 2 cores) 5 and 1 networks had gone from the hottest replica to beta = infinity after 1.15 x 10^5
+# sweeps (--max-sweeps 114816), the chains still 0.02-0.03 apart (Q from above (0.582, 0.657), from below
+# (0.548, 0.634), the latter still rising): the bracket in docs/, not settled.
 LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
            (3, 5, 8.0): np.geomspace(0.05, 12.0, 32), (2, 10, 4.0): np.geomspace(0.5, 12.0, 48)}
 # chunks after which the ladder moves to equal exchange rates (perceptron_mc.tuned_ladder of the rates measured so far)
