@@ -429,19 +429,12 @@ if __name__ == "__main__":
         os.makedirs(a.checkpoint, exist_ok=True)
     if a.part in ("scan", "all"):
         main(a.out, a.quick)
+    given = a.point and [(int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
     if a.part in ("relaxation", "all"):
-        points = RELAXATION_POINTS if not a.point else [
-            (int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
-        relaxation(a.out, a.quick, tuple(a.starts.split(",")), points)
+        relaxation(a.out, a.quick, tuple(a.starts.split(",")), given or RELAXATION_POINTS)
     if a.part in ("equilibrium", "all"):
-        if a.point:
-            equilibrium(a.out, a.quick, [(int(L), int(c), float(al), int(sw))
-                                         for L, c, al, sw in (p.split(",") for p in a.point)],
-                        above_only=a.starts == "teacher", checkpoints=a.checkpoint, chunk=a.chunk,
-                        max_sweeps=a.max_sweeps)
-        else:
-            equilibrium(a.out, a.quick, EQUILIBRIUM_POINTS, checkpoints=a.checkpoint, chunk=a.chunk,
-                        max_sweeps=a.max_sweeps)
+        equilibrium(a.out, a.quick, given or EQUILIBRIUM_POINTS, above_only=bool(given) and a.starts == "teacher",
+                    checkpoints=a.checkpoint, chunk=a.chunk, max_sweeps=a.max_sweeps)
     if a.part in ("arcsine", "all"):
         arcsine_check(a.out, a.quick)
     if a.part == "replot":
