@@ -50,10 +50,11 @@ from sympy.printing.latex import LatexPrinter
 
 from . import latex as _latex
 from .errors import ParameterError
+from .selection import CONJUGATE, NISHIMORI, OVERLAP
 
 __all__ = ["H", "LogH", "MillsRatio", "LogSumExp", "gaussian_average", "ReplicaSymmetric", "SphericalWeights",
            "HiddenSpins", "OutputSpins", "Quenched", "Nishimori", "DeepPerceptron", "deep_perceptron",
-           "ReplicaTheory", "SCENARIOS"]
+           "ReplicaTheory", "ReplicaLatexPrinter", "SCENARIOS"]
 
 n = sp.Symbol("n")                                     # number of replicas
 z, w, u = sp.symbols("z w u", real=True)               # Gaussian integration variables
@@ -189,15 +190,19 @@ class ReplicaSymmetric:
 
 
 class Quenched:
-    r"""Random scenario: :math:`\phi = \lim_{n\to0}G(n)/n = G'(0)`, with :math:`G(0) = 0` checked."""
+    r"""Random scenario: :math:`\phi = \lim_{n\to0}G(n)/n = G'(0)`, with :math:`G(0) = 0` checked.  An overlap between
+    replicas is one of :math:`n(n-1)/2 \to` a negative number of parameters: minimized over (:mod:`.selection`)."""
     name = "random"
     point = 0
+    overlap_kind = OVERLAP
 
 
 class Nishimori:
-    r"""Teacher scenario: the teacher is one more replica, :math:`\phi = \partial_m G(m)|_{m=1}`."""
+    r"""Teacher scenario: the teacher is one more replica, :math:`\phi = \partial_m G(m)|_{m=1}`; an overlap is the
+    student-teacher overlap of Bayes-optimal inference: maximized over (:mod:`.selection`)."""
     name = "teacher"
     point = 1
+    overlap_kind = NISHIMORI
 
 
 LIMITS = {"random": Quenched, "teacher": Nishimori}
@@ -260,6 +265,7 @@ class SphericalWeights:
     def __init__(self, layer):
         self.layer = layer
         self.order_parameter = Q_(layer)
+        self.overlaps, self.conjugates = (self.order_parameter,), ()
 
     def replicated(self):
         Lam, Qh = sp.symbols("Lambda Qhat")
@@ -293,6 +299,7 @@ class HiddenSpins:
     def __init__(self, layer):
         self.layer = layer
         self.order_parameters = (q_(layer), qhat_(layer))
+        self.overlaps, self.conjugates = (q_(layer),), (qhat_(layer),)
 
     def one_replica(self):
         r"""One replica given the shared fields :math:`x, y`: [(1, :math:`\zeta(x, y)`)] with
@@ -317,6 +324,7 @@ class OutputSpins:
 
     def __init__(self, layer):
         self.layer = layer
+        self.overlaps, self.conjugates = (), ()
 
     def one_replica(self):
         r"""One replica given the shared field :math:`x`: [(1/2, :math:`\zeta_S(x)`) for the output :math:`S = \pm1`]
@@ -376,7 +384,7 @@ def derive_replica(network):
     return _derived(network.depth, network.scenario)
 
 
-class _ReplicaLatexPrinter(_latex.PhysicsLatexPrinter):
+class ReplicaLatexPrinter(_latex.PhysicsLatexPrinter):
     r"""Writes :math:`\int Dz\,f` for integrals against the standard normal density."""
 
     def _print_Integral(self, expr):
@@ -395,7 +403,7 @@ class _ReplicaLatexPrinter(_latex.PhysicsLatexPrinter):
 
 
 def _tex(expr):
-    return _ReplicaLatexPrinter({"ln_notation": False}).doprint(expr)
+    return ReplicaLatexPrinter({"ln_notation": False}).doprint(expr)
 
 
 class ReplicaTheory:
@@ -405,6 +413,8 @@ class ReplicaTheory:
     >>> t = srg.derive(srg.deep_perceptron(depth=2, scenario="teacher"))
     >>> t.order_parameters
     (Q_1, Q_2, q_1, qhat_1)
+    >>> [k.name for k in t.order_parameter_kinds]     # each rule's overlaps take the kind of the limit
+    ['overlap on the Nishimori line', 'overlap on the Nishimori line', 'overlap on the Nishimori line', 'conjugate']
     >>> sorted(map(str, t.free_entropy_terms))
     ['alpha*G_O', 'alpha*G_S1', 'weights']
     """
@@ -420,6 +430,11 @@ class ReplicaTheory:
         self.qhat = tuple(qhat_(l) for l in range(1, L))
         self.order_parameters = self.Q + self.q + self.qhat
         rules = network.rules()
+        kinds = {}
+        for rule in rules:
+            kinds.update({t: self.limit.overlap_kind for t in rule.overlaps})
+            kinds.update({t: CONJUGATE for t in rule.conjugates})
+        self.order_parameter_kinds = tuple(kinds[t] for t in self.order_parameters)
         sub = {kappa: 0} if self.scenario == "teacher" else {}
         self.replicated = {}
         for rule in rules:

@@ -45,6 +45,7 @@ from .errors import ConvergenceError, NoSolutionError, ParameterError
 from .pdlt import _check_nonnegative, _check_positive
 from .replica import (H, LogH, LogSumExp, MillsRatio, Q_, alpha, gaussian_measure, kappa, q_, qhat_, w, z)
 from .replica import kappa as kappa_symbol
+from .selection import longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
 __all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "RepliconStability", "log_h",
            "mills_ratio"]
@@ -532,6 +533,7 @@ class StationaryPoint(NamedTuple):
     iterations: int
     converged: bool
     replicon: float = float("nan")   # random scenario: largest replicon eigenvalue (RS locally stable where < 0)
+    longitudinal: tuple = ()         # RS-direction curvature, oriented by the rule (selection.longitudinal_eigenvalues)
 
     @property
     def theta(self):
@@ -541,7 +543,14 @@ class StationaryPoint(NamedTuple):
     def as_dict(self):
         return {"Q": self.Q.tolist(), "q": self.q.tolist(), "q_hat": self.q_hat.tolist(),
                 "free_entropy": self.free_entropy, "residual": self.residual, "iterations": self.iterations,
-                "converged": self.converged, "replicon": None if np.isnan(self.replicon) else self.replicon}
+                "converged": self.converged, "replicon": None if np.isnan(self.replicon) else self.replicon,
+                "longitudinal": [float(v) for v in self.longitudinal]}
+
+    @property
+    def locally_stable(self):
+        """A local extremum of the kind the rule asks for in the replica-symmetric directions (every longitudinal
+        eigenvalue negative)."""
+        return bool(len(self.longitudinal) and max(self.longitudinal) < 0)
 
 
 class RepliconStability(NamedTuple):
@@ -564,10 +573,10 @@ class RepliconStability(NamedTuple):
 
 
 class ReplicaSolution(NamedTuple):
-    """Every stationary point found at one (alpha, kappa), and the physical one."""
+    """Every stationary point found at one (alpha, kappa), and the physical one (by :mod:`.selection`'s rule)."""
     alpha: float
     kappa: float
-    solutions: list          # StationaryPoint, sorted by free entropy (largest first)
+    solutions: list          # StationaryPoint: the physical one first, then the others by free entropy (largest first)
     physical: StationaryPoint
     generalization_error: float   # teacher scenario (nan otherwise)
     quadrature_error: float       # change of the physical phi and gradient from 8 to 16 nodes per panel
@@ -605,7 +614,18 @@ class ReplicaSolution(NamedTuple):
                "generalization_error": None if np.isnan(self.generalization_error) else self.generalization_error,
                "converged": self.converged, "rs_stable": self.rs_stable,
                "quadrature_error": self.quadrature_error, "rule": self.rule,
+               "replicon": None if np.isnan(self.physical.replicon) else self.physical.replicon,
+               "longitudinal": [float(v) for v in self.physical.longitudinal],
                "solutions": [s.as_dict() for s in self.solutions]}
+        if not self.physical.locally_stable:
+            out["warning"] = ("no stationary point found is a local extremum of the kind the rule asks for (the "
+                              "selected one has a positive longitudinal eigenvalue): a point the search missed lies "
+                              "beyond it, or none exists (e.g. beyond the replica-symmetric capacity)")
+        if self.rs_stable is False:
+            out["rsb"] = ("the selected point is RS-unstable (replicon %.3g > 0): its free entropy is only an upper "
+                          "bound on the quenched one (Guerra 2003), and the physical state breaks replica symmetry; "
+                          "the engine's 1RSB ansatz is implemented for the SK model (symbolic-rg solve sk --ansatz "
+                          "1rsb), not yet for the deep perceptron" % self.physical.replicon)
         return out
 
 
@@ -894,8 +914,8 @@ class ReplicaSolver:
 
     @staticmethod
     def _same(a, b):
-        return np.allclose(np.concatenate([a.Q, a.q]), np.concatenate([b.Q, b.q]), atol=1e-6) and \
-            np.allclose(a.q_hat, b.q_hat, rtol=1e-5, atol=1e-6)
+        return np.allclose(np.concatenate([a.Q, a.q]), np.concatenate([b.Q, b.q]), atol=1e-5) and \
+            np.allclose(a.q_hat, b.q_hat, rtol=1e-4, atol=1e-5)
 
     def stationary_points(self, alpha, kappa=0.0, starts=None, fallback=True, known=()):
         """Every distinct converged stationary point from ``starts`` (default: :meth:`_starts`) that is not one of the
@@ -932,9 +952,13 @@ class ReplicaSolver:
         if not found:
             raise ConvergenceError("no stationary point converged at alpha=%g, kappa=%g (depth %d, %s); "
                                    "residual above 1e-7 from every start" % (alpha, kappa, self.depth, self.scenario))
+        kinds = self.theory.order_parameter_kinds
+        found = self._descend(found, alpha, kappa)
         if self.scenario == "random":
             found = [p._replace(replicon=self.replicon(p, alpha, kappa).largest) for p in found]
-        physical = found[0]
+        best = physical_index([p.free_entropy for p in found], [p.theta for p in found], kinds)
+        physical = found[best]
+        found = [physical] + sorted(found[:best] + found[best + 1:], key=lambda p: -p.free_entropy)
         eps = np.nan
         if self.scenario == "teacher":
             r = 1.0
@@ -945,11 +969,42 @@ class ReplicaSolver:
         a = self.evaluate(x, alpha, kappa, 8)
         b = self.evaluate(x, alpha, kappa, 16)
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1])) if a[1].size else 0.0))
-        rule = "largest free entropy" + (" (Bayes-optimal: the posterior is dominated by the solution of largest "
-                                         "volume)" if self.scenario == "teacher" else
-                                         " (quenched RS: the branch with the largest typical volume; its "
-                                         "replicon eigenvalue says whether RS is locally stable there, < 0)")
+        rule = rule_statement(kinds)
         return ReplicaSolution(float(alpha), float(kappa), found, physical, eps, qerr, rule)
+
+    def _annotate(self, points, alpha, kappa):
+        """The points with their longitudinal eigenvalues (computed where missing)."""
+        kinds = self.theory.order_parameter_kinds
+        return [p if len(p.longitudinal) else
+                p._replace(longitudinal=tuple(map(float, longitudinal_eigenvalues(self.hessian(p, alpha, kappa),
+                                                                                   kinds))))
+                for p in points]
+
+    def _descend(self, points, alpha, kappa, rounds=3, steps=(0.1, 0.3)):
+        """The points annotated, and more: while the point the rule selects is not a local extremum of the kind it
+        asks for (a positive longitudinal eigenvalue), Newton and the fixed-point iteration from it displaced along
+        each such direction (:func:`.selection.wrong_directions`; a stationary point beyond it has a smaller free
+        entropy in the quenched case, a larger one on the Nishimori line)."""
+        kinds = self.theory.order_parameter_kinds
+        points = self._annotate(points, alpha, kappa)
+        for _ in range(rounds):
+            if not points:
+                break
+            best = points[physical_index([p.free_entropy for p in points], [p.theta for p in points], kinds)]
+            if max(best.longitudinal, default=-1.0) <= 0:
+                break
+            starts = []
+            for vec in wrong_directions(self.hessian(best, alpha, kappa), kinds):
+                vec = vec / np.max(np.abs(vec))
+                for step, sign in itertools.product(steps, (1, -1)):
+                    theta = self._project(best.theta + sign * step * vec)
+                    if not np.allclose(theta, best.theta):
+                        starts.append(self.variables.from_theta(theta))
+            new = self.stationary_points(alpha, kappa, starts=starts, known=points)
+            if not new:
+                break
+            points = points + self._annotate(new, alpha, kappa)
+        return points
 
     def solve(self, alpha, kappa=0.0):
         """All stationary points at (alpha, kappa) from the standard starts; the physical one first."""
@@ -983,6 +1038,10 @@ class ReplicaSolver:
                 add(i, self.stationary_points(alpha[i], kappa, start(found[i - 1]), fallback=False), True)
             if i == 0 or i == n - 1 or i % fresh_every == 0:
                 add(i, self.stationary_points(alpha[i], kappa, known=found[i]), False)
+            if found[i]:                          # a branch the selected point is unstable towards: born here
+                annotated = self._descend(found[i], alpha[i], kappa)
+                found[i][:] = annotated[:len(found[i])]
+                add(i, annotated[len(found[i]):], False)
         for i in range(n - 1, 0, -1):
             orphans = [p for p, linked in zip(found[i], continued[i]) if not linked]
             if orphans:
@@ -992,6 +1051,40 @@ class ReplicaSolver:
             found[i].sort(key=lambda p: -p.free_entropy)
             points.append(self._result(alpha[i], kappa, found[i]))
         return ReplicaSweep(alpha, points, self.depth)
+
+    def hessian(self, point, alpha_value, kappa_value=0.0, step=1e-4):
+        r"""Hessian :math:`\partial^2\phi/\partial\theta\partial\theta'` in the order parameters (Q, q, qhat) at a
+        stationary point: from the analytic Hessian in the Newton variables,
+        :math:`\phi_{ij} = (\partial_{x_i}\partial_{x_j}\phi - \delta_{ij}\phi_i\theta_i'')/(\theta_i'\theta_j')`, where every
+        coordinate is away from 0; a coordinate at 0 (a liquid layer, where :math:`\theta' = 0`) gets its row and column
+        from one-sided second-order differences of the gradient (:meth:`residual`) with ``step`` in that parameter."""
+        theta = np.asarray(point.theta, float)
+        x = self.variables.from_theta(theta)
+        _, g, Hx = self.evaluate(x, alpha_value, kappa_value)
+        d1 = self.variables.jacobian_diagonal(x)
+        L = self.depth
+        t = np.tanh(x[:2 * L - 1])
+        d2 = np.concatenate([2 * (1 - t * t) * (1 - 3 * t * t), np.full(L - 1, 2.0)])
+        pinned = np.flatnonzero(x == 0)
+        active = np.flatnonzero(x != 0)
+        Hm = np.zeros_like(Hx)
+        a = np.ix_(active, active)
+        Hm[a] = (Hx[a] - np.diag(g[active] / d1[active] * d2[active])) / np.outer(d1[active], d1[active])
+        r0 = self.residual(x, g, Hx)
+        for i in pinned:
+            r = []
+            for k in (1, 2):
+                shifted = theta.copy()
+                shifted[i] += k * step
+                xs = self.variables.from_theta(shifted)
+                _, gs, Hs = self.evaluate(xs, alpha_value, kappa_value)
+                r.append(self.residual(xs, gs, Hs))
+            column = (-3 * r0 + 4 * r[0] - r[1]) / (2 * step)
+            Hm[:, i] = Hm[i, :] = column
+        if not np.all(np.isfinite(Hm)):
+            raise ConvergenceError("hessian: non-finite at alpha=%g, kappa=%g, Q=%s" % (alpha_value, kappa_value,
+                                                                                        point.Q))
+        return (Hm + Hm.T) / 2
 
     # -- replica-symmetry breaking ----------------------------------------------------------------------
     def replicon(self, point, alpha_value, kappa_value=0.0):

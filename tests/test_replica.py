@@ -464,7 +464,13 @@ def test_replicon_of_deep_random_networks():
         lo, hi = (mid, hi) if np.linalg.eigvalsh(A)[-1] < 0 else (lo, mid)
     sw = solver.sweep(np.array([lo - 0.02, lo + 0.02]))
     assert [s for _, s in sw.replica_symmetry_breaking()] == ["unstable"]
-    np.testing.assert_allclose(sw.replica_symmetry_breaking()[0][0], lo, atol=2e-3)
+    assert lo - 0.02 < sw.replica_symmetry_breaking()[0][0] < lo + 0.02
+    # the liquid's replicon crosses 0 at lo, where the branch with Q > 0 is born and takes over by the n -> 0 rule
+    below, above = sw.points
+    assert np.all(below.Q == 0) and below.physical.locally_stable and below.physical.replicon < 0
+    liquid = [p for p in above.solutions if np.all(p.Q == 0)][0]
+    assert liquid.replicon > 0 and not liquid.locally_stable
+    assert 0 < above.Q[0] < 0.02 and above.physical.locally_stable and 0 < above.physical.replicon < liquid.replicon
     partly = [p for p in solver.solve(2.0).solutions if p.Q[0] > 0][0]        # first-derivative kernels, both layers
     r = solver.replicon(partly, 2.0)
     # hidden-layer kernels, independently: finite differences of ln zeta(x, y) and Gauss-Hermite quadrature
@@ -663,3 +669,50 @@ def test_bracket_resumes_from_its_checkpoint_as_if_never_stopped(tmp_path):
     assert seen == [600] and again.sweeps == 600                                  # finished: nothing more runs
     with pytest.raises(ValueError, match="checkpoint .* other arguments"):
         bracket(1, 40, 10, 2.0, max_sweeps=600, checkpoint=path, **dict(kw, seed=6))
+
+
+def test_quenched_rule_selects_the_infimum_over_the_overlaps():
+    """Random scenario, L = 2, kappa = 0.5, alpha = 0.8: the overlaps are n(n-1)/2 -> negative parameters, so the
+    physical point is the smallest free entropy (Guerra, Talagrand), not the liquid of the largest one."""
+    solver = srg.derive(srg.deep_perceptron(depth=2)).compile()
+    sol = solver.solve(0.8, 0.5)
+    np.testing.assert_allclose(np.concatenate([sol.Q, sol.q, [sol.free_entropy]]),
+                               [0.170806, 0.223416, 0.310746, -0.333474], atol=2e-6)
+    liquid = [p for p in sol.solutions if np.all(p.theta == 0)][0]
+    np.testing.assert_allclose(liquid.free_entropy, -0.326941, atol=2e-6)
+    assert liquid.free_entropy > sol.free_entropy
+    assert sol.physical.locally_stable and not liquid.locally_stable
+    assert "Guerra" in sol.rule and "Talagrand" in sol.rule and sol.rs_stable is False
+    assert "rsb" in sol.as_dict() and sol.as_dict()["longitudinal"] == list(sol.physical.longitudinal)
+    from symbolic_rg.selection import CONJUGATE, NISHIMORI, OVERLAP
+    assert solver.theory.order_parameter_kinds == (OVERLAP, OVERLAP, OVERLAP, CONJUGATE)
+    teacher = srg.derive(srg.deep_perceptron(depth=2, scenario="teacher"))
+    assert teacher.order_parameter_kinds == (NISHIMORI, NISHIMORI, NISHIMORI, CONJUGATE)
+    t = teacher.compile().solve(4.0)
+    assert "largest free entropy" in t.rule and "Zdeborova" in t.rule
+    assert t.free_entropy == max(p.free_entropy for p in t.solutions)
+
+
+def test_liquid_curvature_is_half_the_replicon_and_the_transition_is_where_it_vanishes():
+    """At the liquid (every overlap 0) the longitudinal and replicon modes coincide: the curvature of phi, by
+    differences of the compiled gradient, equals half the replicon matrix from the separately derived kernels (in
+    closed form at kappa = 0).  The liquid loses its local minimum where the branch with Q > 0 is born, and the rule
+    takes that branch from there on (a continuous transition)."""
+    from symbolic_rg.replica_solver import StationaryPoint
+    from symbolic_rg.selection import longitudinal_eigenvalues
+    solver = srg.derive(srg.deep_perceptron(depth=2)).compile()
+    kinds = solver.theory.order_parameter_kinds
+    k = 2 / math.pi
+    liquid = StationaryPoint(np.zeros(2), np.zeros(1), np.zeros(1), 0.0, 0.0, 0, True)
+    curvature = lambda a, kappa: longitudinal_eigenvalues(solver.hessian(liquid, a, kappa), kinds)
+    for a in (1.0, 2.0):
+        M_eff = np.array([[-1 - k * k * a, 0, k * a], [0, -1, k * a], [k * a, k * a, -a]])
+        np.testing.assert_allclose(2 * curvature(a, 0.0), np.linalg.eigvalsh(M_eff), atol=2e-6)
+    np.testing.assert_allclose(2 * curvature(0.8, 0.5), solver.replicon(liquid, 0.8, 0.5).eigenvalues, atol=2e-6)
+    lo, hi = 0.2, 0.5                                     # kappa = 0.5: where the liquid stops being a minimum
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if curvature(mid, 0.5)[-1] < 0 else (lo, mid)
+    below, above = solver.solve(lo - 0.01, 0.5), solver.solve(lo + 0.01, 0.5)
+    assert np.all(below.Q == 0) and below.physical.locally_stable
+    assert 0 < above.Q[0] < 0.01 and above.physical.locally_stable
