@@ -1,6 +1,7 @@
 """Command line: ``symbolic-rg derive | solve | simulate | criticality | kernel | demo`` (architectures
 deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation; ``derive | solve
-deep-perceptron`` for the replica theory of deep sign-perceptron networks)."""
+deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve sk --ansatz
+rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking)."""
 from __future__ import annotations
 
 import argparse
@@ -120,9 +121,18 @@ def _replica_theory(args):
     return derive(deep_perceptron(args.depth, args.scenario))
 
 
+def _sk_theory(args):
+    from .sk import ANSATZE, sk
+    if args.depth is not None or args.scenario != "random":
+        raise ParameterError("--depth and --scenario apply to deep-perceptron only, not sk")
+    return sk(ANSATZE[args.ansatz])
+
+
 def cmd_derive(args):
     if args.architecture == "deep-perceptron":
         theory = _replica_theory(args)
+    elif args.architecture == "sk":
+        theory = _sk_theory(args)
     elif args.scenario != "random":
         raise ParameterError("--scenario applies to deep-perceptron only")
     elif args.architecture == "pdlt":
@@ -208,6 +218,16 @@ def _solve_replica(args):
     _print(out, args.json)
 
 
+def _solve_sk(args):
+    if args.T is None or args.T < 0:
+        raise ParameterError("sk needs --temperature T (T >= 0; T_c = 1), got %r" % (args.T,))
+    if args.alpha is not None or args.kappa != 0.0 or args.data is not None:
+        raise ParameterError("--alpha, --kappa and --data do not apply to sk")
+    solver = _sk_theory(args).compile()
+    out = solver.ground_state().as_dict() if args.T == 0 else solver.solve(args.T).as_dict()
+    _print(out, args.json)
+
+
 def _require_T_and_data(args):
     if args.T is None or args.data is None:
         raise ParameterError("%s needs --T (>= 0) and --data" % args.architecture)
@@ -219,6 +239,11 @@ def cmd_solve(args):
     if args.architecture == "deep-perceptron":
         _solve_replica(args)
         return
+    if args.architecture == "sk":
+        _solve_sk(args)
+        return
+    if args.ansatz != "rs":
+        raise ParameterError("--ansatz applies to sk only")
     _require_T_and_data(args)
     if args.architecture == "ggdln":
         _print(_gated_solve(args, load_data(args.data, args.P, args.seed)), args.json)
@@ -321,14 +346,15 @@ def cmd_demo(args):
     run(out=args.out, quick=args.quick)
 
 
-def _network_and_data_arguments(p):
+def _network_and_data_arguments(p, models=()):
     """Arguments shared by ``solve`` and ``simulate``: architecture, widths, priors, T, data, seed, --json."""
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"])
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"] + list(models))
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--width", type=_positive_int("--width"))
     p.add_argument("--widths", type=_widths)
     p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
-    p.add_argument("--T", type=_number("--T"), help="temperature (required except for deep-perceptron)")
+    p.add_argument("--T", "--temperature", dest="T", type=_number("--T"),
+                   help="temperature (required except for deep-perceptron; sk: T >= 0, 0 for the ground state)")
     p.add_argument("--data", help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test); required except "
                                   "for deep-perceptron")
     p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
@@ -348,6 +374,11 @@ def _scenario_argument(p):
                    help="deep-perceptron: random (quenched n -> 0) or teacher (Nishimori)")
 
 
+def _ansatz_argument(p):
+    p.add_argument("--ansatz", choices=("rs", "1rsb", "2rsb"), default="rs",
+                   help="sk: replica symmetric, one- or two-step replica-symmetry breaking")
+
+
 def _gate_arguments(p):
     p.add_argument("--gates", type=_positive_int("--gates"), help="ggdln: gates per layer M")
     p.add_argument("--gated-readout", action="store_true", help="ggdln: gate the readout too")
@@ -360,16 +391,18 @@ def build_parser():
 
     p = sub.add_parser("derive", help="derive and print (or write as LaTeX) the saddle-point theory, or the PDLT "
                                       "recursions of an activation (derive pdlt --activation NAME)")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt", "deep-perceptron"])
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt", "deep-perceptron", "sk"])
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--activation", help="pdlt: activation name or SymPy expression in z")
     p.add_argument("--latex", metavar="FILE")
     _gate_arguments(p)
     _scenario_argument(p)
+    _ansatz_argument(p)
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("solve", help="solve the saddle point on data and report observables")
-    _network_and_data_arguments(p)
+    _network_and_data_arguments(p, ["sk"])
+    _ansatz_argument(p)
     p.add_argument("--exact", action="store_true", help="exact finite-width posterior instead of the saddle point")
     p.add_argument("--one-loop", action="store_true", help="saddle point plus its 1/N (Gaussian-fluctuation) correction")
     p.set_defaults(func=cmd_solve)
