@@ -128,7 +128,14 @@ def _sk_theory(args):
     return sk(ANSATZE[args.ansatz])
 
 
+def _reject_ansatz(args):
+    if args.architecture != "sk" and args.ansatz != "rs":
+        raise ParameterError("--ansatz applies to sk only (replica-symmetry breaking of %s is not implemented)"
+                             % args.architecture)
+
+
 def cmd_derive(args):
+    _reject_ansatz(args)
     if args.architecture == "deep-perceptron":
         theory = _replica_theory(args)
     elif args.architecture == "sk":
@@ -221,8 +228,13 @@ def _solve_replica(args):
 def _solve_sk(args):
     if args.T is None or args.T < 0:
         raise ParameterError("sk needs --temperature T (T >= 0; T_c = 1), got %r" % (args.T,))
-    if args.alpha is not None or args.kappa != 0.0 or args.data is not None:
-        raise ParameterError("--alpha, --kappa and --data do not apply to sk")
+    unused = {"--alpha": args.alpha is not None, "--kappa": args.kappa != 0.0, "--data": args.data is not None,
+              "--width": args.width is not None, "--widths": args.widths is not None, "--sigma2": args.sigma2 != [1.0],
+              "--P": args.P is not None, "--exact": args.exact, "--one-loop": args.one_loop,
+              "--gates": args.gates is not None, "--gated-readout": args.gated_readout,
+              "--shared-gates": args.shared_gates}
+    if any(unused.values()):
+        raise ParameterError("%s do(es) not apply to sk" % ", ".join(k for k, v in unused.items() if v))
     solver = _sk_theory(args).compile()
     out = solver.ground_state().as_dict() if args.T == 0 else solver.solve(args.T).as_dict()
     _print(out, args.json)
@@ -236,14 +248,13 @@ def _require_T_and_data(args):
 
 
 def cmd_solve(args):
+    _reject_ansatz(args)
     if args.architecture == "deep-perceptron":
         _solve_replica(args)
         return
     if args.architecture == "sk":
         _solve_sk(args)
         return
-    if args.ansatz != "rs":
-        raise ParameterError("--ansatz applies to sk only")
     _require_T_and_data(args)
     if args.architecture == "ggdln":
         _print(_gated_solve(args, load_data(args.data, args.P, args.seed)), args.json)

@@ -942,7 +942,7 @@ class ReplicaSolver:
         found.sort(key=lambda p: -p.free_entropy)
         return found
 
-    def _result(self, alpha, kappa, found):
+    def _result(self, alpha, kappa, found, search=True):
         if not found and self.depth == 1 and self.scenario == "random":
             capacity = float(self.theory.capacity().subs(kappa_symbol, kappa))
             if alpha >= capacity:
@@ -953,7 +953,7 @@ class ReplicaSolver:
             raise ConvergenceError("no stationary point converged at alpha=%g, kappa=%g (depth %d, %s); "
                                    "residual above 1e-7 from every start" % (alpha, kappa, self.depth, self.scenario))
         kinds = self.theory.order_parameter_kinds
-        found = self._descend(found, alpha, kappa)
+        found = self._descend(found, alpha, kappa) if search else self._annotate(found, alpha, kappa)
         if self.scenario == "random":
             found = [p._replace(replicon=self.replicon(p, alpha, kappa).largest) for p in found]
         best = physical_index([p.free_entropy for p in found], [p.theta for p in found], kinds)
@@ -994,8 +994,9 @@ class ReplicaSolver:
             if max(best.longitudinal, default=-1.0) <= 0:
                 break
             starts = []
+            overlap = np.array([k.direction != 0 for k in kinds])
             for vec in wrong_directions(self.hessian(best, alpha, kappa), kinds):
-                vec = vec / np.max(np.abs(vec))
+                vec = vec / np.max(np.abs(vec[overlap]))         # steps measured in the overlaps, not in qhat
                 for step, sign in itertools.product(steps, (1, -1)):
                     theta = self._project(best.theta + sign * step * vec)
                     if not np.allclose(theta, best.theta):
@@ -1049,7 +1050,7 @@ class ReplicaSolver:
         points = []
         for i in range(n):
             found[i].sort(key=lambda p: -p.free_entropy)
-            points.append(self._result(alpha[i], kappa, found[i]))
+            points.append(self._result(alpha[i], kappa, found[i], search=False))   # searched in the passes
         return ReplicaSweep(alpha, points, self.depth)
 
     def hessian(self, point, alpha_value, kappa_value=0.0, step=1e-4):

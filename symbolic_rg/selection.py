@@ -118,62 +118,56 @@ def reduced_hessian(hessian, kinds):
 
 
 def longitudinal_eigenvalues(hessian, kinds):
-    r"""Eigenvalues (ascending) of :math:`-\,\mathrm{sign}\cdot\partial^2\phi` in the replica-symmetric directions,
-    conjugates eliminated, each block oriented by its kind's direction (the minimized block's curvature negated):
-    all negative where the point is a local extremum of the kind the rule asks for — the same sign convention as the
-    replicon eigenvalue (negative: stable).  With both directions present, the maximized block comes first (its
-    own Hessian), then the minimized block with the maximized one eliminated."""
+    r"""Eigenvalues (ascending) of the curvature of :math:`\phi` in the replica-symmetric directions, conjugates
+    eliminated, each block oriented by its kind's direction so that all are negative where the point is a local
+    extremum of the kind the rule asks for — the same sign convention as the replicon eigenvalue (negative: stable).
+    Only one direction: :math:`\mathrm{eig}(\pm\partial^2\phi)` (minimized: negated).  Both (the rule
+    :math:`\max_u\min_d\phi`): :math:`-\mathrm{eig}(H_{dd})` (a minimum over the overlaps at fixed conventional
+    parameters) and :math:`\mathrm{eig}(H_{uu} - H_{ud}H_{dd}^{-1}H_{du})` (a maximum of that minimum)."""
+    return np.sort(np.concatenate([v for v, _ in _oriented_blocks(hessian, kinds)] or [np.empty(0)]))
+
+
+def _oriented_blocks(hessian, kinds):
+    r"""[(eigenvalues, vectors over the non-conjugate coordinates)] of the oriented curvature blocks (see
+    :func:`longitudinal_eigenvalues`); a vector of the maximized block is completed by the minimizing response
+    :math:`\delta_d = -H_{dd}^{-1}H_{du}\delta_u`."""
     d = _directions(kinds)
     R = reduced_hessian(hessian, kinds)
     dd = d[d != 0]
     up, down = np.flatnonzero(dd > 0), np.flatnonzero(dd < 0)
     out = []
-    if up.size:
-        out.append(np.linalg.eigvalsh(R[np.ix_(up, up)]))
     if down.size:
-        S = R[np.ix_(down, down)]
-        if up.size:
-            S = S - R[np.ix_(down, up)] @ np.linalg.solve(R[np.ix_(up, up)], R[np.ix_(up, down)])
-        out.append(np.linalg.eigvalsh(-S))
-    return np.sort(np.concatenate(out)) if out else np.empty(0)
+        w, V = np.linalg.eigh(-R[np.ix_(down, down)])
+        E = np.zeros((dd.size, w.size))
+        E[down] = V
+        out.append((w, E))
+    if up.size:
+        S = R[np.ix_(up, up)]
+        if down.size:
+            S = S - R[np.ix_(up, down)] @ np.linalg.solve(R[np.ix_(down, down)], R[np.ix_(down, up)])
+        w, V = np.linalg.eigh(S)
+        E = np.zeros((dd.size, w.size))
+        E[up] = V
+        if down.size:
+            E[down] = -np.linalg.solve(R[np.ix_(down, down)], R[np.ix_(down, up)] @ V)
+        out.append((w, E))
+    return out
 
 
 def wrong_directions(hessian, kinds):
     r"""Directions (over every coordinate) in which a stationary point fails to be the extremum its kinds ask for:
-    eigenvectors of the reduced curvature with a positive :func:`longitudinal_eigenvalues` entry (the maximized block
-    first, then the minimized block with the maximized one eliminated), each completed by the displacement of the
-    eliminated coordinates that keeps their own equations, :math:`\delta_c = -H_{cc}^{-1}H_{co}\delta_o`.  A point
-    selected by the rule that has such a direction is not the physical one: a lower (higher) stationary point lies
-    along it."""
+    the eigenvectors of :func:`longitudinal_eigenvalues`' blocks with a positive eigenvalue, each completed by the
+    displacement of the conjugates that keeps their own equations, :math:`\delta_c = -H_{cc}^{-1}H_{co}\delta_o`.  A
+    point selected by the rule that has such a direction is not the physical one: a stationary point lies beyond it."""
     H = np.asarray(hessian, float)
     d = _directions(kinds)
     o, c = np.flatnonzero(d != 0), np.flatnonzero(d == 0)
-    R = reduced_hessian(H, kinds)
-    dd = d[o]
-    up, down = np.flatnonzero(dd > 0), np.flatnonzero(dd < 0)
-    vectors = []
-    if up.size:
-        w, V = np.linalg.eigh(R[np.ix_(up, up)])
-        for i in np.flatnonzero(w > 0):
-            e = np.zeros(o.size)
-            e[up] = V[:, i]
-            vectors.append(e)
-    if down.size:
-        S = R[np.ix_(down, down)]
-        if up.size:
-            S = S - R[np.ix_(down, up)] @ np.linalg.solve(R[np.ix_(up, up)], R[np.ix_(up, down)])
-        w, V = np.linalg.eigh(-S)
-        for i in np.flatnonzero(w > 0):
-            e = np.zeros(o.size)
-            e[down] = V[:, i]
-            if up.size:                                   # the maximized block follows its own equations too
-                e[up] = -np.linalg.solve(R[np.ix_(up, up)], R[np.ix_(up, down)] @ V[:, i])
-            vectors.append(e)
     out = []
-    for e in vectors:
-        full = np.zeros(d.size)
-        full[o] = e
-        if c.size:
-            full[c] = -np.linalg.solve(H[np.ix_(c, c)], H[np.ix_(c, o)] @ e)
-        out.append(full)
+    for w, E in _oriented_blocks(H, kinds):
+        for i in np.flatnonzero(w > 0):
+            full = np.zeros(d.size)
+            full[o] = E[:, i]
+            if c.size:
+                full[c] = -np.linalg.solve(H[np.ix_(c, c)], H[np.ix_(c, o)] @ E[:, i])
+            out.append(full)
     return out

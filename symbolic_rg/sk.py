@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
@@ -57,7 +58,7 @@ import sympy as sp
 from . import latex as _latex
 from .errors import ConvergenceError, ParameterError
 from .replica import H, ReplicaLatexPrinter, gaussian_measure
-from .selection import BREAKPOINT, OVERLAP, longitudinal_eigenvalues, physical_index, rule_statement
+from .selection import BREAKPOINT, OVERLAP, longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
 __all__ = ["ParisiRSB", "SKTheory", "SKSolver", "SKSolution", "SKPoint", "GroundState", "NewtonResult", "sk",
            "pair_action", "quenched_limit", "abs_exponential_average", "ANSATZE", "beta"]
@@ -542,7 +543,7 @@ class SKSolution(NamedTuple):
 
     def as_dict(self):
         p = self.physical
-        out = {"model": "sk", "ansatz": {0: "rs", 1: "1rsb", 2: "2rsb"}.get(self.k, "%drsb" % self.k),
+        out = {"model": "sk", "ansatz": {0: "rs", 1: "1rsb"}.get(self.k, "%drsb" % self.k),
                "temperature": self.temperature, "q": list(p.q[-1:] if self.k == 0 else p.q),
                "free_entropy": p.free_entropy, "energy": p.energy, "entropy": p.entropy,
                "residual": p.residual, "converged": p.converged, "steps": p.steps,
@@ -555,11 +556,15 @@ class SKSolution(NamedTuple):
         if self.k == 0:
             out["replicon"] = p.replicon
             out["rs_stable"] = bool(p.replicon < 0)
+        rs = self
+        while rs.lower is not None:
+            rs = rs.lower
         if self.lower is not None:
-            rs = self.lower
-            while rs.lower is not None:
-                rs = rs.lower
             out["rs"] = rs.as_dict()
+        if max(p.longitudinal, default=-1.0) > 0 or (p.steps < self.k and rs.physical.replicon > 0):
+            out["warning"] = ("the selected point is not a local minimum of the %d-step family (a positive "
+                              "longitudinal eigenvalue, or an RS point that is AT-unstable with no %d-step point found "
+                              "below it; near T_c they differ by less than the solver resolves)" % (self.k, self.k))
         return out
 
 
@@ -583,7 +588,7 @@ class GroundState(NamedTuple):
         return self.solutions[0].q
 
     def as_dict(self):
-        return {"model": "sk", "temperature": 0.0, "ansatz": {0: "rs", 1: "1rsb", 2: "2rsb"}.get(self.k),
+        return {"model": "sk", "temperature": 0.0, "ansatz": {0: "rs", 1: "1rsb"}.get(self.k, "%drsb" % self.k),
                 "energy": self.energy, "q": list(self.q), "mu": list(self.mu), "rule": self.rule,
                 "solutions": [s.as_dict() for s in self.solutions]}
 
@@ -618,7 +623,8 @@ class SKSolver:
 
     # -- finite temperature -------------------------------------------------------------------------------
     def _check(self, temperature):
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or \
+                not (math.isfinite(temperature) and temperature > 0):
             raise ParameterError("temperature must be a finite number > 0 (T_c = 1; use ground_state() for T = 0), "
                                  "got %r" % (temperature,))
 
@@ -636,23 +642,17 @@ class SKSolver:
         g = np.concatenate([dv + np.cumsum(gq[::-1])[::-1], dm + np.array(poly[3 + k:])])
         return poly[0] + value, g, poly[1] + dtop[0]
 
-    def _point(self, result, temperature, steps=None):
+    def _point(self, result, temperature):
         k, b = self.k, 1 / temperature
         u = result.root
         phi, g, dbeta = self.gradient(u, temperature)
         q, m = np.cumsum(u[:k + 1]), u[k + 1:]
-        A = np.tril(np.ones((k + 1, k + 1)))           # q = A v: d/dq = A^{-T} d/dv
-        Ainv = np.linalg.inv(A)
-        J = np.zeros((2 * k + 1, 2 * k + 1))
-        J[:k + 1, :k + 1] = Ainv
-        J[k + 1:, k + 1:] = np.eye(k)
-        gq = J.T @ g
-        Hq = J.T @ result.hessian @ J
-        e = -dbeta
-        steps = self.k if steps is None else steps
-        point = SKPoint(tuple(map(float, q)), tuple(map(float, m)), float(phi), float(e), float(phi + b * e), float(np.max(np.abs(gq))),
-                        result.iterations, result.converged, steps,
-                        tuple(map(float, longitudinal_eigenvalues(Hq, self.theory.order_parameter_kinds))))
+        J = self._jacobian()
+        e = -float(dbeta)
+        point = SKPoint(tuple(map(float, q)), tuple(map(float, m)), float(phi), e, float(phi + b * e),
+                        float(np.max(np.abs(J.T @ g))), result.iterations, result.converged, k,
+                        tuple(map(float, longitudinal_eigenvalues(J.T @ result.hessian @ J,
+                                                                  self.theory.order_parameter_kinds))))
         if k == 0:
             point = point._replace(replicon=_at_replicon(q[0], b))
         return point
@@ -665,23 +665,87 @@ class SKSolver:
                        (j == k or abs(m[j] - m[j - 1]) > DEGENERATE)))
 
     def _starts(self, lower):
+        """RS: q = 0, 0.3, 0.6, 0.95.  k steps, from each stationary point of k - 1 steps: its levels above q_0
+        stretched over k levels (q by 0.55..1.04, m by 0.55..1.6 of the old ones where there was one level, else
+        interpolated in the level index; from RS, m = 0.1, 0.25, 0.5), with q_0 kept (or half the first level) and
+        with q_0 = 0."""
         k = self.k
         if k == 0:
             return [np.array([v]) for v in (0.0, 0.3, 0.6, 0.95)]
         out = []
         for p in lower.solutions:
-            q, m = np.array(p.q), np.array(p.m)
-            top = q[-1] if q[-1] > 0.05 else 0.5
-            base = np.concatenate([q[:-1], [top]])
-            for q0 in (0.0, 0.4 * top):
-                for split, m_new in ((0.6, 0.5), (0.85, 0.7)):
-                    qs = np.concatenate([[q0], base[1:-1] if k > 1 else [], [split * top + (1 - split) * q0, top + 0.3 * (1 - top)]])[-(k + 1):]
-                    qs = np.maximum.accumulate(np.concatenate([[q0], qs[1:]]))
-                    ms = np.concatenate([m * m_new, [min(0.9, (m[-1] if m.size else 0.4) * 1.5)]])[-k:] \
-                        if m.size else np.full(k, 0.35)
-                    ms = np.sort(np.clip(ms, 0.02, 0.95))
-                    out.append(np.concatenate([np.diff(np.concatenate([[0], qs])), ms]))
+            q, m = np.array(p.q[:k]), np.array(p.m[:k - 1])
+            if k == 1:
+                top = max(q[-1], 0.02)
+                levels = [(np.array([min(0.99, 1.04 * top + 0.01)]), np.array([mk])) for mk in (0.1, 0.25, 0.5)]
+                first = 0.5 * top
+            else:
+                if k == 2:
+                    upper, ms = q[1] * np.linspace(0.55, 1.04, k), m[0] * np.linspace(0.55, 1.6, k)
+                else:
+                    old, new = (np.arange(k - 1) + 0.5) / (k - 1), (np.arange(k) + 0.5) / k
+                    upper, ms = np.interp(new, old, q[1:]), np.interp(new, old, m)
+                levels = [(np.minimum(upper, 0.99), np.clip(ms, 0.01, 0.95))]
+                first = q[0] if q[0] > 0 else 0.5 * upper[0]
+            for upper, ms in levels:
+                for q0 in (first, 0.0):
+                    qs = np.maximum.accumulate(np.concatenate([[min(q0, upper[0])], upper]))
+                    out.append(np.concatenate([np.diff(np.concatenate([[0.0], qs])), np.maximum.accumulate(ms)]))
         return out
+
+    def _search(self, starts, temperature, found):
+        """The genuine k-step stationary points reached by Newton from ``starts`` that are not in ``found``:
+        q_0 <= .. <= q_k < 1, 0 < m_1 < .. < m_k < 1, no level degenerate."""
+        k = self.k
+        lo = np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)])
+        hi = np.concatenate([np.full(k + 1, 1.0), np.ones(k)])
+        new = []
+        for u0 in starts:
+            r = _newton(lambda u: self.gradient(u, temperature)[:2], u0, lo, hi)
+            if not r.converged or self._genuine(r.root) < k or np.sum(r.root[:k + 1]) >= 1 or \
+                    np.any(np.diff(r.root[k + 1:]) <= DEGENERATE):
+                continue
+            p = self._point(r, temperature)
+            if not any(np.allclose(p.q + p.m, f.q + f.m, atol=1e-7) for f in found + new):
+                new.append(p)
+        return new
+
+    def _descend(self, found, temperature, rounds=3, steps=(0.02, 0.05, 0.15)):
+        """While the genuine k-step point of smallest free entropy is not a local minimum (a positive longitudinal
+        eigenvalue), Newton from it displaced along each such direction (:func:`.selection.wrong_directions`)."""
+        k = self.k
+        kinds = self.theory.order_parameter_kinds
+        for _ in range(rounds):
+            if not found:
+                break
+            best = min(found, key=lambda p: p.free_entropy)
+            if max(best.longitudinal) <= 0:
+                break
+            u = np.concatenate([np.diff(np.concatenate([[0.0], best.q])), best.m])
+            lo = np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)])
+            hi = np.concatenate([np.full(k + 1, 1.0), np.ones(k)])
+            g = self.gradient(u, temperature)[1]
+            H = _hessian(lambda x: self.gradient(x, temperature)[:2], u, lo, hi, g)
+            J = self._jacobian()
+            starts = []
+            for vec in wrong_directions(J.T @ H @ J, kinds):
+                theta = np.array(best.q + best.m)
+                for step, sign in itertools.product(steps, (1, -1)):
+                    t = theta + sign * step * vec / np.max(np.abs(vec))
+                    qs = np.maximum.accumulate(np.clip(t[:k + 1], 0, 1 - 1e-6))
+                    starts.append(np.concatenate([np.diff(np.concatenate([[0.0], qs])), np.clip(t[k + 1:], 1e-3, 1)]))
+            new = self._search(starts, temperature, found)
+            if not new:
+                break
+            found = found + new
+        return found
+
+    def _jacobian(self):
+        """d(v, m)/d(q, m): v_j = q_j - q_{j-1}."""
+        k = self.k
+        J = np.eye(2 * k + 1)
+        J[:k + 1, :k + 1] = np.linalg.inv(np.tril(np.ones((k + 1, k + 1))))
+        return J
 
     def _embed(self, point):
         """A point of the (k-1)-step ansatz as a point of the k-step one (the innermost level repeated, m_k = 1)."""
@@ -693,21 +757,12 @@ class SKSolver:
         self._check(temperature)
         k = self.k
         lower = sk(k - 1).compile(self.grid).solve(temperature) if k else None
-        lo = np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)])
-        hi = np.concatenate([np.full(k + 1, 1.0), np.ones(k)])
-        found = []
-        for u0 in self._starts(lower):
-            r = _newton(lambda u: self.gradient(u, temperature)[:2], u0, lo, hi)
-            if not r.converged or self._genuine(r.root) < k or np.sum(r.root[:k + 1]) >= 1:
-                continue
-            p = self._point(r, temperature)
-            if not any(np.allclose(p.q + p.m, f.q + f.m, atol=1e-7) for f in found):
-                found.append(p)
+        found = self._descend(self._search(self._starts(lower), temperature, []), temperature)
         if lower is not None:
             found += [self._embed(p) for p in lower.solutions]
         if not found:
-            raise ConvergenceError("SK %d-step RSB at T=%g: no stationary point converged (gradient above 1e-11 "
-                                   "from every start)" % (k, temperature))
+            raise ConvergenceError("SK RS at T=%g: no stationary point converged (gradient above 1e-11 from every "
+                                   "start)" % temperature)
         kinds = self.theory.order_parameter_kinds
         best = physical_index([p.free_entropy for p in found], [p.q + p.m for p in found], kinds)
         physical = found[best]

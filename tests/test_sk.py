@@ -3,7 +3,8 @@
 Reference values: RS and the q0 = 0 1RSB point at T = 0.5 / 0.3 and the q0 = 0 1RSB ground state are those of the
 project's issue 41; the q0-free 1RSB and 2RSB values, and phi_FRSB(T = 0.5) = 1.58235514987 +- 1e-11, come from
 numeric/sk_parisi_frsb.py, an independent code (trapezoid recursion on its own grid with an adjoint gradient and
-L-BFGS-B; its accuracy measured by halving its grid and by nested adaptive quadrature, better than 1e-12).
+L-BFGS-B; its accuracy measured by halving its grid and by nested adaptive quadrature, better than 1e-12), which
+one test also runs.
 """
 import json
 import math
@@ -69,6 +70,7 @@ def test_2rsb_orders_the_free_entropies_above_full_rsb():
     sol = sk(2).compile().solve(0.5)
     zero, free = by_q0(sol, True), by_q0(sol, False)
     np.testing.assert_allclose(free.q + free.m, [0.1333416, 0.4020701, 0.6307297, 0.1767646, 0.3551811], atol=2e-7)
+    np.testing.assert_allclose(zero.q + zero.m, [0, 0.3332788, 0.6269332, 0.1114519, 0.3269795], atol=2e-7)
     np.testing.assert_allclose([zero.free_entropy, free.free_entropy], [1.5823764388, 1.5823642818], atol=1e-9)
     assert sol.physical is free
     rs, one = sol.lower.lower.free_entropy, sol.lower.free_entropy
@@ -143,7 +145,53 @@ def test_cli_sk():
     np.testing.assert_allclose(d["rs"]["q"], [0.5303684], atol=1e-7)
     bad = run("--temperature", "-1")
     assert bad.returncode == 2 and "temperature" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run("--temperature", "0.5", "--width", "10")
+    assert bad.returncode == 2 and "--width" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-perceptron", "--depth", "2", "--alpha",
+                          "1", "--ansatz", "1rsb"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--ansatz applies to sk only" in bad.stderr
     with pytest.raises(ParameterError, match="temperature"):
         sk(0).compile().solve(float("nan"))
     with pytest.raises(ParameterError, match="k"):
         sk(-1)
+
+
+def test_agrees_with_an_independent_code_across_temperatures():
+    """numeric/sk_parisi_frsb.py minimizes the same k-step functional with its own recursion (trapezoid in h with an
+    asymptotic continuation, adjoint gradient, L-BFGS-B from its own starts): the engine's selected point is the
+    k-step minimum at every temperature, also near T_c where the q0 = 0 point and RS lie within 1e-5."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "numeric" / "sk_parisi_frsb.py"
+    spec = importlib.util.spec_from_file_location("sk_parisi_frsb", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    for T in (0.7, 0.8):
+        b = 1 / T
+        minima = ref.ladder(b, [1, 2], True, 0.05, 4 + 2.5 * b)
+        for k in (1, 2):
+            sol = sk(k).compile().solve(T)
+            assert sol.physical.steps == k and max(sol.physical.longitudinal) < 0
+            np.testing.assert_allclose(sol.free_entropy, minima[k]["phi"], atol=1e-11)
+            np.testing.assert_allclose(sol.q, [minima[k]["q0"], *minima[k]["q"]], atol=1e-6)
+            np.testing.assert_allclose(sol.m, minima[k]["m"], atol=1e-6)
+
+
+def test_recursion_gradient_against_differences():
+    """Every component of the recursion's gradient (q0 > 0 on the outer trapezoid level, a level narrower than the
+    grid on the Gauss-Hermite path, the beta derivative, and the zero-temperature gradient with v_k = 1 - q_{k-1})
+    against central differences of its value."""
+    h = 1e-5
+
+    def check(f, u):
+        value, g = f(u)[:2]
+        fd = [(f(u + h * e)[0] - f(u - h * e)[0]) / (2 * h) for e in np.eye(u.size)]
+        np.testing.assert_allclose(g, fd, atol=1e-8)
+    two = sk(2).compile()
+    check(lambda u: two.gradient(u, 0.6), np.array([0.15, 0.2, 0.001, 0.2, 0.45]))     # sqrt(0.001) < 1.5 grid
+    check(lambda u: two.gradient(u, 0.6), np.array([0.15, 0.2, 0.15, 0.2, 0.45]))
+    phi = lambda T: two.gradient(np.array([0.15, 0.2, 0.15, 0.2, 0.45]), T)
+    np.testing.assert_allclose(phi(0.6)[2], (phi(1 / (1 / 0.6 + h))[0] - phi(1 / (1 / 0.6 - h))[0]) / (2 * h),
+                               atol=1e-8)
+    check(sk(1).compile().ground_gradient, np.array([0.3, 1.2]))
+    check(two.ground_gradient, np.array([0.3, 0.4, 0.8, 2.5]))
