@@ -369,9 +369,10 @@ class SKTheory:
                 b = arg.coeff(zk)
                 return abs_exponential_average(self.mu[-1], sp.expand(arg - b * zk), b)
             nested = nested.replace(match, rule)
-        nested = nested.replace(lambda e: isinstance(e, sp.Integral),
-                                lambda e: sp.Mul(*e.function.as_independent(e.limits[0][0])[:1]) *
-                                sp.Integral(e.function.as_independent(e.limits[0][0])[1], *e.limits))
+        def pull(e):                                   # constants out of the integral, the Gaussian density kept in
+            c, f = e.function.as_independent(e.limits[0][0], as_Add=False)
+            return c * sp.sqrt(2 * sp.pi) * sp.Integral(f / sp.sqrt(2 * sp.pi), *e.limits)
+        nested = nested.replace(lambda e: isinstance(e, sp.Integral), pull)
         if nested.has(beta):
             raise ValueError("the zero-temperature limit left beta in %s" % nested)
         return out + nested

@@ -195,3 +195,19 @@ def test_recursion_gradient_against_differences():
                                atol=1e-8)
     check(sk(1).compile().ground_gradient, np.array([0.3, 1.2]))
     check(two.ground_gradient, np.array([0.3, 0.4, 0.8, 2.5]))
+
+
+def test_latex_regenerated_and_compiles(tmp_path):
+    import pathlib
+    import shutil
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = tmp_path / "sk.tex"
+    subprocess.run([sys.executable, str(root / "derivations" / "sk.py"), "--ansatz", "1rsb", "--out", str(out)],
+                   check=True)
+    assert out.read_text() == (root / "derivations" / "sk_1rsb.tex").read_text()
+    assert r"\int Dz_{0}" in out.read_text() and r"\frac{\partial" not in out.read_text()
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "sk.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
