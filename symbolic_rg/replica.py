@@ -48,6 +48,7 @@ import sympy as sp
 from sympy.core.logic import fuzzy_and
 from sympy.printing.latex import LatexPrinter
 
+from . import _cache
 from . import latex as _latex
 from .errors import ParameterError
 from .selection import CONJUGATE, NISHIMORI, OVERLAP
@@ -374,13 +375,14 @@ def deep_perceptron(depth, scenario="random"):
 
 @lru_cache(maxsize=None)
 def _derived(depth, scenario):
-    theory = ReplicaTheory(DeepPerceptron(depth, scenario))
-    theory.saddle_point_equations            # derive everything once per process
-    return theory
+    properties = ("layer_terms", "free_entropy", "saddle_point_equations", "weight_entropy_inverse") + \
+        (("replicon",) if scenario == "random" else ())
+    return _cache.stored_theory(ReplicaTheory, DeepPerceptron(depth, scenario), properties)
 
 
 def derive_replica(network):
-    """The :class:`ReplicaTheory` of a :class:`DeepPerceptron` (one derivation per depth and scenario per process)."""
+    """The :class:`ReplicaTheory` of a :class:`DeepPerceptron`: derived once per depth and scenario per process, and
+    stored in the cache directory (keyed by the engine's source) for the next process."""
     return _derived(network.depth, network.scenario)
 
 
@@ -486,6 +488,22 @@ class ReplicaTheory:
                     raise ValueError("%s does not enter dphi/d%s linearly" % (target, theta))
                 eqs.append(sp.Eq(target, sp.expand(-(d - slope * target) / slope, deep=False)))
         return tuple(eqs)
+
+    @cached_property
+    def weight_entropy_inverse(self):
+        r"""Per layer, :math:`Q_l` as a function of :math:`t = G_W'(Q_l)` (the left side of its saddle-point
+        equation): the root of :math:`G_W'(Q) = t` on the branch through :math:`Q = 0` (the solver's fixed-point map
+        inverts the weight entropy with it).  Returns (t, (root_1, ..., root_L))."""
+        t = sp.Symbol("t", real=True)
+        roots = []
+        for Ql, eq in zip(self.Q, self.saddle_point_equations):
+            probe = eq.lhs.subs(Ql, sp.Rational(1, 3))
+            branch = [r for r in sp.solve(sp.Eq(eq.lhs, t), Ql)
+                      if abs(complex(r.subs(t, probe).evalf()) - 1 / 3) < 1e-12]
+            if not branch:
+                raise ValueError("no root of %s = t through Q = 1/3" % eq.lhs)
+            roots.append(branch[0])
+        return t, tuple(roots)
 
     def equations_by_layer(self):
         """[(layer, [equations of Q_l, q_l, qhat_l])] for l = 1..L."""

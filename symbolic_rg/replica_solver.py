@@ -716,22 +716,17 @@ class ReplicaSweep(NamedTuple):
         return path
 
 
-def _inverse(expr, Q, t):
-    """Numeric inverse Q(t) of the weight-entropy derivative expr(Q) = t on [0, 1) (the branch through Q = 0)."""
-    roots = sp.solve(sp.Eq(expr, t), Q)
-    for root in roots:
-        f = sp.lambdify(t, root, "math")
-        probe = float(expr.subs(Q, sp.Rational(1, 3)))
-        try:
-            if abs(f(probe) - 1 / 3) < 1e-12:
-                def inverse(value, f=f, lo=float(expr.subs(Q, 0))):
-                    if (value - lo) * (probe - lo) <= 0:        # beyond Q = 0: clip
-                        return 0.0
-                    return min(1 - 1e-12, max(0.0, f(value)))
-                return inverse
-        except (ValueError, ZeroDivisionError):
-            continue
-    raise ValueError("no root of %s = t on [0, 1)" % expr)
+def _inverse(expr, Q, t, root):
+    """Numeric inverse Q(t) of the weight-entropy derivative expr(Q) = t on [0, 1) from its symbolic ``root`` on the
+    branch through Q = 0 (:attr:`ReplicaTheory.weight_entropy_inverse`), clipped to [0, 1)."""
+    f = sp.lambdify(t, root, "math")
+    probe, lo = float(expr.subs(Q, sp.Rational(1, 3))), float(expr.subs(Q, 0))
+
+    def inverse(value):
+        if (value - lo) * (probe - lo) <= 0:        # beyond Q = 0: clip
+            return 0.0
+        return min(1 - 1e-12, max(0.0, f(value)))
+    return inverse
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -749,10 +744,10 @@ class ReplicaSolver:
         self.variables = _Variables(self.depth)
         self.nx = 3 * self.depth - 2
         self._weight_derivative, self._weight_inverse = [], []
-        target = sp.Symbol("t", real=True)
-        for Ql, eq in zip(theory.Q, theory.saddle_point_equations):
+        target, roots = theory.weight_entropy_inverse
+        for Ql, eq, root in zip(theory.Q, theory.saddle_point_equations, roots):
             self._weight_derivative.append(sp.lambdify(Ql, eq.lhs, "math"))
-            self._weight_inverse.append(_inverse(eq.lhs, Ql, target))
+            self._weight_inverse.append(_inverse(eq.lhs, Ql, target, root))
         slopes = []
         for name in ("q", "qhat"):                    # coefficient of q_l in d phi/d qhat_l, and of qhat_l in d phi/d q_l
             if theory.depth > 1:
