@@ -55,6 +55,7 @@ import numba
 import numpy as np
 import sympy as sp
 
+from . import _cache
 from . import latex as _latex
 from .errors import ConvergenceError, ParameterError
 from .replica import H, ReplicaLatexPrinter, gaussian_measure
@@ -413,8 +414,10 @@ class SKTheory:
 
 @lru_cache(maxsize=None)
 def sk(k):
-    """The :class:`SKTheory` with ``k`` steps of replica-symmetry breaking (0: RS), derived once per process."""
-    return SKTheory(k)
+    """The :class:`SKTheory` with ``k`` steps of replica-symmetry breaking (0: RS): derived once per process and
+    stored in the cache directory (keyed by the engine's source) for the next."""
+    ParisiRSB(k)                                      # checks k before anything is looked up
+    return _cache.stored_theory(SKTheory, k, ("free_entropy", "saddle_point_equations", "energy", "ground_state"))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -610,17 +613,18 @@ class SKSolver:
         plain, _ = _split(theory.free_entropy)
         args = (beta,) + theory.order_parameters
         self._plain = sp.lambdify(args, [plain] + [sp.diff(plain, a) for a in args], "math")
-        k = self.k
-        if k:
-            g0 = theory.ground_state
-            plain0, _ = _split(g0)
-            top_q = theory.q[:-1]
-            args0 = top_q + theory.mu
-            self._plain0 = sp.lambdify(args0, [plain0] + [sp.diff(plain0, a) for a in args0], "math")
-            x, v, mu = sp.Symbol("x", real=True), sp.Symbol("v", positive=True), theory.mu[-1]
-            f = sp.log(abs_exponential_average(mu, x, sp.sqrt(v))) / mu
-            rows = [f, sp.diff(f, x), sp.diff(f, x, 2), sp.diff(f, v), sp.diff(f, mu)]
-            self._top0 = sp.lambdify((x, v, mu), rows, [{"H": _gaussian_tail}, "numpy"])
+
+    @cached_property
+    def _zero_temperature(self):
+        """(the closed-form terms of -e_0 and their gradient, the rows of the innermost level f_k(x; v_k, mu_k))."""
+        theory = self.theory
+        plain0, _ = _split(theory.ground_state)
+        args0 = theory.q[:-1] + theory.mu
+        x, v, mu = sp.Symbol("x", real=True), sp.Symbol("v", positive=True), theory.mu[-1]
+        f = sp.log(abs_exponential_average(mu, x, sp.sqrt(v))) / mu
+        rows = [f, sp.diff(f, x), sp.diff(f, x, 2), sp.diff(f, v), sp.diff(f, mu)]
+        return (sp.lambdify(args0, [plain0] + [sp.diff(plain0, a) for a in args0], "math"),
+                sp.lambdify((x, v, mu), rows, [{"H": _gaussian_tail}, "numpy"]))
 
     # -- finite temperature -------------------------------------------------------------------------------
     def _check(self, temperature):
@@ -783,11 +787,12 @@ class SKSolver:
         if vk <= 0:
             return np.nan, np.full(u.size, np.nan)
         levels = [(v[j], mu[j - 1]) for j in range(k - 1, 0, -1)] + [(v[0], 0.0)]
-        top = lambda x: np.array([np.broadcast_to(r, x.shape) for r in self._top0(x, vk, mu[-1])], float)
+        plain0, top0 = self._zero_temperature
+        top = lambda x: np.array([np.broadcast_to(r, x.shape) for r in top0(x, vk, mu[-1])], float)
         value, dv, dm, dtop = _parisi_average(top, levels, self.grid)
         dv, dm = dv[::-1], dm[::-1][1:]
         q = np.cumsum(v)
-        poly = self._plain0(*q, *mu)
+        poly = plain0(*q, *mu)
         gq = np.array(poly[1:1 + k])
         gv = dv + np.cumsum(gq[::-1])[::-1] - dtop[0]
         gmu = np.concatenate([dm, [0.0]]) + np.array(poly[1 + k:])

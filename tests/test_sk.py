@@ -55,6 +55,9 @@ def test_1rsb_both_stationary_points_and_the_rule():
     assert sol.physical is free and free.residual < 1e-10 and zero.residual < 1e-10
     assert max(free.longitudinal) < 0 < max(zero.longitudinal)        # q0 = 0 is a saddle in the q0 direction
     assert sol.free_entropy < sol.lower.free_entropy                     # below RS (Guerra)
+    assert "warning" not in sol.as_dict()
+    near = solver.solve(0.99).as_dict()          # 1RSB 4e-12 below RS near T_c: not resolved, and said so
+    assert near["steps"] == 0 and "warning" in near
     low = by_q0(solver.solve(0.3), True)
     np.testing.assert_allclose([low.q[1], low.m[0], low.free_entropy], [0.8128102, 0.1705615, 2.5676290], atol=1e-7)
 
