@@ -62,7 +62,7 @@ from .replica import H, ReplicaLatexPrinter, gaussian_measure
 from .selection import BREAKPOINT, OVERLAP, longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
 __all__ = ["ParisiRSB", "SKTheory", "SKSolver", "SKSolution", "SKPoint", "GroundState", "NewtonResult", "sk",
-           "pair_action", "quenched_limit", "abs_exponential_average", "ANSATZE", "beta"]
+           "pair_action", "quenched_limit", "integrate_constants", "abs_exponential_average", "ANSATZE", "beta"]
 
 n = sp.Symbol("n")                                   # number of replicas
 beta = sp.Symbol("beta", positive=True)              # inverse temperature
@@ -131,8 +131,9 @@ class ParisiRSB:
         return -n * coupling * self.q[-1] / 2 + sp.log(inner)
 
 
-def _collapse(expr):
-    r"""Replace every :math:`\int Dz\,c` whose integrand is free of :math:`z` apart from the density by :math:`c`."""
+def integrate_constants(expr):
+    r"""Rule of Gaussian integration, :math:`\int Dz\,c = c`: every :math:`\int Dz` whose integrand is free of
+    :math:`z` apart from the density is replaced by that integrand."""
     def trivial(e):
         return isinstance(e, sp.Integral) and len(e.limits) == 1 and \
             not sp.expand(e.function / gaussian_measure(e.limits[0][0])).has(e.limits[0][0])
@@ -142,9 +143,9 @@ def _collapse(expr):
 def quenched_limit(G):
     r""":math:`\phi = \lim_{n\to0}G(n)/n = \partial_nG|_{n=0}` (:math:`G(0) = 0` checked), differentiating under the
     integral sign; the normalizations :math:`\int Dz\,1` at :math:`n = 0` evaluated."""
-    if _collapse(G.subs(n, 0)) != 0:
-        raise ValueError("G(0) must vanish: %s" % _collapse(G.subs(n, 0)))
-    return _collapse(sp.diff(G, n).subs(n, 0))
+    if integrate_constants(G.subs(n, 0)) != 0:
+        raise ValueError("G(0) must vanish: %s" % integrate_constants(G.subs(n, 0)))
+    return integrate_constants(sp.diff(G, n).subs(n, 0))
 
 
 def abs_exponential_average(mu, a, b):
@@ -826,8 +827,8 @@ class SKSolver:
                 if not r.converged or any(v[j] <= DEGENERATE for j in range(1, k)) or 1 - np.sum(v) <= DEGENERATE \
                         or np.any(np.diff(mu) <= DEGENERATE):
                     continue
-                point = SKPoint(tuple(map(float, np.cumsum(v))) + (1.0,), tuple(map(float, mu)), float(r.value), -float(r.value), 0.0,
-                                float(np.max(np.abs(J.T @ r.gradient))), r.iterations, True, k,
+                point = SKPoint(tuple(map(float, np.cumsum(v))) + (1.0,), tuple(map(float, mu)), float(r.value),
+                                -float(r.value), 0.0, float(np.max(np.abs(J.T @ r.gradient))), r.iterations, True, k,
                                 tuple(map(float, longitudinal_eigenvalues(J.T @ r.hessian @ J, kinds))))
                 if not any(np.allclose(point.q + point.m, f.q + f.m, atol=1e-6) for f in found):
                     found.append(point)

@@ -17,7 +17,7 @@ import sympy as sp
 
 from symbolic_rg.errors import ParameterError
 from symbolic_rg.selection import BREAKPOINT, OVERLAP
-from symbolic_rg.sk import _collapse, beta, sk
+from symbolic_rg.sk import integrate_constants, beta, sk
 
 
 def by_q0(solution, zero):
@@ -92,7 +92,8 @@ def test_ground_states():
     assert one.energy < two.energy < -0.763166                         # 1RSB < 2RSB < full RSB (Crisanti-Rizzo)
     # the symbolic T -> 0 limit against the finite-temperature solutions: e(T) -> e_0 (a finer grid at T = 0.1, where
     # the singularities of ln cosh(beta h) come within pi / (2 beta) of the real axis)
-    gap = [abs(by_q0(sk(1).compile(grid=g).solve(T), False).energy - one.energy) for T, g in ((0.2, 0.05), (0.1, 0.025))]
+    gap = [abs(by_q0(sk(1).compile(grid=g).solve(T), False).energy - one.energy)
+           for T, g in ((0.2, 0.05), (0.1, 0.025))]
     assert gap[1] < gap[0] / 3 < 0.002
 
 
@@ -100,7 +101,7 @@ def test_rsb_reduces_to_rs_symbolically():
     t1, t0 = sk(1), sk(0)
     q0, q1 = t1.q
     z0, z1 = t1.ansatz.z
-    same = sp.expand_log(sp.powsimp(_collapse(t1.free_entropy.subs(q1, q0)), force=True), force=True)
+    same = sp.expand_log(sp.powsimp(integrate_constants(t1.free_entropy.subs(q1, q0)), force=True), force=True)
     assert sp.simplify(same - t0.free_entropy) == 0                     # q1 = q0
     d = sp.Symbol("d", positive=True)
     one = t1.free_entropy.subs(t1.m[0], 1).subs(q1, q0 + d)            # m = 1: the inner Gaussian integral closes
@@ -111,8 +112,8 @@ def test_rsb_reduces_to_rs_symbolically():
     def linear(e):
         return sp.Add(*[sp.Integral(t, *e.limits)
                         for t in sp.Add.make_args(sp.expand(sp.expand_log(e.function, force=True)))])
-    one = _collapse(one.xreplace({inner: closed}).replace(lambda e: isinstance(e, sp.Integral), linear))
-    rs = _collapse(t0.free_entropy.replace(lambda e: isinstance(e, sp.Integral), linear))
+    one = integrate_constants(one.xreplace({inner: closed}).replace(lambda e: isinstance(e, sp.Integral), linear))
+    rs = integrate_constants(t0.free_entropy.replace(lambda e: isinstance(e, sp.Integral), linear))
     assert sp.simplify(one - rs) == 0
     assert t1.order_parameter_kinds == (OVERLAP, OVERLAP, BREAKPOINT)
 
@@ -129,7 +130,7 @@ def test_recursion_gradient_against_the_symbolic_equations_in_mpmath():
     exprs = [t.free_entropy, sp.diff(t.free_entropy, q1), sp.diff(t.free_entropy, m), -t.energy]
     values = []
     for e in exprs:
-        e = _collapse(e.subs(point))
+        e = integrate_constants(e.subs(point))
         values.append(float(sp.lambdify(beta, e, "mpmath")(1 / sp.Float(T, 30))))
     np.testing.assert_allclose([phi, g[1], g[2], dbeta], values, atol=1e-12)
     rs = sk(0)
