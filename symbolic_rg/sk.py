@@ -703,8 +703,7 @@ class SKSolver:
         """The genuine k-step stationary points reached by Newton from ``starts`` that are not in ``found``:
         q_0 <= .. <= q_k < 1, 0 < m_1 < .. < m_k < 1, no level degenerate."""
         k = self.k
-        lo = np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)])
-        hi = np.concatenate([np.full(k + 1, 1.0), np.ones(k)])
+        lo, hi = self._box()
         new = []
         for u0 in starts:
             r = _newton(lambda u: self.gradient(u, temperature)[:2], u0, lo, hi)
@@ -728,8 +727,7 @@ class SKSolver:
             if max(best.longitudinal) <= 0:
                 break
             u = np.concatenate([np.diff(np.concatenate([[0.0], best.q])), best.m])
-            lo = np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)])
-            hi = np.concatenate([np.full(k + 1, 1.0), np.ones(k)])
+            lo, hi = self._box()
             g = self.gradient(u, temperature)[1]
             H = _hessian(lambda x: self.gradient(x, temperature)[:2], u, lo, hi, g)
             J = self._jacobian()
@@ -746,11 +744,19 @@ class SKSolver:
             found = found + new
         return found
 
-    def _jacobian(self):
-        """d(v, m)/d(q, m): v_j = q_j - q_{j-1}."""
+    def _box(self):
+        """Newton's bounds on u = (v_0..v_k, m_1..m_k): v_j in [0, 1], m_j in [1e-6, 1]."""
         k = self.k
-        J = np.eye(2 * k + 1)
-        J[:k + 1, :k + 1] = np.linalg.inv(np.tril(np.ones((k + 1, k + 1))))
+        return (np.concatenate([np.zeros(k + 1), np.full(k, 1e-6)]),
+                np.concatenate([np.full(k + 1, 1.0), np.ones(k)]))
+
+    def _jacobian(self, levels=None):
+        """d(v, m)/d(q, m) over ``levels`` overlaps (default k + 1; at T = 0, k) and k breakpoints:
+        v_j = q_j - q_{j-1}."""
+        k = self.k
+        levels = k + 1 if levels is None else levels
+        J = np.eye(levels + k)
+        J[:levels, :levels] = np.linalg.inv(np.tril(np.ones((levels, levels))))
         return J
 
     def _embed(self, point):
@@ -811,9 +817,7 @@ class SKSolver:
         lower = sk(k - 1).compile(self.grid).ground_state()
         lo = np.concatenate([np.zeros(k), np.full(k, 1e-6)])
         hi = np.concatenate([np.full(k, 1.0), np.full(k, 50.0)])
-        Ainv = np.linalg.inv(np.tril(np.ones((k, k))))
-        J = np.zeros((2 * k, 2 * k))
-        J[:k, :k], J[k:, k:] = Ainv, np.eye(k)
+        J = self._jacobian(levels=k)
         found = []
         for p in lower.solutions:
             inner, mus = np.array(p.q[:-1]), np.array(p.m)         # q_0..q_{k-2} and mu_1..mu_{k-1}
