@@ -9,7 +9,7 @@ q_j and breakpoint m_j, the energy, and the zero-temperature limit.  Copy this s
 import argparse
 import pathlib
 
-from symbolic_rg.sk import ANSATZE, sk
+from symbolic_rg.replica.sk import ANSATZE, sk
 
 HERE = pathlib.Path(__file__).parent
 

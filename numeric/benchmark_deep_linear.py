@@ -22,8 +22,8 @@ import sympy as sp
 import symbolic_rg as srg
 from symbolic_rg import codegen
 from symbolic_rg.data import digits
-from symbolic_rg.solver import SpectralData, parameter_grid
-from symbolic_rg.theory import eigenvalue, label, mode
+from symbolic_rg.kernel import SpectralData, parameter_grid
+from symbolic_rg.symbols import eigenvalue, label, mode
 
 WIDTHS, SIGMA2 = [200, 100, 300], 1.0
 

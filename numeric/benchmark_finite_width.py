@@ -13,7 +13,7 @@ import numpy as np
 
 import symbolic_rg as srg
 from symbolic_rg.data import digits
-from symbolic_rg.simulate import _regression_draw, gibbs_deep_linear
+from symbolic_rg.simulate import regression_draw, gibbs_deep_linear
 
 
 def plain_rowwise_gibbs(X, y, widths, sigma2, T, sweeps, seed=0):
@@ -34,11 +34,11 @@ def plain_rowwise_gibbs(X, y, widths, sigma2, T, sweeps, seed=0):
                 b = W.T @ b
             for i in range(dims[l + 1]):                 # f = scale * sum_i b_i w_i . z
                 rest = scale * (b @ (Ws[l] @ Z) - b[i] * (Ws[l][i] @ Z))
-                Ws[l][i] = _regression_draw(rng, scale * b[i] * Z.T, y - rest, sigma2, T)
+                Ws[l][i] = regression_draw(rng, scale * b[i] * Z.T, y - rest, sigma2, T)
         Z = X.T
         for W in Ws:
             Z = W @ Z
-        a = _regression_draw(rng, scale * Z.T, y, sigma2, T)
+        a = regression_draw(rng, scale * Z.T, y, sigma2, T)
 
 
 def main():

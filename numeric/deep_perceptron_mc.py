@@ -1,7 +1,7 @@
 """Replica theory of deep sign-perceptron networks (teacher scenario) against Monte Carlo of real sparse networks.
 
 The student posterior (uniform over every network that reproduces the teacher's training outputs) is sampled
-with elliptical slice moves (``symbolic_rg.perceptron_mc``) from four starts: the teacher (decorrelating from
+with elliptical slice moves (``symbolic_rg.replica.monte_carlo``) from four starts: the teacher (decorrelating from
 above), a perceptron-trained consistent network (``start="perceptron"``, nearer to equilibrium), an annealed
 one (``start="annealed"``: found from random rows through the data alone; from below) and, where annealing finds
 none, a melted one (``start="melted"``: the teacher melted at a fixed number of wrong outputs and requenched).
@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
-from symbolic_rg.perceptron_mc import (Bracket, PosteriorChain, bracket, melted_student, teacher_data,
+from symbolic_rg.replica.monte_carlo import (Bracket, PosteriorChain, bracket, melted_student, teacher_data,
                                        teacher_student)
 
 
@@ -208,7 +208,7 @@ def arcsine_check(out, quick=False, cs=(5, 10, 20), alpha=8.0, depth=2):
     each c, the first layer's gauge-fixed weight overlaps R_i with the teacher against the spin agreement of each unit
     with the teacher's on 4000 fresh inputs, which the closure (Gaussian pre-activations) puts at (2/pi) arcsin R_i;
     writes OUT_arcsine.json."""
-    from symbolic_rg.perceptron_mc import _forward, _gauged, gauge_signs
+    from symbolic_rg.replica.monte_carlo import forward, gauged, gauge_signs
     rows = []
     for c in cs:
         rng = np.random.default_rng(1)
@@ -216,9 +216,9 @@ def arcsine_check(out, quick=False, cs=(5, 10, 20), alpha=8.0, depth=2):
         sweeps = (2000 if c >= 20 else 4000) // (10 if quick else 1)
         chain = PosteriorChain(d, "teacher", rng, 50).run(sweeps)
         t = d.teacher
-        SX = _forward(chain.J, t.inputs, d.X)
+        SX = forward(chain.J, t.inputs, d.X)
         sigma = gauge_signs(SX, d.XT)
-        R = np.einsum("ik,ik->i", _gauged(chain.J, t.inputs, sigma)[0], t.weights[0]) / c
+        R = np.einsum("ik,ik->i", gauged(chain.J, t.inputs, sigma)[0], t.weights[0]) / c
         row = {"c": c, "alpha": alpha, "depth": depth, "sweeps": sweeps, "R": float(R.mean()),
                "spin_agreement": float(np.mean(sigma[1] * SX[1] * d.XT[1])),
                "arcsine_per_unit": float(np.mean(2 / np.pi * np.arcsin(R))),

@@ -14,7 +14,7 @@ import numpy as np
 
 import symbolic_rg as srg
 from symbolic_rg.data import multitask_digits
-from symbolic_rg.gates import TaskGates
+from symbolic_rg.gated.gates import TaskGates
 
 M, N, T, DEPTH, P, WEIGHTS = 4, 100, 0.1, 2, 80, (0.0, 1.0, 3.0)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 import symbolic_rg as srg
 from symbolic_rg.data import digits
-from symbolic_rg.gates import HalfSpaceGates
+from symbolic_rg.gated.gates import HalfSpaceGates
 from symbolic_rg.simulate import gibbs_gated, mala_network
 
 P, T, DEPTH, GATES = 100, 0.1, 2, (1, 2, 4, 8)

@@ -1,16 +1,22 @@
-"""symbolic-rg: symbolic-numeric derivation engine for the statistical mechanics of deep networks."""
-from .errors import ConvergenceError, NoSolutionError, ParameterError
-from .layers import Linear, LinearReadout, Network, Nonlinear, deep_linear, deep_nonlinear
-from .theory import Theory, derive
-from .gated import GatedLinear, GatedReadout, GatedTheory, GateSet, ggdln
-from .gates import FixedGates, HalfSpaceGates, SigmoidGates
+"""symbolic-rg: symbolic-numeric derivation engine for the statistical mechanics of deep networks.
+
+Describe a network (:mod:`~symbolic_rg.layers`), :func:`derive` its theory (one family per subpackage:
+:mod:`~symbolic_rg.kernel`, :mod:`~symbolic_rg.gated`, :mod:`~symbolic_rg.replica`, :mod:`~symbolic_rg.pdlt`),
+export LaTeX, ``compile`` a solver, solve; :mod:`~symbolic_rg.simulate` samples the real networks.
+"""
+from . import gated, kernel, pdlt, replica, simulate
 from .activations import activation, criticality, gaussian_expectation
+from .derive import derive
+from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .gated import FixedGates, GatedTheory, HalfSpaceGates, SigmoidGates
+from .kernel import Theory
+from .layers import GatedLinear, GatedReadout, Linear, LinearReadout, Network, Nonlinear, deep_linear, deep_nonlinear, ggdln
 from .pdlt import PDLTTheory, finite_width, kernel_recursion
 from .replica import DeepPerceptron, ReplicaTheory, deep_perceptron
-from . import replica
+from .stages import GateSet
 
-__all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "Nonlinear", "Theory", "GatedTheory", "Network", "Linear", "LinearReadout",
-           "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
+__all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "Nonlinear", "Theory", "GatedTheory", "Network", "Linear",
+           "LinearReadout", "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "activation", "criticality", "gaussian_expectation", "PDLTTheory", "kernel_recursion", "finite_width",
            "deep_perceptron", "DeepPerceptron", "ReplicaTheory", "replica",
            "ParameterError", "NoSolutionError", "ConvergenceError"]

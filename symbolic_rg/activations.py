@@ -26,7 +26,8 @@ import sympy as sp
 
 from .errors import NoSolutionError, ParameterError
 
-__all__ = ["z", "activation", "gaussian_expectation", "Expectation", "criticality", "Criticality", "NAMES"]
+__all__ = ["z", "activation", "gaussian_expectation", "Expectation", "criticality", "Criticality", "NAMES",
+           "scale_invariant", "numeric"]
 
 z = sp.Symbol("z", real=True)
 _K = sp.Symbol("K", positive=True)
@@ -216,7 +217,7 @@ def susceptibilities(sigma, K, C_W):
     return par, perp
 
 
-def _scale_invariant(sigma):
+def scale_invariant(sigma):
     r""":math:`\sigma(\lambda z) = \lambda\sigma(z)` for all :math:`\lambda > 0` (checked at sample points)."""
     f = numeric(sigma)
     x = np.linspace(-3.0, 3.0, 13)
@@ -245,7 +246,7 @@ def criticality(spec):
     """
     sigma = activation(spec)
     d = sp.diff(sigma, z)
-    if _scale_invariant(sigma):
+    if scale_invariant(sigma):
         C_W = 1.0 / gaussian_expectation(d**2, 1.0).value
         par, perp = susceptibilities(sigma, 1.0, C_W)
         return Criticality(0.0, C_W, float("nan"), "scale-invariant", par, perp)

@@ -12,10 +12,16 @@ import sys
 import numpy as np
 
 from . import data as _data
+from .activations import criticality
+from .demo import run as run_demo
+from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError
-from .gated import ggdln
-from .layers import deep_linear, deep_nonlinear
-from .theory import derive
+from .gated import FixedGates
+from .layers import deep_linear, deep_nonlinear, ggdln
+from .pdlt import GaussianAverages, PDLTTheory, kernel_recursion, norm_vertex
+from .replica import SCENARIOS, deep_perceptron
+from .replica.sk import ANSATZE, sk
+from .simulate import gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
 
 ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu")}
 
@@ -115,14 +121,12 @@ def load_data(spec, P=None, seed=0):
 
 
 def _replica_theory(args):
-    from .replica import deep_perceptron
     if args.depth is None:
         raise ParameterError("deep-perceptron needs --depth L (L >= 1)")
     return derive(deep_perceptron(args.depth, args.scenario))
 
 
 def _sk_theory(args):
-    from .sk import ANSATZE, sk
     if args.depth is not None or args.scenario != "random":
         raise ParameterError("--depth and --scenario apply to deep-perceptron only, not sk")
     return sk(ANSATZE[args.ansatz])
@@ -143,7 +147,6 @@ def cmd_derive(args):
     elif args.scenario != "random":
         raise ParameterError("--scenario applies to deep-perceptron only")
     elif args.architecture == "pdlt":
-        from .pdlt import PDLTTheory
         if args.activation is None:
             raise ParameterError("derive pdlt needs --activation NAME")
         theory = PDLTTheory(args.activation)
@@ -182,7 +185,6 @@ def _gate_arrays(spec):
 
 
 def _gated_solve(args, d):
-    from .gates import FixedGates
     network, widths = _network(args, _outputs(d))
     if args.exact or args.one_loop:
         raise ParameterError("--exact and --one-loop are available for deep-linear only")
@@ -279,7 +281,6 @@ def cmd_solve(args):
 
 def _gated_simulate(args, d, sigma2):
     """Blocked Gibbs sampling of the GGDLN with the solver's gates (same --gate-seed)."""
-    from .simulate import gibbs_gated
     if args.sampler != "gibbs":
         raise ParameterError("ggdln is sampled with --sampler gibbs (exact Gaussian conditionals)")
     if _gate_arrays(args.data) is not None:
@@ -287,7 +288,7 @@ def _gated_simulate(args, d, sigma2):
                              "are for solve")
     network, widths = _network(args, _outputs(d))
     theory = derive(network)
-    funcs = dict(zip(theory.gate_order, theory.compile()._gate_functions(args.gates, args.gate_seed)))
+    funcs = dict(zip(theory.gate_order, theory.compile().gate_functions(args.gates, args.gate_seed)))
     per_layer = [funcs.get(getattr(layer, "gates", None)) for layer in network.layers]
     readout = funcs.get(getattr(network.readout, "gates", None))
     at = lambda f, X: None if f is None else f(X)
@@ -298,7 +299,6 @@ def _gated_simulate(args, d, sigma2):
 
 
 def cmd_simulate(args):
-    from .simulate import gibbs_deep_linear, mala_deep_linear
     if args.architecture == "deep-perceptron":
         raise ParameterError("simulate deep-perceptron: run numeric/deep_perceptron_mc.py (posterior sampling of "
                              "sparse sign networks)")
@@ -313,7 +313,6 @@ def cmd_simulate(args):
         if args.architecture == "relu":
             if args.sampler != "mala":
                 raise ParameterError("relu networks are sampled with --sampler mala (no Gaussian conditionals)")
-            from .simulate import mala_network
             sampler = lambda *a, **k: mala_network(*a, activation="relu", **k)
         else:
             sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
@@ -330,7 +329,6 @@ def cmd_simulate(args):
 
 
 def cmd_criticality(args):
-    from .activations import criticality
     c = criticality(args.activation)
     out = {"activation": args.activation, "C_b": c.C_b, "C_W": c.C_W,
            "K_star": None if np.isnan(c.K_star) else c.K_star,        # None: every K is a fixed point
@@ -339,7 +337,6 @@ def cmd_criticality(args):
 
 
 def cmd_kernel(args):
-    from .pdlt import GaussianAverages, kernel_recursion, norm_vertex
     X = load_data(args.data, args.P, args.seed).X_train
     av = GaussianAverages(args.activation)
     rec = kernel_recursion(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b, averages=av)
@@ -353,8 +350,7 @@ def cmd_kernel(args):
 
 
 def cmd_demo(args):
-    from .demo import run
-    run(out=args.out, quick=args.quick)
+    run_demo(out=args.out, quick=args.quick)
 
 
 def _network_and_data_arguments(p, models=()):
@@ -380,7 +376,6 @@ def _network_and_data_arguments(p, models=()):
 
 
 def _scenario_argument(p):
-    from .replica import SCENARIOS
     p.add_argument("--scenario", choices=SCENARIOS, default="random",
                    help="deep-perceptron: random (quenched n -> 0) or teacher (Nishimori)")
 

@@ -102,7 +102,7 @@ class MultitaskDataset(NamedTuple):
 def multitask_digits(tasks=2, P=100, P_test=300, context_dim=20, seed=0):
     """The first ``tasks`` binary digit tasks of :data:`TASKS`, ``P`` training and ``P_test`` test rows
     each (disjoint random images per task), standardised features as in :func:`digits`, and a Gaussian
-    context vector per task (for task-dependent gates, :class:`~symbolic_rg.gates.TaskGates`)."""
+    context vector per task (for task-dependent gates, :class:`~symbolic_rg.gated.TaskGates`)."""
     _check_count("tasks", tasks, 1, len(TASKS))
     raw = _load_digits()
     n = raw.data.shape[0]

@@ -7,7 +7,7 @@ import numpy as np
 
 from .data import digits
 from .layers import deep_linear
-from .theory import derive
+from .derive import derive
 
 DEPTHS = (1, 2, 3, 4)
 P, T = 100, 0.1

@@ -7,15 +7,10 @@ Conventions (deep linear network, Li & Sompolinsky 2021):
 * readout :math:`f(x) = a\cdot x_L/\sqrt{N_L}`, entries of :math:`a` :math:`\mathcal N(0,\sigma_a^2)`;
 * Gibbs posterior :math:`P(\Theta)\propto e^{-\frac1{2T}\sum_\mu (f(x^\mu)-y^\mu)^2}\,\mathrm{prior}(\Theta)`.
 
-The integration runs from the readout backwards through a sequence of :class:`Stage` objects.  A stage
-at layer :math:`m` represents exactly
-
-.. math::
-   Z = \int\prod_{l>m} du_l\, p_l(u_l) \int d^Pt\;
-       e^{-\frac12 t^\top (T I + c\, G_m) t + i t^\top y}\;\int\prod_{l\le m}dW_l\,\mathrm{prior}(W_l),
-   \qquad G_m = \sigma_{m+1}^2\, X_m X_m^\top / N_m,
-
-with :math:`c` the product of the order parameters already introduced.
+Each layer kind maps one integration stage (:mod:`symbolic_rg.stages`) to the next: ``integrate_out`` on the
+scalar stages of plain networks, ``integrate_gated`` on the matrix stages of gated or multi-output ones.  A
+:class:`Network` is a composition of hidden layers and a readout; :func:`deep_linear`, :func:`deep_nonlinear` and
+:func:`ggdln` build the standard ones.
 """
 from __future__ import annotations
 
@@ -23,43 +18,17 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import gaussian
+from . import checks, gaussian
+from .activations import activation as _activation, scale_invariant
 from .errors import ParameterError
+from .latex import latex
+from .stages import (GateSet, OrderParameter, Stage, integrate_matrix_hidden, integrate_matrix_readout)
 
-__all__ = ["OrderParameter", "Stage", "Linear", "Nonlinear", "LinearReadout", "Network", "deep_linear",
-           "deep_nonlinear", "temperature"]
+__all__ = ["Linear", "Nonlinear", "LinearReadout", "GatedLinear", "GatedReadout", "Network", "deep_linear",
+           "deep_nonlinear", "ggdln"]
 
-temperature = sp.Symbol("T", nonnegative=True)
 _projection = sp.Symbol("q", positive=True)       # q = t^T G_{m-1} t, the quadratic form one unit sees
 _field = sp.Symbol("b", real=True)                # b = (X_L^T t)_j / sqrt(N_L), the field a readout weight sees
-
-
-@dataclass(frozen=True)
-class OrderParameter:
-    r"""A scalar order parameter :math:`u_l` with its exact measure :math:`\log p_l(u_l)`.
-
-    ``kernel_coefficient`` and ``vector_factor`` record how layer ``layer``'s mean kernel follows from
-    the layer below at the saddle point: :math:`\langle G_l\rangle = \sigma^2\langle G_{l-1}\rangle
-    + \sigma^2\,\mathtt{kernel\_coefficient}\; G_{l-1}\langle tt^\top\rangle G_{l-1}` and
-    :math:`G_l t = \mathtt{vector\_factor}\; G_{l-1} t`.
-    """
-    symbol: sp.Symbol
-    layer: int
-    width: sp.Symbol
-    prior_variance: sp.Expr
-    log_density: sp.Expr
-    kernel_coefficient: sp.Expr
-    vector_factor: sp.Expr
-
-
-@dataclass(frozen=True)
-class Stage:
-    """The partition function after the layers above ``layer`` have been integrated out (see module doc)."""
-    layer: int
-    coefficient: sp.Expr
-    variance: sp.Expr
-    order_parameters: tuple = ()
-    steps: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -96,7 +65,6 @@ class Linear:
         kernel_coefficient = sp.simplify(((second - _projection) / _projection**2).subs(_projection, q_of_u))
         vector_factor = sp.simplify((s2 * second / _projection).subs(_projection, q_of_u))
         op = OrderParameter(u, self.index, N, s2, log_p, kernel_coefficient, vector_factor)
-        from .latex import latex
         step = (r"\int dW_{%d}:&\ \prod_{i=1}^{N_{%d}}\big\langle e^{-\beta s_i^2/2}\big\rangle = %s \\"
                 r"&\ = \int_0^\infty du_{%d}\, p(u_{%d})\, e^{%s},\quad p = \mathrm{Gamma}\Big(%s, %s\Big)"
                 % (self.index, self.index, latex(all_units), self.index, self.index,
@@ -106,8 +74,7 @@ class Linear:
 
     def integrate_gated(self, stage):
         r"""The same integration inside a gated network (matrix stage): one gate, :math:`g\equiv1`."""
-        from .gated import integrate_hidden
-        return integrate_hidden(stage, self.index, self.width, self.sigma, None)
+        return integrate_matrix_hidden(stage, self.index, self.width, self.sigma, None)
 
 
 @dataclass(frozen=True)
@@ -138,15 +105,38 @@ class LinearReadout:
         # sum_j b_j^2 = t^T X_L X_L^T t / N_L, so sum_j (-sigma_a^2 b_j^2/2) = -1/2 t^T G_L t with
         # G_L = sigma_a^2 X_L X_L^T / N_L: the coefficient of the stage kernel is read off the exponent.
         coefficient = sp.simplify(-2 * exponent / (self.sigma**2 * _field**2))
-        from .latex import latex
         step = (r"\int da_j\, \mathcal N(a_j;0,\sigma_a^2)\, e^{i a_j b}:&\ %s,\quad b = (X_L^\top t)_j/\sqrt{N_L}"
                 % latex(per_weight))
         return Stage(depth, coefficient, self.sigma**2, (), (step,))
 
     def integrate_gated(self, depth):
         """The same integration inside a gated network (matrix stage, one output)."""
-        from .gated import integrate_readout
-        return integrate_readout(depth, self.sigma)
+        return integrate_matrix_readout(depth, self.sigma)
+
+
+@dataclass(frozen=True)
+class GatedLinear:
+    r"""Gated hidden layer :math:`x_l = \frac1{\sqrt{M_lN_{l-1}}}\sum_m g^l_m W^{l,m}x_{l-1}`."""
+    index: int
+    width: sp.Symbol
+    sigma: sp.Symbol
+    gates: GateSet
+
+    def integrate_gated(self, stage):
+        return integrate_matrix_hidden(stage, self.index, self.width, self.sigma, self.gates)
+
+
+@dataclass(frozen=True)
+class GatedReadout:
+    r"""Readout :math:`f_k = \frac1{\sqrt{MN_L}}\sum_m g_m(x)\,a^{k,m}\cdot x_L` (``gates=None``: linear,
+    :math:`f_k = a^k\cdot x_L/\sqrt{N_L}`), ``outputs`` outputs :math:`k`."""
+    sigma: sp.Symbol
+    gates: GateSet = None
+    outputs: int = 1
+
+    def integrate_gated(self, depth):
+        out = GateSet("out", self.outputs, normalized=False) if self.outputs != 1 else None
+        return integrate_matrix_readout(depth, self.sigma, self.gates, out)
 
 
 @dataclass(frozen=True)
@@ -169,6 +159,11 @@ class Network:
         """Prior standard deviations sigma_1..sigma_L, sigma_a (as symbols)."""
         return tuple(layer.sigma for layer in self.layers) + (self.readout.sigma,)
 
+    @property
+    def gated(self):
+        """Whether the network needs matrix order parameters (a gated layer or readout, or several outputs)."""
+        return isinstance(self.readout, GatedReadout) or any(isinstance(l, GatedLinear) for l in self.layers)
+
     def integrate(self):
         """Integrate all weights out, readout first; return the final :class:`Stage` (at layer 0)."""
         stage = self.readout.integrate_out(self.depth)
@@ -187,14 +182,11 @@ def deep_linear(depth: int, outputs: int = 1) -> Network:
     >>> net.sigmas
     (sigma_1, sigma_2, sigma_a)
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int,)) or depth < 1:
-        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
-    if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
-        raise ParameterError("outputs must be an integer >= 1, got %r" % (outputs,))
+    checks.integer("depth", depth, low=1)
+    checks.integer("outputs", outputs, low=1)
     layers = tuple(Linear(l, sp.Symbol("N_%d" % l, positive=True), sp.Symbol("sigma_%d" % l, positive=True))
                    for l in range(1, depth + 1))
     if outputs > 1:
-        from .gated import GatedReadout
         return Network(layers, GatedReadout(sp.Symbol("sigma_a", positive=True), None, outputs), "deep-linear")
     return Network(layers, LinearReadout(sp.Symbol("sigma_a", positive=True)), "deep-linear")
 
@@ -208,12 +200,53 @@ def deep_nonlinear(depth: int, activation: str = "relu") -> Network:
     >>> deep_nonlinear(2).layers[0].activation
     'relu'
     """
-    from .activations import _scale_invariant, activation as _activation
     if not isinstance(activation, str):
         raise ParameterError("activation must be a name such as 'relu' or 'leaky_relu:0.1', got %r" % (activation,))
-    if not _scale_invariant(_activation(activation)):
+    if not scale_invariant(_activation(activation)):
         raise ParameterError("the heuristic kernel renormalization needs a positively homogeneous activation "
                              "(phi(c z) = c phi(z), c > 0: relu, leaky_relu:SLOPE, abs, linear), got %r" % activation)
     base = deep_linear(depth)
     layers = tuple(Nonlinear(l.index, l.width, l.sigma, activation) for l in base.layers)
     return Network(layers, base.readout, activation)
+
+
+def ggdln(depth, gates=None, gated_readout=False, shared_gates=False, outputs=1, linear_layers=()):
+    r"""Globally gated deep linear network.
+
+    ``gates``: gate counts (an int for all layers, a list per layer, or None for symbols :math:`M_l`);
+    ``shared_gates``: one gate set for all layers (and the readout); ``gated_readout``: gate the readout;
+    ``outputs``: number of outputs; ``linear_layers``: indices of plain (ungated) layers.
+
+    >>> net = ggdln(2, gated_readout=True)
+    >>> [layer.gates.count for layer in net.layers], net.readout.gates.count
+    ([M_1, M_2], M_a)
+    """
+    checks.integer("depth", depth, low=1)
+    checks.integer("outputs", outputs, low=1)
+    if gates is None:
+        counts = ([sp.Symbol("M", integer=True, positive=True)] * (depth + 1) if shared_gates else
+                  [sp.Symbol("M_%d" % l, integer=True, positive=True) for l in range(1, depth + 1)]
+                  + [sp.Symbol("M_a", integer=True, positive=True)])
+    else:
+        counts = list(gates) if isinstance(gates, (list, tuple)) else [gates] * depth
+        if len(counts) == depth:
+            counts.append(counts[-1])
+        if len(counts) != depth + 1:
+            raise ParameterError("gates must be one count or %d counts (one per layer [+ readout]), got %r"
+                                 % (depth, gates))
+        for c in counts:
+            if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+                raise ParameterError("gate counts M must be integers >= 1, got %r" % (gates,))
+        if shared_gates and len(set(counts)) != 1:
+            raise ParameterError("shared gates need one gate count, got %r" % (gates,))
+    for l in linear_layers:
+        if not (isinstance(l, int) and 1 <= l <= depth):
+            raise ParameterError("linear_layers must be layer indices in [1, %d], got %r" % (depth, linear_layers))
+    sets = ([GateSet("", counts[0])] * (depth + 1) if shared_gates else
+            [GateSet(str(l), counts[l - 1]) for l in range(1, depth + 1)] + [GateSet("a", counts[depth])])
+    layers = []
+    for l in range(1, depth + 1):
+        N, s = sp.Symbol("N_%d" % l, positive=True), sp.Symbol("sigma_%d" % l, positive=True)
+        layers.append(Linear(l, N, s) if l in linear_layers else GatedLinear(l, N, s, sets[l - 1]))
+    readout = GatedReadout(sp.Symbol("sigma_a", positive=True), sets[depth] if gated_readout else None, outputs)
+    return Network(tuple(layers), readout, "ggdln")

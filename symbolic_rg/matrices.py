@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 from sympy.matrices.expressions import MatrixExpr
-from sympy.printing.numpy import NumPyPrinter
+
+from .printers import MatrixNumPyPrinter
 
 __all__ = ["FaceSplit", "PartialTrace", "face_split", "partial_trace", "NUMERIC_HELPERS", "lambdify"]
 
@@ -87,21 +88,6 @@ def partial_trace(X, m):
 
 
 NUMERIC_HELPERS = {"face_split": face_split, "partial_trace": partial_trace}
-
-
-class MatrixNumPyPrinter(NumPyPrinter):
-    """NumPy printer with determinants: ``log|V|`` as ``slogdet`` (V positive definite)."""
-
-    def _print_Determinant(self, expr):
-        return "numpy.linalg.det(%s)" % self._print(expr.arg)
-
-    def _print_Trace(self, expr):
-        return "numpy.trace(%s)" % self._print(expr.arg)
-
-    def _print_log(self, expr):
-        if isinstance(expr.args[0], sp.Determinant):
-            return "numpy.linalg.slogdet(%s)[1]" % self._print(expr.args[0].arg)
-        return super()._print_known_func(expr)
 
 
 def lambdify(args, expr):

@@ -30,7 +30,7 @@ import sympy as sp
 
 from .activations import z
 
-__all__ = ["K11", "K12", "K22", "rho", "closed_form", "in_kernel", "compile_function", "quadrature",
+__all__ = ["K11", "K12", "K22", "rho", "cholesky2", "closed_form", "in_kernel", "compile_function", "quadrature",
            "trapezoid_rule", "HermiteSeries", "hermite_functions", "mehler_matrix", "gaussian_product"]
 
 K11, K22 = sp.symbols("K_11 K_22", positive=True)
@@ -150,7 +150,7 @@ def trapezoid_rule(k11, k22, step):
 
 
 @numba.njit(cache=True)
-def _cholesky2(k11, k12, k22):
+def cholesky2(k11, k12, k22):
     """(a, b, c) with z_1 = a t_1, z_2 = b t_1 + c t_2 (c = 0 for parallel inputs against rounding)."""
     a = np.sqrt(k11)
     b = k12 / a
@@ -170,7 +170,7 @@ def quadrature(f, h=None, step=STEP):
 
     @numba.njit(cache=False)
     def g(k11, k12, k22):
-        a, b, c = _cholesky2(k11, k12, k22)
+        a, b, c = cholesky2(k11, k12, k22)
         t, w = trapezoid_rule(k11, k22, step)
         total = 0.0
         for i in range(t.size):

@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import symbolic_rg as srg
-from symbolic_rg.solver import SpectralData
+from symbolic_rg.kernel import SpectralData
 
 from conftest import exact_L1_expectation, run_cli, teacher_data
 

@@ -11,11 +11,11 @@ import symbolic_rg as srg
 from symbolic_rg import gaussian
 from symbolic_rg.data import digits
 from symbolic_rg.errors import NoSolutionError, ParameterError
-from symbolic_rg.gated import GatedTheory, input_kernel
-from symbolic_rg.gates import FixedGates, HalfSpaceGates
+from symbolic_rg.gated.theory import GatedTheory, input_kernel
+from symbolic_rg.gated.gates import FixedGates, HalfSpaceGates
 from symbolic_rg.matrices import face_split, lambdify, partial_trace
 from symbolic_rg.simulate import gibbs_gated
-from symbolic_rg.theory import n_modes
+from symbolic_rg.symbols import n_modes
 
 
 def gated_teacher(N0=40, P=60, P_test=200, M=4, bias=-0.7, seed=0):
@@ -123,10 +123,10 @@ def test_data_term_and_its_gradient_match_the_symbolic_expressions():
     Vn, T, s1 = _random_spd(rng, Ma), 0.3, 1.3
     value, Phi = f(Vn, g1, ga, K0, y[:, None], s1, 0.9, T)
     solver = th.compile()
-    from symbolic_rg.gated_solver import _make_data
-    data = _make_data(X, y[:, None], K0, y, [ga, g1])
+    from symbolic_rg.gated.solver import training_data
+    data = training_data(X, y[:, None], K0, y, [ga, g1])
     A0 = s1**2 / M1 * np.kron(Vn, np.eye(M1))
-    v2, Phi2 = solver._data_term(A0, data, T)
+    v2, Phi2 = solver.data_term(A0, data, T)
     assert_allclose(v2, float(value), rtol=1e-12)
     assert_allclose(Phi2, Phi, rtol=1e-10, atol=1e-12)
 
@@ -140,13 +140,13 @@ def test_gradient_is_the_derivative_of_the_action(net):
     rng = np.random.default_rng(2)
     X, m = rng.standard_normal((12, 5)), th.outputs
     Y = rng.standard_normal((12, m))
-    funcs = solver._gate_functions(None, 0)
-    data, raw = solver._prepare(X, Y if m > 1 else Y[:, 0], funcs)
-    fn = solver._compile({gs: values.shape[1] for gs, values in raw.items()})
+    funcs = solver.gate_functions(None, 0)
+    data, raw = solver.prepare(X, Y if m > 1 else Y[:, 0], funcs)
+    fn = solver.compiled_functions({gs: values.shape[1] for gs, values in raw.items()})
     widths = np.array([30.0, 40.0, 50.0][:th.depth])
     scalars = list(widths) + [1.1, 0.8, 1.3, 0.9][:th.depth + 1]
     chol = [np.linalg.cholesky(_random_spd(rng, d)) for d in fn["dims"]]
-    evaluate, _ = solver._objective(fn, data, 0.2, widths, scalars, chol)
+    evaluate, _ = solver.objective(fn, data, 0.2, widths, scalars, chol)
     theta = 0.3 * rng.standard_normal(sum(d * (d + 1) // 2 for d in fn["dims"]))
     _, grad = evaluate(theta)
     h = 1e-5
@@ -322,7 +322,7 @@ def test_derivation_file_is_regenerated_identically(tmp_path):
 
 def test_multitask_per_task_errors_and_task_dependent_gates():
     from symbolic_rg.data import multitask_digits
-    from symbolic_rg.gates import TaskGates
+    from symbolic_rg.gated.gates import TaskGates
     solver = srg.derive(srg.ggdln(2, gates=4)).compile()
 
     def per_task(n, weight):

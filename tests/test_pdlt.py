@@ -115,7 +115,7 @@ def test_kernel_recursion_falls_back_to_the_rule_past_the_series_order():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((4, 4))
     K = X @ X.T / 4
-    assert av._series["sigma sigma"].matrix(K) is None
+    assert av.series["sigma sigma"].matrix(K) is None
     S, D, error = av.pair_matrices(K)
     assert 1e-6 < error < 1e-3
     worst = max(abs(S[i, j] - scipy_pair(av.sigma, av.sigma, K[np.ix_([i, j], [i, j])]))

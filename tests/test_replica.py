@@ -262,7 +262,7 @@ def test_latex_regenerated_and_compiles(tmp_path):
 
 
 def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
-    from symbolic_rg.perceptron_mc import teacher_student
+    from symbolic_rg.replica.monte_carlo import teacher_student
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0).Q[0]
     gaps, errs = [], []
     for c in (10, 20, 40):
@@ -278,13 +278,13 @@ def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
 
 
 def test_perceptron_start_is_a_consistent_network_away_from_the_teacher():
-    from symbolic_rg.perceptron_mc import _forward, perceptron_student, sparse_network, teacher_student
+    from symbolic_rg.replica.monte_carlo import forward, perceptron_student, sparse_network, teacher_student
     rng = np.random.default_rng(3)
     teacher = sparse_network(2, 30, 10, rng)
-    S = _forward(teacher.weights, teacher.inputs, rng.choice([-1.0, 1.0], size=(20, 30)))
+    S = forward(teacher.weights, teacher.inputs, rng.choice([-1.0, 1.0], size=(20, 30)))
     J = perceptron_student(teacher, S, rng)
     np.testing.assert_allclose(np.linalg.norm(J, axis=2), np.sqrt(10))
-    assert np.array_equal(_forward(J, teacher.inputs, S[0]), S)             # every hidden and output spin reproduced
+    assert np.array_equal(forward(J, teacher.inputs, S[0]), S)             # every hidden and output spin reproduced
     assert np.all(np.einsum("lik,lik->l", J, teacher.weights) / 300 < 0.95)
     r = teacher_student(2, 30, 10, 2.0, sweeps=200, burn_in=100, start="perceptron", seed=1)
     assert r.Q_trace.shape == (20, 2) and r.q_trace.shape == (20, 1) and r.error_trace.shape == (20,)
@@ -296,35 +296,35 @@ def test_perceptron_start_is_a_consistent_network_away_from_the_teacher():
 
 
 def test_annealed_start_and_gauge_alignment():
-    from symbolic_rg.perceptron_mc import _forward, align_gauge, annealed_student, sparse_network
+    from symbolic_rg.replica.monte_carlo import forward, align_gauge, annealed_student, sparse_network
     rng = np.random.default_rng(5)
     teacher = sparse_network(2, 24, 6, rng)
     S0 = rng.choice([-1.0, 1.0], size=(6, 24))
-    y = _forward(teacher.weights, teacher.inputs, S0)[2]
+    y = forward(teacher.weights, teacher.inputs, S0)[2]
     J = annealed_student(teacher, S0, y, rng, anneal_sweeps=200, max_sweeps=4000)
-    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # consistent with every output
+    assert np.array_equal(forward(J, teacher.inputs, S0)[2], y)                 # consistent with every output
     J = annealed_student(teacher, S0, y, rng, anneal_sweeps=100, max_sweeps=2000, stages=3)   # through growing data
-    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)
+    assert np.array_equal(forward(J, teacher.inputs, S0)[2], y)
     flipped = teacher.weights.copy()                                              # a gauge copy of the teacher
     sigma = rng.choice([-1.0, 1.0], size=24)
     flipped[0] *= sigma[:, None]
     flipped[1] *= sigma[teacher.inputs[1]]
     X = rng.choice([-1.0, 1.0], size=(200, 24))
-    assert np.array_equal(_forward(flipped, teacher.inputs, X)[2], _forward(teacher.weights, teacher.inputs, X)[2])
+    assert np.array_equal(forward(flipped, teacher.inputs, X)[2], forward(teacher.weights, teacher.inputs, X)[2])
     np.testing.assert_allclose(align_gauge(flipped, teacher, X), teacher.weights)  # the gauge is undone
     rng = np.random.default_rng(6)                  # a load where plain annealing sticks with 4 outputs wrong
     teacher = sparse_network(2, 30, 6, rng)
     S0 = rng.choice([-1.0, 1.0], size=(24, 30))
-    y = _forward(teacher.weights, teacher.inputs, S0)[2]
+    y = forward(teacher.weights, teacher.inputs, S0)[2]
     with pytest.raises(RuntimeError, match="4 training outputs still wrong after 500 sweeps and 0 reheats"):
         annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, tries=1)
     J = annealed_student(teacher, S0, y, np.random.default_rng(1), anneal_sweeps=100, max_sweeps=500, tries=1,
                          reheats=10)
-    assert np.array_equal(_forward(J, teacher.inputs, S0)[2], y)                 # reheating gets it out
+    assert np.array_equal(forward(J, teacher.inputs, S0)[2], y)                 # reheating gets it out
 
 
 def test_melted_start_is_consistent_and_below_the_teacher():
-    from symbolic_rg.perceptron_mc import PosteriorChain, bracket, measure, melted_student, teacher_data
+    from symbolic_rg.replica.monte_carlo import PosteriorChain, bracket, measure, melted_student, teacher_data
     data = teacher_data(2, 30, 6, 4.0, np.random.default_rng(7), n_test=400)
     t = data.teacher
     chain = PosteriorChain(data, "melted", np.random.default_rng(1),
@@ -343,7 +343,7 @@ def test_melted_start_is_consistent_and_below_the_teacher():
 
 
 def test_a_saved_network_is_a_start_and_is_checked():
-    from symbolic_rg.perceptron_mc import PosteriorChain, melted_student, teacher_data
+    from symbolic_rg.replica.monte_carlo import PosteriorChain, melted_student, teacher_data
     data = teacher_data(2, 30, 6, 4.0, np.random.default_rng(7), n_test=400)
     kw = {"errors": 150, "melt_sweeps": 300, "anneal_sweeps": 300, "reheats": 3}
     chain = PosteriorChain(data, "melted", np.random.default_rng(1), anneal=kw).run(200)
@@ -365,14 +365,14 @@ def test_a_saved_network_is_a_start_and_is_checked():
 
 
 def test_overlaps_are_measured_in_the_teachers_gauge():
-    from symbolic_rg.perceptron_mc import _forward, measure, teacher_data, teacher_student
+    from symbolic_rg.replica.monte_carlo import forward, measure, teacher_data, teacher_student
     rng = np.random.default_rng(2)
     data = teacher_data(3, 24, 6, 2.0, rng)
     t = data.teacher
     sigma = np.ones((4, 24))
     sigma[1:3] = rng.choice([-1.0, 1.0], size=(2, 24))
     flipped = t.weights * sigma[1:, :, None] * sigma[np.arange(3)[:, None, None], t.inputs]   # a gauge copy
-    S = _forward(flipped, t.inputs, data.S0)
+    S = forward(flipped, t.inputs, data.S0)
     assert np.array_equal(S[3], data.y)
     assert np.all(np.einsum("lik,lik->l", flipped, t.weights)[:2] / 144 < 0.5)             # raw overlaps are not 1
     row = measure(flipped, S, data)
@@ -386,18 +386,18 @@ def test_overlaps_are_measured_in_the_teachers_gauge():
 
 
 def test_annealing_ends_with_a_perceptron_repair_of_the_output_units():
-    from symbolic_rg.perceptron_mc import _forward, annealed_student, sparse_network
+    from symbolic_rg.replica.monte_carlo import forward, annealed_student, sparse_network
     rng = np.random.default_rng(8)
     teacher = sparse_network(1, 20, 10, rng)
     S0 = rng.choice([-1.0, 1.0], size=(30, 20))
-    y = _forward(teacher.weights, teacher.inputs, S0)[1]
+    y = forward(teacher.weights, teacher.inputs, S0)[1]
     J = annealed_student(teacher, S0, y, rng, anneal_sweeps=10, max_sweeps=10)   # too short to anneal alone
-    assert np.array_equal(_forward(J, teacher.inputs, S0)[1], y)
+    assert np.array_equal(forward(J, teacher.inputs, S0)[1], y)
     np.testing.assert_allclose(np.linalg.norm(J, axis=2), np.sqrt(10))
 
 
 def test_posterior_chain_resumes_and_a_bracket_closes_at_depth_one():
-    from symbolic_rg.perceptron_mc import PosteriorChain, bracket, teacher_data
+    from symbolic_rg.replica.monte_carlo import PosteriorChain, bracket, teacher_data
     data = teacher_data(2, 30, 6, 2.0, np.random.default_rng(2), n_test=100)
     one = PosteriorChain(data, "teacher", np.random.default_rng(4)).run(200)
     two = PosteriorChain(data, "teacher", np.random.default_rng(4)).run(100).run(100)
@@ -495,7 +495,7 @@ def test_replicon_of_deep_random_networks():
 def test_tempered_slice_moves_sample_exp_minus_beta_errors_exactly():
     """At finite beta the slice moves sample exp(-beta E) on the circles (L = 1, N = c = 2: each row an angle phi),
     E the number of wrong outputs: the histogram of E against the exact one from a grid in phi per unit."""
-    from symbolic_rg.perceptron_mc import _forward, _sweeps, sparse_network
+    from symbolic_rg.replica.monte_carlo import forward, metropolis_sweeps, sparse_network
     rng = np.random.default_rng(5)
     net = sparse_network(1, 2, 2, rng)
     S0, y = rng.choice([-1.0, 1.0], size=(8, 2)), rng.choice([-1.0, 1.0], size=(8, 2))
@@ -508,13 +508,13 @@ def test_tempered_slice_moves_sample_exp_minus_beta_errors_exactly():
         exact = np.convolve(exact, np.bincount(E, weights=np.exp(-beta * E), minlength=9))
     exact /= exact.sum()
     J = net.weights.copy()
-    S = _forward(J, net.inputs, S0)
+    S = forward(J, net.inputs, S0)
     errors = np.array([int(np.sum(S[1] != y))])
     seen = np.zeros(exact.size)
     for k in range(40000):
-        _sweeps(J, net.inputs, *net.readers, S, y, 1, k, np.zeros(1, np.int64), errors, 0, beta)
+        metropolis_sweeps(J, net.inputs, *net.readers, S, y, 1, k, np.zeros(1, np.int64), errors, 0, beta)
         seen[errors[0]] += 1
-    assert errors[0] == np.sum(_forward(J, net.inputs, S0)[1] != y)          # the count is kept exactly
+    assert errors[0] == np.sum(forward(J, net.inputs, S0)[1] != y)          # the count is kept exactly
     np.testing.assert_allclose(seen / seen.sum(), exact, atol=0.012)
     assert exact.max() < 0.5 and np.count_nonzero(exact > 0.01) >= 4        # a broad distribution is tested
 
@@ -523,30 +523,30 @@ def test_moves_keep_every_spin_equal_to_the_forward_pass_through_deep_sparse_lay
     """Each move recomputes only the readers of the flipped spins, on their patterns: after sweeps at finite and
     infinite beta and of threshold accepting (L = 3, c = 5 and L = 2, c = 10), every hidden and output spin equals
     that of a fresh forward pass and the kept count of wrong outputs is exact."""
-    from symbolic_rg.perceptron_mc import _forward, _on_sphere, _sweeps, teacher_data
+    from symbolic_rg.replica.monte_carlo import forward, on_sphere, metropolis_sweeps, teacher_data
     for depth, c, seed in [(3, 5, 1), (2, 10, 2)]:
         rng = np.random.default_rng(seed)
         data = teacher_data(depth, 5 * c, c, 4.0, rng)
         t, S0 = data.teacher, data.S0
         for J, beta in [(t.weights.copy(), np.inf), (t.weights.copy(), 2.0),
-                        (_on_sphere(rng.standard_normal(t.weights.shape)), 0.1),
-                        (_on_sphere(rng.standard_normal(t.weights.shape)), np.inf)]:   # the last: threshold accepting
-            S = _forward(J, t.inputs, S0)
+                        (on_sphere(rng.standard_normal(t.weights.shape)), 0.1),
+                        (on_sphere(rng.standard_normal(t.weights.shape)), np.inf)]:   # the last: threshold accepting
+            S = forward(J, t.inputs, S0)
             errors = np.array([int(np.sum(S[-1] != data.y))])
             shrinks = np.zeros(1, np.int64)
-            _sweeps(J, t.inputs, *t.readers, S, data.y, 20, seed, shrinks, errors, 0, beta)
-            assert np.array_equal(S, _forward(J, t.inputs, S0))
+            metropolis_sweeps(J, t.inputs, *t.readers, S, data.y, 20, seed, shrinks, errors, 0, beta)
+            assert np.array_equal(S, forward(J, t.inputs, S0))
             assert errors[0] == np.sum(S[-1] != data.y) and shrinks[0] > 0
             assert np.any(J != t.weights)
         with pytest.raises(ValueError, match="number of wrong training outputs"):     # the count must match S
-            _sweeps(J, t.inputs, *t.readers, S, data.y, 1, seed, shrinks, errors + 1, 0, np.inf)
+            metropolis_sweeps(J, t.inputs, *t.readers, S, data.y, 1, seed, shrinks, errors + 1, 0, np.inf)
 
 
 def test_tempered_chain_samples_the_exact_posterior_at_depth_one_and_brackets():
     """At L = 1 (N = c = 2) the posterior of each row is uniform on the arc of angles that reproduce its outputs:
     the replica at beta = infinity of a TemperedChain gives the exact mean overlap with the teacher, and the replicas
     at finite beta (after the exchanges) the exact distributions of the number of wrong outputs."""
-    from symbolic_rg.perceptron_mc import TemperedChain, bracket, teacher_data
+    from symbolic_rg.replica.monte_carlo import TemperedChain, bracket, teacher_data
     data = teacher_data(1, 2, 2, 3.0, np.random.default_rng(8), n_test=200)
     betas, phi = [0.3, 1.0, 3.0], np.linspace(0, 2 * np.pi, 200001)[:-1]
     rows = np.sqrt(2) * np.stack([np.cos(phi), np.sin(phi)], axis=1)
@@ -585,16 +585,16 @@ def test_bracket_settles_only_where_the_chains_agree_and_neither_drifts():
     (its wide errors agree with anything, as the chain from below at L = 3, c = 5, alpha = 8 after 9000 sweeps with
     drifts of 2.2-2.6 errors); every Q_l's drift must be within z too."""
     from types import SimpleNamespace
-    from symbolic_rg.perceptron_mc import _settled
+    from symbolic_rg.replica.monte_carlo import settled
 
     def chain(Q, drift):
         return SimpleNamespace(Q=np.array(Q), Q_err=np.full(len(Q), 0.01), q=np.array([0.3]), q_err=np.array([0.01]),
                                generalization_error=0.2, generalization_error_err=0.01, drift=np.array(drift))
-    assert _settled(chain([0.50, 0.40], [0.3, -1.9]), chain([0.52, 0.41], [-1.0, 0.0]), 2.0)
-    assert not _settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.50, 0.43], [0.0, 0.0]), 2.0)  # 0.03 > 2 x 0.014
-    assert not _settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.52, 0.41], [0.0, 2.6]), 2.0)  # still drifting
-    assert not _settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.0)
-    assert _settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.2)
+    assert settled(chain([0.50, 0.40], [0.3, -1.9]), chain([0.52, 0.41], [-1.0, 0.0]), 2.0)
+    assert not settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.50, 0.43], [0.0, 0.0]), 2.0)  # 0.03 > 2 x 0.014
+    assert not settled(chain([0.50, 0.40], [0.3, 0.0]), chain([0.52, 0.41], [0.0, 2.6]), 2.0)  # still drifting
+    assert not settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.0)
+    assert settled(chain([0.50, 0.40], [-2.1, 0.0]), chain([0.52, 0.41], [0.0, 0.0]), 2.2)
 
 
 def test_tuned_ladder_equalizes_exchange_rates_and_keeps_the_exact_distributions():
@@ -603,7 +603,7 @@ def test_tuned_ladder_equalizes_exchange_rates_and_keeps_the_exact_distributions
     brings the two rates together (0.40 and 0.76 before) and its replicas sample the exact e^{-beta E} at the new
     inverse temperatures; bracket(retune=1) retunes both chains after the first chunk."""
     from math import erfc, log
-    from symbolic_rg.perceptron_mc import TemperedChain, bracket, teacher_data, tuned_ladder
+    from symbolic_rg.replica.monte_carlo import TemperedChain, bracket, teacher_data, tuned_ladder
     for b in (np.linspace(0.1, 10.0, 12), np.geomspace(0.1, 10.0, 30), [0.1, 0.2, 9.0, 10.0]):
         A = [erfc(0.4 * log(b1 / b0)) for b0, b1 in zip(b, b[1:])]
         for size in (2, 5, 17):
@@ -651,7 +651,7 @@ def test_tuned_ladder_equalizes_exchange_rates_and_keeps_the_exact_distributions
 def test_bracket_resumes_from_its_checkpoint_as_if_never_stopped(tmp_path):
     """A tempered, retuned bracket stopped after two chunks and resumed from its checkpoint with a larger max_sweeps
     gives the same chains, to the last bit, as one run of all three chunks; a checkpoint of other arguments is refused."""
-    from symbolic_rg.perceptron_mc import bracket
+    from symbolic_rg.replica.monte_carlo import bracket
     kw = dict(chunk=200, seed=5, z=0.0, betas=[0.5, 1.0, 2.0, 4.0], retune=2)      # z = 0: every chunk runs
     whole = bracket(1, 40, 10, 2.0, max_sweeps=600, **kw)
     path = str(tmp_path / "b.pkl")
@@ -683,7 +683,7 @@ def test_quenched_rule_selects_the_infimum_over_the_overlaps():
     assert sol.physical.locally_stable and not liquid.locally_stable
     assert "Guerra" in sol.rule and "Talagrand" in sol.rule and sol.rs_stable is False
     assert "rsb" in sol.as_dict() and sol.as_dict()["longitudinal"] == list(sol.physical.longitudinal)
-    from symbolic_rg.selection import CONJUGATE, NISHIMORI, OVERLAP
+    from symbolic_rg.replica.selection import CONJUGATE, NISHIMORI, OVERLAP
     assert solver.theory.order_parameter_kinds == (OVERLAP, OVERLAP, OVERLAP, CONJUGATE)
     teacher = srg.derive(srg.deep_perceptron(depth=2, scenario="teacher"))
     assert teacher.order_parameter_kinds == (NISHIMORI, NISHIMORI, NISHIMORI, CONJUGATE)
@@ -697,8 +697,8 @@ def test_liquid_curvature_is_half_the_replicon_and_the_transition_is_where_it_va
     differences of the compiled gradient, equals half the replicon matrix from the separately derived kernels (in
     closed form at kappa = 0).  The liquid loses its local minimum where the branch with Q > 0 is born, and the rule
     takes that branch from there on (a continuous transition)."""
-    from symbolic_rg.replica_solver import StationaryPoint
-    from symbolic_rg.selection import longitudinal_eigenvalues
+    from symbolic_rg.replica.solver import StationaryPoint
+    from symbolic_rg.replica.selection import longitudinal_eigenvalues
     solver = srg.derive(srg.deep_perceptron(depth=2)).compile()
     kinds = solver.theory.order_parameter_kinds
     k = 2 / math.pi

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from symbolic_rg.errors import ParameterError
-from symbolic_rg.selection import (CONJUGATE, NISHIMORI, OVERLAP, SINGLE_REPLICA, longitudinal_eigenvalues,
+from symbolic_rg.replica.selection import (CONJUGATE, NISHIMORI, OVERLAP, SINGLE_REPLICA, longitudinal_eigenvalues,
                                    physical_index, reduced_hessian, wrong_directions)
 
 

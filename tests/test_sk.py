@@ -16,8 +16,8 @@ import pytest
 import sympy as sp
 
 from symbolic_rg.errors import ParameterError
-from symbolic_rg.selection import BREAKPOINT, OVERLAP
-from symbolic_rg.sk import integrate_constants, beta, sk
+from symbolic_rg.replica.selection import BREAKPOINT, OVERLAP
+from symbolic_rg.replica.sk import integrate_constants, beta, sk
 
 
 def by_q0(solution, zero):

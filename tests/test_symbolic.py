@@ -6,7 +6,7 @@ import sympy as sp
 
 import symbolic_rg as srg
 from symbolic_rg import gaussian
-from symbolic_rg.theory import eigenvalue, label, mode, n_modes
+from symbolic_rg.symbols import eigenvalue, label, mode, n_modes
 
 
 def test_gaussian_rules_against_quadrature():

@@ -26,9 +26,13 @@ import math
 import numpy as np
 import sympy as sp
 
-from .errors import ParameterError
-from .solver import GeneralizationError, _check_array, _prepare, parameter_grid
-from .theory import eigenvalue, label, mode, test_projection, test_variance
+from .. import checks
+from ..errors import ParameterError
+from ..protocol import GeneralizationError
+from ..symbols import eigenvalue, label, mode, test_projection, test_variance
+from .solver import parameter_grid, spectral_data
+
+__all__ = ["ExactSolver", "ExactSolution", "ExactSolverMP"]
 
 TAIL = 60.0     # grid points whose log weight is more than TAIL below the maximum are dropped (e^-60)
 
@@ -133,7 +137,7 @@ class ExactSolver:
             raise ParameterError("solve() takes one parameter point")
         if not resolution >= 4:
             raise ParameterError("resolution must be >= 4 grid points per standard deviation, got %r" % (resolution,))
-        self._data = data = _prepare(self._data, X, y)
+        self._data = data = spectral_data(self._data, X, y)
         row = grid[0]
         c, yk = data.modes(row[0])
         # width of the narrowest factor: each prior (~sqrt(2/N)) and the posterior (from a coarse pass)
@@ -190,20 +194,20 @@ class ExactSolution:
 
     def predict(self, X_test):
         """Exact posterior mean and variance of f at the rows of ``X_test``."""
-        X_test = _check_array("X_test", X_test, 2)
+        X_test = checks.array("X_test", X_test, 2)
         if X_test.shape[1] != self.data.N0:
             raise ParameterError("X_test has %d features but the training inputs have %d" % (X_test.shape[1], self.data.N0))
         return self._predict(self._fine, X_test)
 
     def generalization_error(self, X_test, y_test):
-        y_test = _check_array("y_test", y_test, 1)
+        y_test = checks.array("y_test", y_test, 1)
         mean, var = self.predict(X_test)
         bias, variance = float(np.mean((mean - y_test) ** 2)), float(np.mean(var))
         return GeneralizationError(bias + variance, bias, variance)
 
     def prediction_error(self, X_test):
         """Quadrature error estimate of (mean, variance): their change when the grid spacing is doubled."""
-        X_test = _check_array("X_test", X_test, 2)
+        X_test = checks.array("X_test", X_test, 2)
         m1, v1 = self._predict(self._fine, X_test)
         m2, v2 = self._predict(self._coarse, X_test)
         return float(np.max(np.abs(m1 - m2))), float(np.max(np.abs(v1 - v2)))
@@ -233,8 +237,7 @@ class ExactSolverMP:
     """
 
     def __init__(self, theory, precision):
-        if not isinstance(precision, int) or precision < 15:
-            raise ParameterError("precision must be an integer number of digits >= 15, got %r" % (precision,))
+        checks.precision(precision)
         self.theory, self.depth, self.precision = theory, theory.depth, precision
         z, U, s2 = sp.Symbol("z", real=True), sp.Symbol("U", positive=True), sp.Symbol("s2", positive=True)
         self._log_rho = [sp.lambdify([z, op.width, s2], (op.log_density.subs(op.symbol, sp.exp(z)) + z)
@@ -305,7 +308,7 @@ class ExactSolverMP:
             out = {"log_evidence": top + mp.log(Z) + (mp.log(h) if len(Vs) > 1 else 0),
                    "kernel_scale": E(mp.exp) / mp.fprod(s2[1:])}
             if X_test is not None:
-                X_test = _check_array("X_test", X_test, 2)
+                X_test = checks.array("X_test", X_test, 2)
                 Vm = data.V if row[0] > 0 else data.V[:, data.range]
                 kap = (float(row[L + 1]) * X_test @ data.X.T / data.N0) @ Vm
                 k00 = float(row[L + 1]) * np.sum(X_test**2, axis=1) / data.N0

@@ -60,16 +60,16 @@ def sparse_network(depth, N, c, rng):
     if c > N:
         raise ValueError("c (%d) must not exceed N (%d)" % (c, N))
     idx = np.array([[rng.choice(N, c, replace=False) for _ in range(N)] for _ in range(depth)])
-    return SparseNetwork(_on_sphere(rng.standard_normal((depth, N, c))), idx, _readers(idx, N))
+    return SparseNetwork(on_sphere(rng.standard_normal((depth, N, c))), idx, _readers(idx, N))
 
 
-def _on_sphere(J):
+def on_sphere(J):
     """Rows (the last axis) rescaled to |J_i|^2 = c, their length."""
     return J * (np.sqrt(J.shape[-1]) / np.linalg.norm(J, axis=-1, keepdims=True))
 
 
 @numba.njit(cache=True, nogil=True)
-def _forward(J, idx, S0):
+def forward(J, idx, S0):
     L, N, c = J.shape
     M = S0.shape[0]
     S = np.empty((L + 1, M, N))
@@ -150,7 +150,7 @@ def _scratch(N):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0, beta=np.inf):
+def metropolis_sweeps(J, idx, starts, units, S, y, n_sweeps, seed, shrinks, errors, budget=0, beta=np.inf):
     """``n_sweeps`` sweeps of slice moves over every row of every layer (J, S and errors[0], the number of wrong
     training outputs E, updated in place).  With ``beta`` infinite a proposal is accepted where E stays within
     max(budget, its current value): with budget 0 and none wrong, the uniform measure on the consistent networks
@@ -250,7 +250,7 @@ def perceptron_student(teacher, S, rng, max_epochs=200000):
             if not _perceptron(S[l][:, teacher.inputs[l, i]], S[l + 1][:, i], J[l, i], max_epochs):
                 raise RuntimeError("perceptron start: unit %d of layer %d not separated in %d epochs"
                                    % (i, l + 1, max_epochs))
-    return _on_sphere(J)
+    return on_sphere(J)
 
 
 def annealed_student(teacher, S0, y, rng, anneal_sweeps=4000, max_sweeps=None, stages=1, tries=3, reheats=0):
@@ -297,9 +297,9 @@ def melted_student(teacher, S0, y, rng, errors=200, melt_sweeps=3000, anneal_swe
 def _melt(teacher, S0, y, rng, errors, melt_sweeps, anneal_sweeps, max_sweeps, reheats):
     L, N, c = teacher.weights.shape
     J = teacher.weights.copy()
-    S = _forward(J, teacher.inputs, S0)
+    S = forward(J, teacher.inputs, S0)
     wrong = np.zeros(1, np.int64)
-    _sweeps(J, teacher.inputs, *teacher.readers, S, y, melt_sweeps, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+    metropolis_sweeps(J, teacher.inputs, *teacher.readers, S, y, melt_sweeps, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
             wrong, errors)
     _requench(J, S, teacher, y, rng, wrong[0], anneal_sweeps, max_sweeps, reheats, "melted start",
               "depth %d, c %d, M = %d patterns, melted at %d wrong outputs" % (L, c, y.shape[0], errors))
@@ -308,11 +308,11 @@ def _melt(teacher, S0, y, rng, errors, melt_sweeps, anneal_sweeps, max_sweeps, r
 
 def _anneal(teacher, S0, y, rng, anneal_sweeps, max_sweeps, stages, reheats):
     L, N, c = teacher.weights.shape
-    J = _on_sphere(rng.standard_normal((L, N, c)))
+    J = on_sphere(rng.standard_normal((L, N, c)))
     M = S0.shape[0]
     for stage in range(1, stages + 1):
         m = M * stage // stages
-        S = _forward(J, teacher.inputs, S0[:m])
+        S = forward(J, teacher.inputs, S0[:m])
         _requench(J, S, teacher, y[:m], rng, np.sum(S[L] != y[:m]) // 2, anneal_sweeps, max_sweeps, reheats,
                   "annealed start", "depth %d, c %d, %d of M = %d patterns" % (L, c, m, M))
     return align_gauge(J, teacher, rng.choice([-1.0, 1.0], size=(1000, N)))
@@ -331,14 +331,14 @@ def _requench(J, S, teacher, y, rng, top, anneal_sweeps, max_sweeps, reheats, na
         done = 0
         while errors[0] > 0 and done < limit:
             budget = int(top * max(0.0, 1 - done / length))
-            _sweeps(J, teacher.inputs, starts, units, S, y, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
+            metropolis_sweeps(J, teacher.inputs, starts, units, S, y, 10, int(rng.integers(2 ** 31)), np.zeros(1, np.int64),
                     errors, budget)
             done += 10
             if done >= length and errors[0] > 0:
                 for i in np.flatnonzero(np.any(S[L] != y, axis=0)):
                     row = J[L - 1, i].copy()
                     if _perceptron(S[L - 1][:, teacher.inputs[L - 1, i]], y[:, i], row, 1000):
-                        J[L - 1, i] = _on_sphere(row)
+                        J[L - 1, i] = on_sphere(row)
                         errors[0] -= np.sum(S[L][:, i] != y[:, i])
                         S[L][:, i] = y[:, i]
         if errors[0] == 0:
@@ -359,15 +359,15 @@ def gauge_signs(S, ST):
     return sigma
 
 
-def _gauged(J, idx, sigma):
+def gauged(J, idx, sigma):
     """J_l[i, k] sigma_i(l+1) sigma_idx[l,i,k](l): the same network in the gauge ``sigma``."""
     return J * sigma[1:, :, None] * sigma[np.arange(J.shape[0])[:, None, None], idx]
 
 
 def align_gauge(J, teacher, X):
     """The gauge copy of J closest to the teacher (:func:`gauge_signs` on the fresh inputs X)."""
-    return _gauged(J, teacher.inputs, gauge_signs(_forward(J, teacher.inputs, X),
-                                                  _forward(teacher.weights, teacher.inputs, X)))
+    return gauged(J, teacher.inputs, gauge_signs(forward(J, teacher.inputs, X),
+                                                  forward(teacher.weights, teacher.inputs, X)))
 
 
 class MCResult(NamedTuple):
@@ -430,9 +430,9 @@ def teacher_data(depth, N, c, alpha, rng, n_test=1000):
     """:class:`TeacherData` of a random teacher (``depth`` layers, N units, c inputs per unit) at load alpha."""
     teacher = sparse_network(depth, N, c, rng)
     S0 = rng.choice([-1.0, 1.0], size=(int(round(alpha * c)), N))
-    ST = _forward(teacher.weights, teacher.inputs, S0)
+    ST = forward(teacher.weights, teacher.inputs, S0)
     X = rng.choice([-1.0, 1.0], size=(n_test, N))
-    return TeacherData(teacher, S0, ST, ST[depth].copy(), X, _forward(teacher.weights, teacher.inputs, X))
+    return TeacherData(teacher, S0, ST, ST[depth].copy(), X, forward(teacher.weights, teacher.inputs, X))
 
 
 def measure(J, S, data):
@@ -441,9 +441,9 @@ def measure(J, S, data):
     units in the flipped gauge (L - 1)."""
     t = data.teacher
     L, N, c = J.shape
-    SX = _forward(J, t.inputs, data.X)
+    SX = forward(J, t.inputs, data.X)
     sigma = gauge_signs(SX, data.XT)
-    Q = np.einsum("lik,lik->l", _gauged(J, t.inputs, sigma), t.weights) / (N * c)
+    Q = np.einsum("lik,lik->l", gauged(J, t.inputs, sigma), t.weights) / (N * c)
     q = [np.mean(sigma[l] * S[l] * data.ST[l]) for l in range(1, L)]
     return np.concatenate([Q, q, [np.mean(SX[L] != data.XT[L])], np.mean(sigma[1:L] < 0, axis=1)])
 
@@ -493,7 +493,7 @@ class PosteriorChain:
         else:
             J = melted_student(t, data.S0, data.y, rng, **(anneal or {}))
         self.data, self.start, self.J, self.measure_every = data, start, J, measure_every
-        self.S = _forward(J, t.inputs, data.S0)
+        self.S = forward(J, t.inputs, data.S0)
         wrong = int(np.sum(self.S[-1] != data.y))
         if wrong and start == "given":
             raise ValueError("start: the network gets %d of the %d training outputs wrong; it must reproduce every one"
@@ -513,7 +513,7 @@ class PosteriorChain:
         d, t = self.data, self.data.teacher
         zero = np.zeros(1, np.int64)                          # no training output is wrong
         for _ in range(sweeps // self.measure_every):
-            _sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every, self.seed + len(self.rows),
+            metropolis_sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every, self.seed + len(self.rows),
                     self.shrinks, zero)
             self.rows.append(measure(self.J, self.S, d))
         return self
@@ -544,7 +544,7 @@ class PosteriorChain:
 class TemperedChain(PosteriorChain):
     r"""Parallel tempering in the number E of wrong training outputs: one replica of the network at each inverse
     temperature of ``betas`` (finite, increasing) samples :math:`e^{-\beta E}` on the spheres (slice moves with a
-    random level, see :func:`_sweeps`) and one more at :math:`\beta = \infty` samples the student posterior (every
+    random level, see :func:`metropolis_sweeps`) and one more at :math:`\beta = \infty` samples the student posterior (every
     output correct); only that one is measured, so :meth:`result` is a :class:`MCResult` as for
     :class:`PosteriorChain`.  Every ``swap_every`` sweeps neighbours (the even pairs, then the odd ones) exchange
     their networks with probability :math:`\min(1, e^{(\beta_{k+1} - \beta_k)(E_{k+1} - E_k)})` (into
@@ -610,7 +610,7 @@ class TemperedChain(PosteriorChain):
             for _ in range(self.measure_every // self.swap_every):
                 for k, (J, S, E, _) in enumerate(self.replicas):
                     seed = (self.seed + self._rounds * len(self.betas) + k) % 2 ** 32
-                    _sweeps(J, t.inputs, *t.readers, S, d.y, self.swap_every, seed, self._shrinks[k], E, 0,
+                    metropolis_sweeps(J, t.inputs, *t.readers, S, d.y, self.swap_every, seed, self._shrinks[k], E, 0,
                             self.betas[k])
                 self._exchange()
             self.J, self.S, E, _ = self.replicas[-1]
@@ -675,7 +675,7 @@ def _estimates(r):
             np.concatenate([r.Q_err, r.q_err, [r.generalization_error_err]]))
 
 
-def _settled(a, b, z):
+def settled(a, b, z):
     """Two chains' :class:`MCResult` s agree: every Q_l, q_l and epsilon within ``z`` combined standard errors, and
     neither drifts (:attr:`MCResult.drift`, the difference of the two halves of the kept Q_l in its standard errors,
     within ``z`` for every layer)."""
@@ -777,7 +777,7 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         finished = False
     else:
         a, b = (ch.result() for ch in chains)
-        converged = _settled(a, b, z)
+        converged = settled(a, b, z)
         finished = converged or chains[0].sweeps >= max_sweeps
     with ThreadPoolExecutor(2) as pool:
         while not finished:
@@ -790,7 +790,7 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
             a, b = (ch.result() for ch in chains)
             if progress is not None:
                 progress(chains[0].sweeps, a, b)
-            converged = _settled(a, b, z)
+            converged = settled(a, b, z)
             finished = converged or chains[0].sweeps >= max_sweeps
             if checkpoint is not None:
                 _save(checkpoint, key, chains, done)

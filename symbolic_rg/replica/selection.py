@@ -20,7 +20,7 @@ With both directions present the rule is min–max, :math:`\phi^* = \max_{\rm co
 finite set of stationary points, points with equal conventional parameters compete by the smallest free entropy,
 the winners by the largest.
 
->>> from symbolic_rg.selection import OVERLAP, physical_index
+>>> from symbolic_rg.replica.selection import OVERLAP, physical_index
 >>> physical_index([1.693147, 1.584786], [[0.0], [0.530368]], [OVERLAP])   # SK at T = 0.5: q = 0 is rejected
 1
 """
@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = ["Kind", "OVERLAP", "BREAKPOINT", "SINGLE_REPLICA", "NISHIMORI", "CONJUGATE", "physical_index",
            "rule_statement", "reduced_hessian", "longitudinal_eigenvalues", "wrong_directions"]

@@ -35,18 +35,19 @@ exactly; the theory is its saddle point at large :math:`N_m, P` (fixed :math:`d_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import sympy as sp
 
-from . import _cache, gaussian, latex as _latex
-from .errors import ParameterError
-from .layers import Linear, Network, temperature
-from .matrices import FaceSplit, PartialTrace
-from .theory import n_modes
+from .. import cache, latex as _latex
+from ..errors import ParameterError
+from ..layers import GatedLinear, Network
+from ..matrices import FaceSplit, PartialTrace
+from ..stages import GateSet
+from ..symbols import n_modes, temperature
+from .solver import GatedSolver
 
-__all__ = ["GateSet", "GatedLinear", "GatedReadout", "ggdln", "GatedTheory", "MatrixOrderParameter"]
+__all__ = ["GatedTheory", "derive_gated"]
 
 P = n_modes
 input_kernel = sp.MatrixSymbol("K_0", P, P)          # K_0 = X X^T / N_0 (training inputs)
@@ -55,191 +56,6 @@ test_kernel = sp.MatrixSymbol("k_0", P, 1)            # k_0(x)_mu = x^mu . x / N
 test_self = sp.Symbol("k_xx", positive=True)          # x . x / N_0
 action_gradient = sp.MatrixSymbol("Phi", 1, 1)        # placeholder; resized per theory (dH/dA_0)
 _I = sp.Identity
-
-
-@dataclass(frozen=True)
-class GateSet:
-    r"""A set of gates :math:`g_1..g_M`, fixed functions of the network input.
-
-    ``name`` labels its matrix :math:`G_{name}` (P x M, :math:`G_{\mu m} = g_m(x^\mu)`) and test row
-    :math:`g_{name}(x)`; ``normalized`` gates enter with :math:`1/\sqrt M`; the output index of a
-    multi-output network is a GateSet of indicator "gates" with ``normalized=False``.
-    """
-    name: str
-    count: sp.Expr
-    normalized: bool = True
-
-    @property
-    def matrix(self):
-        return sp.MatrixSymbol("G_%s" % self.name if self.name else "G", P, self.count)
-
-    @property
-    def test_row(self):
-        return sp.MatrixSymbol("g_%s" % self.name if self.name else "g", 1, self.count)
-
-    @property
-    def weight(self):
-        return sp.Integer(1) / self.count if self.normalized else sp.Integer(1)
-
-
-@dataclass(frozen=True)
-class MatrixOrderParameter:
-    r"""Order parameter :math:`V_l` (:math:`d\times d`, symmetric positive definite) with its exact measure.
-
-    ``mean`` is :math:`A_l = \langle V_l\rangle`, a function of the order parameter above through
-    :math:`A_l = \mathtt{link\_coefficient}\,(V_{l+1}\otimes I_{\mathtt{link\_gates}})` (constant for the top one).
-    """
-    symbol: sp.MatrixSymbol
-    layer: int
-    width: sp.Symbol
-    mean: sp.MatrixExpr
-    mean_inverse: sp.MatrixExpr
-    log_density: sp.Expr
-    link_coefficient: sp.Expr = None
-    link_gates: sp.Expr = None
-
-    @property
-    def dimension(self):
-        return self.symbol.shape[0]
-
-
-@dataclass(frozen=True)
-class MatrixStage:
-    """Partition function after the layers above ``layer`` are integrated out (module doc): the tilt
-    :math:`A` (``tilt``, with ``tilt_inverse``, and how it depends on the last order parameter) and the
-    index factors (GateSets, outermost first)."""
-    layer: int
-    tilt: sp.MatrixExpr
-    tilt_inverse: sp.MatrixExpr
-    log_det_tilt: sp.Expr
-    factors: tuple = ()
-    order_parameters: tuple = ()
-    steps: tuple = ()
-    link: tuple = (None, None)                # (coefficient c, gate count M) of tilt = c V (x) I_M
-
-    @property
-    def dimension(self):
-        return sp.Mul(*[f.count for f in self.factors])
-
-
-def _tilt_from(V, coefficient, gates):
-    """``(A, A^{-1}, log|A| up to constants)`` for :math:`A = c\\,V\\otimes I_M`."""
-    if gates == 1:
-        return coefficient * V, V.inverse() / coefficient, sp.log(sp.Determinant(V))
-    return (coefficient * sp.KroneckerProduct(V, _I(gates)),
-            sp.KroneckerProduct(V.inverse(), _I(gates)) / coefficient,
-            gates * sp.log(sp.Determinant(V)))
-
-
-def integrate_hidden(stage, index, width, sigma, gates):
-    r"""Integrate hidden layer ``index`` (gates: a :class:`GateSet`, or None for a plain linear layer)."""
-    if stage.layer != index:
-        raise ValueError("layer %d cannot integrate a stage at layer %d" % (index, stage.layer))
-    d = stage.dimension
-    V = sp.MatrixSymbol("V_%d" % index, d, d)
-    log_p = gaussian.wishart_log_density(V, width, stage.tilt, stage.tilt_inverse, stage.log_det_tilt)
-    op = MatrixOrderParameter(V, index, width, stage.tilt, stage.tilt_inverse, log_p, *stage.link)
-    count = 1 if gates is None else gates.count
-    coefficient = sigma**2 * (1 if gates is None else gates.weight)
-    tilt, tilt_inv, logdet = _tilt_from(V, coefficient, count)
-    factors = stage.factors + (() if gates is None else (gates,))
-    step = (r"\int dW_{%d}:&\ \prod_{j=1}^{N_{%d}}\big\langle e^{-s_j^\top A s_j/2}\big\rangle = "
-            r"\big|I + A Q/N_{%d}\big|^{-N_{%d}/2} = \big\langle e^{-\mathrm{tr}(V_{%d}Q)/2}\big\rangle_{V_{%d}\sim"
-            r"\mathcal W(N_{%d},\, A/N_{%d})},\quad A' = %s"
-            % (index, index, index, index, index, index, index, index, _latex.latex(tilt)))
-    return MatrixStage(index - 1, tilt, tilt_inv, logdet, factors, stage.order_parameters + (op,),
-                       stage.steps + (step,), (coefficient, count))
-
-
-def integrate_readout(depth, sigma, gates=None, outputs=None):
-    r"""Integrate the readout weights: each :math:`a^{m}_j` sees the field
-    :math:`b = (t\circ g_m)\cdot x_{L,j}/\sqrt{MN_L}` and gives :math:`e^{-\sigma_a^2b^2/2}`
-    (:func:`~symbolic_rg.gaussian.source_integral`)."""
-    b = sp.Symbol("b", real=True)
-    per_weight = gaussian.source_integral(sigma**2, b)
-    coefficient = sp.simplify(-2 * sp.expand_log(sp.log(per_weight), force=True) / (sigma**2 * b**2)) * sigma**2
-    factors = tuple(f for f in (outputs, gates) if f is not None)
-    for f in factors:
-        coefficient = coefficient * f.weight
-    d = sp.Mul(*[f.count for f in factors])
-    tilt = coefficient * _I(d)
-    step = (r"\int da\,\mathcal N(a;0,\sigma_a^2)\,e^{iab}:&\ %s,\quad A = %s"
-            % (_latex.latex(per_weight), _latex.latex(tilt)))
-    return MatrixStage(depth, tilt, _I(d) / coefficient, sp.Integer(0), factors, (), (step,))
-
-
-@dataclass(frozen=True)
-class GatedLinear:
-    r"""Gated hidden layer :math:`x_l = \frac1{\sqrt{M_lN_{l-1}}}\sum_m g^l_m W^{l,m}x_{l-1}`."""
-    index: int
-    width: sp.Symbol
-    sigma: sp.Symbol
-    gates: GateSet
-
-    def integrate_gated(self, stage):
-        return integrate_hidden(stage, self.index, self.width, self.sigma, self.gates)
-
-
-@dataclass(frozen=True)
-class GatedReadout:
-    r"""Readout :math:`f_k = \frac1{\sqrt{MN_L}}\sum_m g_m(x)\,a^{k,m}\cdot x_L` (``gates=None``: linear,
-    :math:`f_k = a^k\cdot x_L/\sqrt{N_L}`), ``outputs`` outputs :math:`k`."""
-    sigma: sp.Symbol
-    gates: GateSet = None
-    outputs: int = 1
-
-    def integrate_gated(self, depth):
-        out = GateSet("out", self.outputs, normalized=False) if self.outputs != 1 else None
-        return integrate_readout(depth, self.sigma, self.gates, out)
-
-
-def is_gated(network):
-    """Whether ``network`` needs matrix order parameters (a gated layer or readout, or several outputs)."""
-    return isinstance(network.readout, GatedReadout) or any(isinstance(l, GatedLinear) for l in network.layers)
-
-
-def ggdln(depth, gates=None, gated_readout=False, shared_gates=False, outputs=1, linear_layers=()):
-    r"""Globally gated deep linear network.
-
-    ``gates``: gate counts (an int for all layers, a list per layer, or None for symbols :math:`M_l`);
-    ``shared_gates``: one gate set for all layers (and the readout); ``gated_readout``: gate the readout;
-    ``outputs``: number of outputs; ``linear_layers``: indices of plain (ungated) layers.
-
-    >>> net = ggdln(2, gated_readout=True)
-    >>> [layer.gates.count for layer in net.layers], net.readout.gates.count
-    ([M_1, M_2], M_a)
-    """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
-    if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
-        raise ParameterError("outputs must be an integer >= 1, got %r" % (outputs,))
-    if gates is None:
-        counts = ([sp.Symbol("M", integer=True, positive=True)] * (depth + 1) if shared_gates else
-                  [sp.Symbol("M_%d" % l, integer=True, positive=True) for l in range(1, depth + 1)]
-                  + [sp.Symbol("M_a", integer=True, positive=True)])
-    else:
-        counts = list(gates) if isinstance(gates, (list, tuple)) else [gates] * depth
-        if len(counts) == depth:
-            counts.append(counts[-1])
-        if len(counts) != depth + 1:
-            raise ParameterError("gates must be one count or %d counts (one per layer [+ readout]), got %r"
-                                 % (depth, gates))
-        for c in counts:
-            if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-                raise ParameterError("gate counts M must be integers >= 1, got %r" % (gates,))
-        if shared_gates and len(set(counts)) != 1:
-            raise ParameterError("shared gates need one gate count, got %r" % (gates,))
-    for l in linear_layers:
-        if not (isinstance(l, int) and 1 <= l <= depth):
-            raise ParameterError("linear_layers must be layer indices in [1, %d], got %r" % (depth, linear_layers))
-    sets = ([GateSet("", counts[0])] * (depth + 1) if shared_gates else
-            [GateSet(str(l), counts[l - 1]) for l in range(1, depth + 1)] + [GateSet("a", counts[depth])])
-    layers = []
-    for l in range(1, depth + 1):
-        N, s = sp.Symbol("N_%d" % l, positive=True), sp.Symbol("sigma_%d" % l, positive=True)
-        layers.append(Linear(l, N, s) if l in linear_layers else GatedLinear(l, N, s, sets[l - 1]))
-    readout = GatedReadout(sp.Symbol("sigma_a", positive=True), sets[depth] if gated_readout else None, outputs)
-    return Network(tuple(layers), readout, "ggdln")
 
 
 class GatedTheory:
@@ -470,14 +286,16 @@ class GatedTheory:
     def _repr_latex_(self):
         return "$$" + self.latex().replace("\\begin{align}", "\\begin{aligned}").replace("\\end{align}", "\\end{aligned}") + "$$"
 
-    def compile(self):
-        """A float64 solver (:class:`~symbolic_rg.gated_solver.GatedSolver`)."""
-        from .gated_solver import GatedSolver
+    def compile(self, precision=None):
+        """A float64 solver (:class:`~symbolic_rg.gated.GatedSolver`; NumPy/LAPACK on :math:`P\times P` matrices).
+        There is no arbitrary-precision backend for matrix order parameters: ``precision`` must be None."""
+        if precision is not None:
+            raise ParameterError("precision must be None for a gated theory (float64 only), got %r" % (precision,))
         return GatedSolver(self)
 
 
 @lru_cache(maxsize=32)
 def derive_gated(network):
     """The :class:`GatedTheory` of ``network`` (cached in the process and on disk, like ``derive``)."""
-    return _cache.stored_theory(GatedTheory, network, ("effective_action", "gradient", "saddle_point_equations",
+    return cache.stored_theory(GatedTheory, network, ("effective_action", "gradient", "saddle_point_equations",
                                                        "data_gradient", "gp_kernel", "predictor"))

@@ -20,8 +20,13 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
-from .errors import ParameterError
-from .solver import GeneralizationError, _check_array
+from .. import checks
+from ..activations import activation as _symbolic_activation, numeric, z
+from ..errors import ParameterError
+from ..protocol import GeneralizationError
+
+__all__ = ["PosteriorSamples", "jackknife", "gibbs_deep_linear", "gibbs_gated", "activation_functions",
+           "network_log_posterior", "deep_linear_log_posterior", "mala", "mala_network", "mala_deep_linear"]
 
 
 class PosteriorSamples(NamedTuple):
@@ -37,17 +42,17 @@ class PosteriorSamples(NamedTuple):
 
     def generalization_error(self, y_test):
         """(total, bias, variance) and their jackknife standard errors over batches."""
-        y_test = _check_array("y_test", y_test, 1)
+        y_test = checks.array("y_test", y_test, 1)
 
         def estimate(mean, second):
             bias = np.mean((mean - y_test) ** 2)
             var = np.mean(second - mean**2)
             return np.array([bias + var, bias, var])
-        full, stderr = _jackknife(self.f_test, self.diagnostics["batches"], estimate)
+        full, stderr = jackknife(self.f_test, self.diagnostics["batches"], estimate)
         return GeneralizationError(*full), GeneralizationError(*stderr)
 
 
-def _jackknife(f, batches, estimate):
+def jackknife(f, batches, estimate):
     """``estimate(<f>, <f^2>)`` over all kept samples and its jackknife standard error, leaving out one
     batch of consecutive samples at a time (batch means absorb the autocorrelation within a batch)."""
     fb = f[: (len(f) // batches) * batches].reshape((batches, -1) + f.shape[1:])
@@ -63,7 +68,7 @@ def _summarise(f_test, kernels, batches, diagnostics):
         b = arr[: (len(arr) // batches) * batches].reshape((batches, -1) + arr.shape[1:]).mean(axis=1)
         return arr.mean(axis=0), b.std(axis=0, ddof=1) / np.sqrt(batches)
     mean, mean_se = batch(f_test)
-    var, var_se = _jackknife(f_test, batches, lambda m1, m2: m2 - m1**2)
+    var, var_se = jackknife(f_test, batches, lambda m1, m2: m2 - m1**2)
     ks = [batch(k) for k in kernels]
     # effective sample size of f at the test points from the batch means
     ess = f_test.var(axis=0) / np.maximum(mean_se**2, 1e-300)
@@ -73,7 +78,7 @@ def _summarise(f_test, kernels, batches, diagnostics):
 
 
 def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches, zero_temperature=False):
-    X, y, X_test = _check_array("X", X, 2), _check_array("y", y, 1), _check_array("X_test", X_test, 2)
+    X, y, X_test = checks.array("X", X, 2), checks.array("y", y, 1), checks.array("X_test", X_test, 2)
     if X.shape[0] != y.shape[0]:
         raise ParameterError("X has %d rows but y has %d entries" % (X.shape[0], y.shape[0]))
     if X_test.shape[1] != X.shape[1]:
@@ -97,7 +102,7 @@ def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches, zero_t
     return X, y, X_test, [int(w) for w in widths], s2
 
 
-def _regression_draw(rng, A, y, prior_var, T):
+def regression_draw(rng, A, y, prior_var, T):
     """Draw v from the posterior of prior N(0, prior_var I), likelihood N(y; A v, T I)."""
     n = A.shape[1]
     chol = np.linalg.cholesky(np.eye(n) / prior_var + A.T @ A / T)
@@ -135,12 +140,12 @@ def gibbs_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, bur
         above = a                                   # b_l = W_{l+1}^T ... W_L^T a, built downwards
         for l in range(L, -1, -1):
             if l == L:
-                a = _regression_draw(rng, scale * below[L].T, y, s2[L], T)
+                a = regression_draw(rng, scale * below[L].T, y, s2[L], T)
                 above = a
                 continue
             nb = np.linalg.norm(above)
             bh = above / nb
-            v = _regression_draw(rng, scale * nb * below[l].T, y, s2[l], T)
+            v = regression_draw(rng, scale * nb * below[l].T, y, s2[l], T)
             fresh = rng.standard_normal(Ws[l].shape) * np.sqrt(s2[l])
             Ws[l] = fresh - np.outer(bh, bh @ fresh) + np.outer(bh, v)
             above = Ws[l].T @ above
@@ -154,10 +159,9 @@ def gibbs_deep_linear(X, y, X_test, widths, sigma2=1.0, T=0.1, samples=2000, bur
                                                   "sweeps": burn_in + samples, "burn_in": burn_in})
 
 
-def _activation(spec):
+def activation_functions(spec):
     """Float64 ``(phi, phi')`` of an activation (:func:`symbolic_rg.activations.activation`)."""
-    from .activations import activation, numeric, z
-    sigma = activation(spec)
+    sigma = _symbolic_activation(spec)
     return numeric(sigma), numeric(sp.diff(sigma, z))
 
 
@@ -166,7 +170,7 @@ def network_log_posterior(X, y, widths, sigma2, T, activation="linear"):
     :math:`h_1 = W_1x/\sqrt{N_0}`, :math:`h_{l+1} = W_{l+1}\phi(h_l)/\sqrt{N_l}`,
     :math:`f = a\cdot\phi(h_L)/\sqrt{N_L}` (``activation``: any of :mod:`symbolic_rg.activations`; linear
     gives the deep linear network), weights flattened."""
-    phi, dphi = _activation(activation)
+    phi, dphi = activation_functions(activation)
     L = len(widths)
     dims = [X.shape[1]] + list(widths)
     shapes = [(dims[l + 1], dims[l]) for l in range(L)] + [(dims[-1],)]
@@ -245,7 +249,7 @@ def mala_network(X, y, X_test, widths, activation="linear", sigma2=1.0, T=0.1, s
                  batches=20, thin=5, seed=0):
     """MALA sampling of the weight posterior of a deep network (:func:`network_log_posterior`)."""
     X, y, X_test, widths, s2 = _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches)
-    phi, _ = _activation(activation)
+    phi, _ = activation_functions(activation)
     dim, unpack, logp = network_log_posterior(X, y, widths, s2, T, activation)
     rng = np.random.default_rng(seed)
     x0 = np.concatenate([rng.standard_normal(int(np.prod(p.shape))) * np.sqrt(s) for p, s in
@@ -301,10 +305,10 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
     Returns :class:`PosteriorSamples` with ``f_test`` flattened point-major, (samples, n_test * outputs), and
     the mean hidden kernels :math:`\langle x_l\cdot x_l'\rangle/N_l` on the training set.
     """
-    X, X_test = _check_array("X", X, 2), _check_array("X_test", X_test, 2)
+    X, X_test = checks.array("X", X, 2), checks.array("X_test", X_test, 2)
     Y = np.asarray(y, dtype=float)
     Y = Y[:, None] if Y.ndim == 1 else Y
-    Y = _check_array("y", Y, 2)
+    Y = checks.array("y", Y, 2)
     L = len(widths)
     if len(gates) != L or len(gates_test) != L:
         raise ParameterError("gates and gates_test need one entry per layer (%d), got %d and %d"
@@ -374,64 +378,3 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
                 kernels[l][sweep - burn_in] = x @ x.T / dims[l + 1]
     return _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
                                             "sweeps": burn_in + samples, "burn_in": burn_in})
-
-
-class PriorStatistics(NamedTuple):
-    r"""Monte Carlo over random networks drawn from the prior, at the last layer: ``kernel`` :math:`E[z_{i\alpha}
-    z_{i\beta}]` and ``connected`` :math:`E[z_{i\alpha_1}z_{i\alpha_2}z_{j\alpha_3}z_{j\alpha_4}] -
-    E[z_{i\alpha_1}z_{i\alpha_2}]E[z_{j\alpha_3}z_{j\alpha_4}]` (:math:`i\neq j`), with jackknife standard errors."""
-    kernel: np.ndarray
-    kernel_stderr: np.ndarray
-    connected: np.ndarray
-    connected_stderr: np.ndarray
-    networks: int
-
-
-def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000, batches=20, seed=0):
-    r"""Sample ``networks`` independent networks :math:`z^{(1)} = b + Wx`,
-    :math:`z^{(l+1)} = b + W\sigma(z^{(l)})` (:math:`W\sim\mathcal N(0, C_W/n_{l-1})`,
-    :math:`b\sim\mathcal N(0,C_b)`, all hidden widths and the last layer ``width``) on the rows of ``X`` and
-    estimate the last layer's kernel and connected four-point function per network (averages over neurons
-    and neuron pairs), with errors from batches of networks."""
-    phi, _ = _activation(spec)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or not np.all(np.isfinite(X)):
-        raise ParameterError("X must be a finite 2-D array (inputs × features), got shape %s" % (X.shape,))
-    for name, v in (("depth", depth), ("width", width), ("networks", networks), ("batches", batches)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ParameterError("%s must be a positive integer, got %r" % (name, v))
-    if width < 2 or networks < 2 * batches:
-        raise ParameterError("width must be >= 2 and networks >= 2 * batches, got width %d, networks %d"
-                             % (width, networks))
-    if not (C_W > 0 and C_b >= 0):
-        raise ParameterError("C_W must be > 0 and C_b >= 0, got C_W = %r, C_b = %r" % (C_W, C_b))
-    rng = np.random.default_rng(seed)
-    m, n0 = X.shape
-    chunk = max(1, min(networks, int(2e7 // (width * width + width * n0))))
-    second, fourth = [], []
-    done = 0
-    while done < networks:
-        B = min(chunk, networks - done)
-        zl = np.einsum("bij,aj->bia", rng.standard_normal((B, width, n0)) * np.sqrt(C_W / n0), X)
-        zl += rng.standard_normal((B, width, 1)) * np.sqrt(C_b)
-        for _ in range(depth - 1):
-            W = rng.standard_normal((B, width, width)) * np.sqrt(C_W / width)
-            zl = W @ phi(zl) + rng.standard_normal((B, width, 1)) * np.sqrt(C_b)
-        S = np.einsum("bia,bic->bac", zl, zl)                              # sum_i z_ia z_ic
-        same = np.einsum("bia,bic,bid,bie->bacde", zl, zl, zl, zl)         # sum_i z_ia z_ic z_id z_ie
-        second.append(S / width)
-        fourth.append((np.einsum("bac,bde->bacde", S, S) - same) / (width * (width - 1)))
-        done += B
-    second, fourth = np.concatenate(second), np.concatenate(fourth)
-
-    K, K_err = _jackknife(second, batches, lambda s1, s2: s1)
-    F, F_err = _jackknife(np.concatenate([fourth.reshape(networks, -1), second.reshape(networks, -1)], axis=1),
-                          batches, lambda s1, s2: _connected(s1, m))
-    return PriorStatistics(K, K_err, F, F_err, networks)
-
-
-def _connected(means, m):
-    """E[zzzz] (first m^4 entries) minus E[zz] E[zz] (next m^2 entries), as an m^4 tensor."""
-    four = means[:m**4].reshape((m,) * 4)
-    two = means[m**4:].reshape(m, m)
-    return four - np.einsum("ab,cd->abcd", two, two)

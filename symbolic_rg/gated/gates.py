@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
-__all__ = ["HalfSpaceGates", "SigmoidGates", "FixedGates", "evaluate_gates"]
+__all__ = ["HalfSpaceGates", "SigmoidGates", "FixedGates", "TaskGates", "evaluate_gates"]
 
 
 class _ProjectionGates:

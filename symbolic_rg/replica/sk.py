@@ -37,7 +37,7 @@ form; the gradient in every parameter carried exactly through the recursion (:fu
 the change when the grid is halved.  Newton on the analytic gradient (Hessian by differences of it) from several
 starts; the derived expressions evaluated by mpmath (:meth:`SKTheory.mp_free_entropy`) are the independent route.
 
->>> from symbolic_rg.sk import sk
+>>> from symbolic_rg.replica.sk import sk
 >>> sol = sk(0).compile().solve(0.5)                      # RS at T = 0.5: the paramagnet q = 0 is rejected
 >>> round(sol.q[0], 7), round(sol.free_entropy, 7)
 (0.5303684, 1.5847859)
@@ -55,10 +55,11 @@ import numba
 import numpy as np
 import sympy as sp
 
-from . import _cache
-from . import latex as _latex
-from .errors import ConvergenceError, ParameterError
-from .replica import H, ReplicaLatexPrinter, gaussian_measure
+from .. import cache
+from .. import latex as _latex
+from ..errors import ConvergenceError, ParameterError
+from ..special import H, gaussian_measure
+from .theory import ReplicaLatexPrinter
 from .selection import BREAKPOINT, OVERLAP, longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
 __all__ = ["ParisiRSB", "SKTheory", "SKSolver", "SKSolution", "SKPoint", "GroundState", "NewtonResult", "sk",
@@ -418,7 +419,7 @@ def sk(k):
     """The :class:`SKTheory` with ``k`` steps of replica-symmetry breaking (0: RS): derived once per process and
     stored in the cache directory (keyed by the engine's source) for the next."""
     ParisiRSB(k)                                      # checks k before anything is looked up
-    return _cache.stored_theory(SKTheory, k, ("free_entropy", "saddle_point_equations", "energy", "ground_state"))
+    return cache.stored_theory(SKTheory, k, ("free_entropy", "saddle_point_equations", "energy", "ground_state"))
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
-from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .. import checks
+from ..errors import ConvergenceError, NoSolutionError, ParameterError
+from ..matrices import face_split, lambdify
+from ..protocol import GeneralizationError, Iteration
 from .gates import FixedGates, HalfSpaceGates, evaluate_gates
-from .matrices import face_split, lambdify
-from .solver import GeneralizationError, _check_array
 
 __all__ = ["GatedSolver", "GatedSolution", "GatedSweep", "START_SCALES"]
 
@@ -41,12 +42,13 @@ class _Data(NamedTuple):
     gate_products: np.ndarray
 
 
-def _make_data(X, Y, K0, y, factors):
+def training_data(X, Y, K0, y, factors):
     return _Data(X, Y, K0, y, factors, face_split(*factors) if factors else None)
 
 
 def _lbfgs(fun, x0, residual, tol, maxiter, memory=20):
-    """Minimise ``fun`` (returns value, gradient) until ``residual(x, grad) < tol``; backtracking Armijo."""
+    """Minimise ``fun`` (returns value, gradient) by L-BFGS with backtracking Armijo steps until
+    ``residual(x, grad) < tol``; an :class:`~symbolic_rg.protocol.Iteration`."""
     x = x0.copy()
     f, g = fun(x)
     S, Yk = [], []
@@ -81,7 +83,7 @@ def _lbfgs(fun, x0, residual, tol, maxiter, memory=20):
                 break
             step *= 0.5
             if step < 1e-10:
-                return x, f, g, it, res
+                return Iteration(x, f, res, it, res < tol, gradient=g)
         s, yv = xn - x, gn - g
         if s @ yv > 1e-300:
             S.append(s)
@@ -92,7 +94,7 @@ def _lbfgs(fun, x0, residual, tol, maxiter, memory=20):
         x, f, g = xn, fn, gn
         it += 1
         res = residual(x, g)
-    return x, f, g, it, res
+    return Iteration(x, f, res, it, res < tol, gradient=g)
 
 
 class GatedSolver:
@@ -104,7 +106,7 @@ class GatedSolver:
         self._compiled = {}
 
     # -- compilation per concrete gate counts ---------------------------------------------------
-    def _compile(self, counts):
+    def compiled_functions(self, counts):
         key = tuple(sorted((g.name, n) for g, n in counts.items()))
         if key in self._compiled:
             return self._compiled[key]
@@ -124,7 +126,7 @@ class GatedSolver:
         return fn
 
     # -- data ---------------------------------------------------------------------------------
-    def _gate_functions(self, gates, gate_seed):
+    def gate_functions(self, gates, gate_seed):
         """One gate function per distinct gate set (``theory.gate_order``)."""
         order = self.theory.gate_order
         if gates is None or isinstance(gates, (int, np.integer)) and not isinstance(gates, bool):
@@ -167,20 +169,20 @@ class GatedSolver:
                for fac in th.factors]
         return out, raw
 
-    def _prepare(self, X, y, funcs):
-        X = _check_array("X", X, 2)
+    def prepare(self, X, y, funcs):
+        X = checks.array("X", X, 2)
         Y = np.asarray(y, dtype=float)
         m = self.theory.outputs
         if Y.ndim == 1:
             Y = Y[:, None]
-        Y = _check_array("y", Y, 2)
+        Y = checks.array("y", Y, 2)
         if Y.shape[0] != X.shape[0]:
             raise ParameterError("X has %d rows but y has %d; they must match" % (X.shape[0], Y.shape[0]))
         if Y.shape[1] != m:
             raise ParameterError("y has %d output columns but the network has %d outputs" % (Y.shape[1], m))
         factors, raw = self._factor_values(funcs, X, m)
         K0 = X @ X.T / X.shape[1]
-        return _make_data(X, Y, np.kron(np.ones((m, m)), K0), Y.T.ravel(), factors), raw
+        return training_data(X, Y, np.kron(np.ones((m, m)), K0), Y.T.ravel(), factors), raw
 
     # -- evaluation -----------------------------------------------------------------------------
     @staticmethod
@@ -190,7 +192,7 @@ class GatedSolver:
             return (G0 @ A0 @ G0.T) * data.K0, G0
         return float(A0[0, 0]) * data.K0, None
 
-    def _data_term(self, A0, data, T):
+    def data_term(self, A0, data, T):
         """H_data and Phi = dH/dA_0 with one Cholesky factorization of T I + K."""
         K, G0 = self._kernel(A0, data)
         C = K + T * np.eye(K.shape[0])
@@ -223,7 +225,7 @@ class GatedSolver:
             Vs.append(CL @ CL.T)
         return Vs, Ls
 
-    def _objective(self, fn, data, T, widths, scalars, chol_ref):
+    def objective(self, fn, data, T, widths, scalars, chol_ref):
         dims = fn["dims"]
 
         def evaluate(theta):
@@ -231,7 +233,7 @@ class GatedSolver:
             Vs, Ls = self._unpack(theta, chol_ref, widths, dims)
             try:
                 A0 = np.atleast_2d(fn["input_tilt"](*Vs, *scalars))
-                value, Phi = self._data_term(A0, data, T)
+                value, Phi = self.data_term(A0, data, T)
                 if Phi is None:
                     return np.inf, np.zeros_like(theta)
                 value += float(fn["measure"](*Vs, *scalars))
@@ -265,18 +267,18 @@ class GatedSolver:
         (sigma_1..sigma_L, sigma_a); ``gates``: None (half-space gates with the network's counts, seeds
         ``gate_seed + i``), an int M (half-space gates, M per set), or one gate function per gate set
         (``theory.gate_order``: gated layers from the input, then a gated readout), e.g.
-        :class:`~symbolic_rg.gates.FixedGates` for user arrays.  ``initial``: order parameters to start from
+        :class:`~symbolic_rg.gated.FixedGates` for user arrays.  ``initial``: order parameters to start from
         (a warm start; the scaled infinite-width starts follow only if it does not converge).
         """
         L = self.depth
         widths = self._widths(widths)
         s2 = self._sigma2(sigma2)
         T = self._temperature(T)
-        funcs = self._gate_functions(gates, gate_seed)
-        data, raw = self._prepare(X, y, funcs)
+        funcs = self.gate_functions(gates, gate_seed)
+        data, raw = self.prepare(X, y, funcs)
         counts = {gs: arr.shape[1] for gs, arr in raw.items()}
         self._check_gates(raw, T)
-        fn = self._compile(counts)
+        fn = self.compiled_functions(counts)
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
                 raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d "
@@ -292,7 +294,7 @@ class GatedSolver:
                                       "points); no interpolating weights — use T > 0 or fewer points"
                                       % (int(np.sum(ev > SINGULAR_RTOL * ev[-1])), len(ev)))
         chol_ref = [np.linalg.cholesky(V) for V in Vgp]
-        evaluate, residual = self._objective(fn, data, T, widths, scalars, chol_ref)
+        evaluate, residual = self.objective(fn, data, T, widths, scalars, chol_ref)
         roots = []
         thetas = [self._pack([np.sqrt(scale) * C for C in chol_ref], chol_ref, widths) for scale in starts]
         if initial is not None:
@@ -301,10 +303,11 @@ class GatedSolver:
             if initial is not None and k > 0 and roots[0].converged:
                 break                                  # the warm start converged
             start = evaluate.count
-            theta, H, _, it, res = _lbfgs(evaluate, theta0, residual, tol, maxiter)
-            evaluate(theta)
+            r = _lbfgs(evaluate, theta0, residual, tol, maxiter)
+            evaluate(r.root)
             Vs = [V.copy() for V in evaluate.last[0]]
-            roots.append(_Root(Vs, float(H), int(it), bool(res < tol), float(res), evaluate.count - start))
+            roots.append(_Root(Vs, float(r.value), int(r.iterations), bool(r.converged), float(r.residual),
+                               evaluate.count - start))
         best = _best(roots)
         sol = GatedSolution(self, data, funcs, counts, widths, s2, T, fn, scalars, best, _distinct(roots))
         if raise_on_failure and not sol.converged:
@@ -355,29 +358,18 @@ class GatedSolver:
         return GatedSweep(solutions)
 
     def _widths(self, widths):
-        L = self.depth
+        """N_1..N_L from one width or L of them (integers >= 1), as a float array."""
         w = np.atleast_1d(np.asarray(widths, dtype=float))
-        if w.size == 1:
-            w = np.repeat(w, L)
-        if w.shape != (L,) or np.any(~np.isfinite(w)) or np.any(w < 1) or np.any(w != np.round(w)):
-            raise ParameterError("widths must be %d finite integers >= 1 (N_1..N_L), got %r" % (L, widths))
-        return w
+        return np.array([float(c) for c in checks.widths(self.depth, list(w) if w.size > 1 else w[0])])
 
     def _sigma2(self, sigma2):
-        L = self.depth
+        """sigma_1^2..sigma_L^2, sigma_a^2 from one variance or L + 1 of them, as a float array."""
         s = np.atleast_1d(np.asarray(sigma2, dtype=float))
-        if s.size == 1:
-            s = np.repeat(s, L + 1)
-        if s.shape != (L + 1,) or np.any(~np.isfinite(s)) or np.any(s <= 0):
-            raise ParameterError("sigma2 must be one positive variance or %d (sigma_1^2..sigma_L^2, sigma_a^2), "
-                                 "got %r" % (L + 1, sigma2))
-        return s
+        return np.array([float(c) for c in checks.prior_variances(self.depth, list(s) if s.size > 1 else s[0])])
 
     @staticmethod
     def _temperature(T):
-        if T is None or not np.isfinite(T) or T < 0:
-            raise ParameterError("T must be a finite temperature >= 0, got %r" % (T,))
-        return float(T)
+        return float(checks.temperature(T))
 
     def _check_gates(self, raw, T):
         """At T = 0 every training input must pass through at least one gate of every gate set."""
@@ -454,11 +446,11 @@ class GatedSolution:
 
         ``gates_test``: gate functions for the test inputs when the solve used fixed training arrays
         (default: the same gate functions)."""
-        X_test = _check_array("X_test", X_test, 2)
+        X_test = checks.array("X_test", X_test, 2)
         if X_test.shape[1] != self.data.X.shape[1]:
             raise ParameterError("X_test has %d features but the training inputs have %d"
                                  % (X_test.shape[1], self.data.X.shape[1]))
-        funcs = self.gate_functions if gates_test is None else self.solver._gate_functions(gates_test, 0)
+        funcs = self.gate_functions if gates_test is None else self.solver.gate_functions(gates_test, 0)
         m = self.solver.theory.outputs
         n = X_test.shape[0]
         factors, _ = self.solver._factor_values(funcs, X_test, m, self.gate_counts, "test")

@@ -19,18 +19,15 @@ from functools import cached_property, lru_cache
 
 import sympy as sp
 
-from . import _cache, gaussian, latex as _latex
-from .errors import ParameterError
-from .layers import Network, temperature
+from .. import cache, gaussian, latex as _latex
+from ..errors import ParameterError
+from ..layers import Network
+from ..symbols import eigenvalue, label, mode, n_modes, temperature, test_projection, test_variance
+from .exact import ExactSolver, ExactSolverMP
+from .solver import Solver
 
-__all__ = ["Theory", "derive", "eigenvalue", "label", "mode", "n_modes", "test_projection", "test_variance"]
+__all__ = ["Theory", "derive_kernel"]
 
-eigenvalue = sp.IndexedBase("lambda", positive=True)   # lambda_k: eigenvalues of K_0
-label = sp.IndexedBase("y", real=True)                  # y_k = v_k^T y
-test_projection = sp.IndexedBase("kappa", real=True)    # kappa_k(x) = v_k^T k_0(x)
-test_variance = sp.Symbol("K_0", positive=True)         # K_0(x, x)
-mode = sp.Symbol("k", integer=True, positive=True)
-n_modes = sp.Symbol("P", integer=True, positive=True)
 _x = sp.Symbol("x")
 predictor_mean_symbol = sp.Function("mu")(_x)
 predictor_variance_symbol = sp.Function("Sigma")(_x)
@@ -311,40 +308,18 @@ class Theory:
 
         ``method="saddle"``: the large-width saddle point, Numba (float64) or, with ``precision=digits``,
         mpmath.  ``method="exact"``: the exact finite-width posterior of the order parameters by
-        quadrature (float64, :class:`~symbolic_rg.exact.ExactSolver`; with ``precision=digits``,
-        mpmath, :class:`~symbolic_rg.exact.ExactSolverMP`).
+        quadrature (float64, :class:`~symbolic_rg.kernel.ExactSolver`; with ``precision=digits``,
+        mpmath, :class:`~symbolic_rg.kernel.ExactSolverMP`).
         """
         if method == "saddle":
-            from .solver import Solver
             return Solver(self, precision=precision)
         if method == "exact":
-            from .exact import ExactSolver, ExactSolverMP
             return ExactSolver(self) if precision is None else ExactSolverMP(self, precision)
         raise ParameterError("method must be 'saddle' or 'exact', got %r" % (method,))
 
 
 @lru_cache(maxsize=32)
-def _derive(network):
-    return _cache.stored_theory(Theory, network, ("effective_action", "saddle_point_equations", "predictor",
-                                                  "layer_kernels", "one_loop"))
-
-
-def derive(network: Network):
-    """Derive the saddle-point theory of ``network`` (all weights integrated out symbolically).
-
-    Networks of plain linear layers give a :class:`Theory` (scalar order parameters); networks with gated
-    layers, a gated readout or several outputs give a :class:`~symbolic_rg.gated.GatedTheory` (matrix
-    order parameters).  Theories are immutable; deriving the same network again returns the same object
-    within a process and loads the stored derivation from the cache directory (see ``_cache.cache_dir``)
-    in a new one.  A :class:`~symbolic_rg.replica.DeepPerceptron` gives its replica theory
-    (:class:`~symbolic_rg.replica.ReplicaTheory`).
-    """
-    from .replica import DeepPerceptron, derive_replica
-    if isinstance(network, DeepPerceptron):
-        return derive_replica(network)
-    if not isinstance(network, Network):
-        raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)), got %r" % (network,))
-    from .gated import derive_gated, is_gated
-    if is_gated(network):
-        return derive_gated(network)
-    return _derive(network)
+def derive_kernel(network: Network):
+    """The :class:`Theory` of a network of scalar stages (cached in the process and on disk, see :func:`derive`)."""
+    return cache.stored_theory(Theory, network, ("effective_action", "saddle_point_equations", "predictor",
+                                                 "layer_kernels", "one_loop"))

@@ -41,24 +41,14 @@ import numba
 import numpy as np
 import sympy as sp
 
-from . import latex as _latex
-from .activations import activation, criticality, gaussian_expectation, z
-from .errors import NoSolutionError, ParameterError
-from .two_point import (K11, K12, K22, STEP, HermiteSeries, _cholesky2, closed_form, compile_function,
-                        gaussian_product, in_kernel, quadrature, rho, trapezoid_rule)
+from .. import checks
+from ..activations import activation, criticality, gaussian_expectation, z
+from ..errors import ParameterError
+from ..two_point import (K11, K12, K22, STEP, HermiteSeries, cholesky2, closed_form, compile_function,
+                         gaussian_product, in_kernel, quadrature, rho, trapezoid_rule)
 
 __all__ = ["GaussianAverages", "KernelRecursion", "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex",
-           "depth_scaling", "DepthScaling", "PDLTTheory", "input_gram"]
-
-def _check_positive(name, value):
-    if not (np.isfinite(value) and value > 0):
-        raise ParameterError("%s must be finite and > 0, got %r" % (name, value))
-
-
-def _check_nonnegative(name, value):
-    if not (np.isfinite(value) and value >= 0):
-        raise ParameterError("%s must be finite and >= 0, got %r" % (name, value))
-
+           "depth_scaling", "DepthScaling", "input_gram", "NNGPInputKernel"]
 
 def _closed_pair_kernel(expr):
     """Compiled closed form in (K_11, K_22, rho), called as g(k11, k12, k22) with rho clipped to [-1, 1]."""
@@ -113,13 +103,13 @@ class GaussianAverages:
         return abs(self._pairs[name](k11, k12, k22) - quadrature(f, f, self.step / 2)(k11, k12, k22))
 
     @cached_property
-    def _series(self):
+    def series(self):
         return {name: HermiteSeries(f) for name, f in self._functions.items()}
 
     def _matrix(self, name, K):
         if self.closed_forms[name] is not None:
             return _pair_matrix(K, self._pairs[name]), 0.0
-        series = self._series[name].matrix(K)
+        series = self.series[name].matrix(K)
         if series is not None:
             return series
         d = np.sqrt(np.diag(K))
@@ -213,7 +203,7 @@ def _moments_function(f, h, step):
 
     @numba.njit(cache=False)
     def moments(k11, k12, k22):
-        a, b, c = _cholesky2(k11, k12, k22)
+        a, b, c = cholesky2(k11, k12, k22)
         t, w = trapezoid_rule(k11, k22, step)
         M = np.zeros((5, 5))
         for i in range(t.size):
@@ -301,8 +291,8 @@ def _first_layer(gram, depth, C_W, C_b):
     :math:`K^{(1)}(x,x) > 0`."""
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
-    _check_positive("C_W", C_W)
-    _check_nonnegative("C_b", C_b)
+    checks.positive("C_W", C_W)
+    checks.nonnegative("C_b", C_b)
     K = C_b + C_W * gram
     zero = np.flatnonzero(np.diag(K) <= 0)
     if zero.size:
@@ -317,8 +307,8 @@ def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, l
     ``layers="last"`` keeps only the last layer (memory ~ P²)."""
     gram = input_gram(X)
     K = _first_layer(gram, depth, C_W, C_b)
-    _check_nonnegative("lambda_b", lambda_b)
-    _check_nonnegative("lambda_W", lambda_W)
+    checks.nonnegative("lambda_b", lambda_b)
+    checks.nonnegative("lambda_W", lambda_W)
     if layers not in ("all", "last"):
         raise ParameterError("layers must be 'all' or 'last', got %r" % (layers,))
     av = averages or GaussianAverages(spec)
@@ -507,121 +497,6 @@ def depth_scaling(spec, depths=(400, 800)):
             ratios.append(V / K**2)
     slope = (ratios[1] - ratios[0]) / (depths[1] - depths[0])
     return DepthScaling(float(nu), float(slope), crit.universality_class, crit)
-
-
-# -- symbolic theory and LaTeX -----------------------------------------------------------------------
-class PDLTTheory:
-    r"""The symbolic recursions for one activation (one input), derived from the Gaussian average
-    :math:`g(K) = \langle\sigma^2\rangle_K` (closed form, or the unevaluated integral):
-    :math:`K' = C_b + C_Wg`, :math:`\chi_\parallel = C_Wg'(K)`, :math:`\chi_\perp = C_W\langle\sigma'^2\rangle_K`,
-    :math:`V' = C_W^2(\langle\sigma^4\rangle_K - g^2) + r\chi_\parallel^2V`,
-    :math:`K^{\{1\}\prime} = r(\chi_\parallel K^{\{1\}} + \tfrac{C_W}2 g''(K)V)`, and the two-input kernel and NTK
-    maps with their closed forms where they exist.
-
-    >>> th = PDLTTheory("relu")
-    >>> th.chi_parallel
-    C_W/2
-    >>> th.correction_recursion.rhs == th.r * th.chi_parallel * th.K1
-    True
-    """
-
-    def __init__(self, spec):
-        self.spec = spec
-        self.sigma = activation(spec)
-        self.K, self.V = sp.symbols("K V", positive=True)
-        self.K1 = sp.Symbol(r"K^{\{1\}}", real=True)
-        self.C_W, self.C_b, self.r = sp.Symbol("C_W", positive=True), sp.Symbol("C_b", nonnegative=True), \
-            sp.Symbol("r", positive=True)
-        self.Theta = sp.Symbol("Theta", positive=True)
-        self.lambda_b, self.lambda_W = sp.symbols("lambda_b lambda_W", nonnegative=True)
-
-    def average(self, integrand):
-        r""":math:`\langle f\rangle_K`: SymPy's closed form for piecewise-polynomial integrands (as in
-        :func:`~symbolic_rg.activations.gaussian_expectation`), else the Gaussian integral unevaluated."""
-        closed = gaussian_expectation(integrand, 1.0).closed_form
-        if closed is not None:
-            return closed.subs(sp.Symbol("K", positive=True), self.K)
-        t = sp.Dummy("z", real=True)
-        return sp.Integral(integrand.subs(z, t) * sp.exp(-t**2 / (2 * self.K)) / sp.sqrt(2 * sp.pi * self.K),
-                           (t, -sp.oo, sp.oo))
-
-    @staticmethod
-    def _tidy(expr):
-        """Simplify closed forms; expressions with unevaluated integrals are left as derived."""
-        return expr if expr.has(sp.Integral) else sp.simplify(expr)
-
-    @cached_property
-    def g(self):
-        return self.average(self.sigma**2)
-
-    @cached_property
-    def chi_parallel(self):
-        return self._tidy(self.C_W * sp.diff(self.g, self.K))
-
-    @cached_property
-    def chi_perp(self):
-        return self._tidy(self.C_W * self.average(sp.diff(self.sigma, z)**2))
-
-    @cached_property
-    def kernel_recursion(self):
-        return sp.Eq(sp.Symbol("K'"), self.C_b + self.C_W * self.g)
-
-    @cached_property
-    def vertex_recursion(self):
-        return sp.Eq(sp.Symbol("V'"), self._tidy(self.C_W**2 * (self.average(self.sigma**4) - self.g**2))
-                     + self.r * self.chi_parallel**2 * self.V)
-
-    @cached_property
-    def correction_recursion(self):
-        return sp.Eq(sp.Symbol("K1'"), self._tidy(self.r * (self.chi_parallel * self.K1
-                                                             + self.C_W / 2 * sp.diff(self.g, self.K, 2) * self.V)))
-
-    @cached_property
-    def two_input(self):
-        r"""Closed forms (or None) of :math:`\langle\sigma\sigma\rangle` and :math:`\langle\sigma'\sigma'\rangle`
-        in :math:`K_{11}, K_{22}, \rho`."""
-        d = sp.diff(self.sigma, z)
-        return closed_form(self.sigma), closed_form(d)
-
-    def latex_equations(self):
-        """(name, LaTeX) pairs of the derived recursions and of the critical point."""
-        L = _latex.latex
-        eqs = [("activation", r"\sigma(z) = %s" % L(self.sigma)),
-               ("kernel", r"K^{(\ell+1)} = %s" % L(self.kernel_recursion.rhs)),
-               ("chi_parallel", r"\chi_\parallel(K) = %s" % L(self.chi_parallel)),
-               ("chi_perp", r"\chi_\perp(K) = %s" % L(self.chi_perp)),
-               ("vertex", r"V^{(\ell+1)} = %s" % L(self.vertex_recursion.rhs)),
-               ("kernel_correction", r"K^{\{1\}(\ell+1)} = %s" % L(self.correction_recursion.rhs))]
-        ss, dd = self.two_input
-        for name, expr, lhs in (("pair_average", ss, r"\langle\sigma(z_1)\sigma(z_2)\rangle_K"),
-                                ("pair_derivative_average", dd, r"\langle\sigma'(z_1)\sigma'(z_2)\rangle_K")):
-            eqs.append((name, "%s = %s" % (lhs, L(expr) if expr is not None else
-                                            r"\text{2-D Gauss--Hermite quadrature}")))
-        eqs.append(("ntk", r"\Theta^{(\ell+1)}_{\alpha\beta} = \lambda_b + \lambda_W\langle\sigma_\alpha\sigma_\beta"
-                           r"\rangle_{K^{(\ell)}} + C_W\langle\sigma'_\alpha\sigma'_\beta\rangle_{K^{(\ell)}}"
-                           r"\Theta^{(\ell)}_{\alpha\beta}"))
-        try:
-            scaling = depth_scaling(self.spec)
-            c = scaling.criticality
-            kstar = "K^* = %.6g" % c.K_star if np.isfinite(c.K_star) else r"\text{every }K\text{ fixed}"
-            cls = {"scale-invariant": r"\text{scale-invariant}", "K*=0": r"K^*=0\text{ class}",
-                   "K*!=0": r"K^*\neq0\text{ class}"}[c.universality_class]
-            eqs.append(("criticality", r"C_b = %.6g,\ C_W = %.6g,\ %s\ (%s),\quad "
-                                       r"V^{(L)}/(K^{(L)})^2 \simeq %.6g\, L/n" % (c.C_b, c.C_W, kstar, cls, scaling.nu)))
-        except NoSolutionError as exc:
-            eqs.append(("criticality", r"\text{%s}" % str(exc).replace("_", r"\_")))
-        return eqs
-
-    def latex(self, document=False):
-        body = "\n".join(r"\begin{equation}%s\end{equation}" % eq for _, eq in self.latex_equations())
-        intro = (r"Recursions derived for the activation below, one input unless indexed, $r = n_\ell/n_{\ell-1}$, "
-                 r"$K$, $V$, $K^{\{1\}}$ at layer $\ell$; $\langle\cdot\rangle$ is the Gaussian average at "
-                 r"$K^{(\ell)}$, $\rho = K_{12}/\sqrt{K_{11}K_{22}}$.")
-        text = intro + "\n" + body
-        if not document:
-            return text
-        return ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n\\section*{PDLT recursions}\n"
-                + text + "\n\\end{document}\n")
 
 
 class NNGPInputKernel:

@@ -17,36 +17,18 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
+from .. import checks
+from ..errors import ConvergenceError, NoSolutionError, ParameterError
+from ..pdlt.recursions import NNGPInputKernel
+from ..protocol import GeneralizationError, Iteration
+from ..symbols import eigenvalue, label, mode, test_projection, test_variance
 from . import codegen
-from .errors import ConvergenceError, NoSolutionError, ParameterError
-from .theory import eigenvalue, label, mode, test_projection, test_variance
 
-__all__ = ["Solver", "Solution", "Sweep", "SpectralData", "GeneralizationError"]
+__all__ = ["Solver", "Solution", "Sweep", "SpectralData", "spectral_data", "parameter_grid", "GeneralizationError"]
 
 RANGE_RTOL = 1e-10     # eigenvalues below RANGE_RTOL * max eigenvalue span the kernel's null space
 NULL_LABEL_RTOL = 1e-8  # |y_perp| / |y| above this: no interpolating weights at T = 0
 START_OFFSETS = np.log([1.0, 0.1, 10.0, 0.01, 100.0, 1e-4, 1e4])   # starts: prior means times these
-
-
-class GeneralizationError(NamedTuple):
-    """Test average of (<f> - y)^2 + <df^2>, with its two parts."""
-    total: float
-    bias: float
-    variance: float
-
-    def __float__(self):
-        return float(self.total)
-
-
-def _check_array(name, a, ndim):
-    a = np.asarray(a, dtype=float)
-    if a.ndim != ndim:
-        raise ParameterError("%s must be a %d-D array, got shape %s" % (name, ndim, a.shape))
-    if a.size == 0:
-        raise ParameterError("%s is empty" % name)
-    if not np.all(np.isfinite(a)):
-        raise ParameterError("%s contains NaN or inf; all entries must be finite" % name)
-    return a
 
 
 class LinearInputKernel:
@@ -69,8 +51,8 @@ class SpectralData:
     linear layers) and label projections."""
 
     def __init__(self, X, y, input_kernel=None):
-        X = _check_array("X", X, 2)
-        y = _check_array("y", y, 1)
+        X = checks.array("X", X, 2)
+        y = checks.array("y", y, 1)
         if X.shape[0] != y.shape[0]:
             raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
         self.X, self.y = X, y
@@ -103,65 +85,27 @@ def input_kernel_of(network):
         return LinearInputKernel()
     if len(acts) != 1 or None in acts:
         raise ParameterError("mixing linear and nonlinear hidden layers is not supported by the heuristic solver")
-    from .pdlt import NNGPInputKernel
     return NNGPInputKernel(acts.pop(), network.depth)
 
 
-def _prepare(data, X, y, input_kernel=None):
-    if data is not None and data.X is X and data.y is y:
-        return data
+def spectral_data(cached, X, y, input_kernel=None):
+    """``cached`` if it holds these very arrays (a solver keeps the last eigendecomposition), else a new
+    :class:`SpectralData`."""
+    if cached is not None and cached.X is X and cached.y is y:
+        return cached
     return SpectralData(X, y, input_kernel)
-
-
-def _widths_array(depth, widths, width):
-    """``widths``: one entry per hidden layer (each a number or an array); ``width``: shared by all layers."""
-    if (widths is None) == (width is None):
-        raise ParameterError("give exactly one of widths=[N_1, ..., N_L] (per layer) or width=N (all layers)")
-    if width is not None:
-        cols = [np.asarray(width, dtype=float)] * depth
-    else:
-        if np.ndim(widths) == 0 if not isinstance(widths, (list, tuple)) else False:
-            raise ParameterError("widths must list one width per hidden layer; use width=N for equal widths")
-        if len(widths) != depth:
-            raise ParameterError("widths must list %d widths (one per hidden layer), got %d" % (depth, len(widths)))
-        cols = [np.asarray(w, dtype=float) for w in widths]
-    for l, w in enumerate(cols, start=1):
-        if np.any(np.isnan(w)) or np.any(w < 1) or np.any((w != np.floor(w)) & np.isfinite(w)):
-            raise ParameterError("width N_%d must be a positive integer (or inf for infinite width), got %s"
-                                 % (l, w))
-    return cols
-
-
-def _sigma2_array(depth, sigma2):
-    """A list/tuple gives [sigma_1^2, ..., sigma_L^2, sigma_a^2]; a number or array is shared by all layers."""
-    if not isinstance(sigma2, (list, tuple)):
-        cols = [np.asarray(sigma2, dtype=float)] * (depth + 1)
-    else:
-        if len(sigma2) != depth + 1:
-            raise ParameterError("sigma2 must be one number or %d numbers [sigma_1^2, ..., sigma_L^2, sigma_a^2]"
-                                 % (depth + 1))
-        cols = [np.asarray(s, dtype=float) for s in sigma2]
-    names = ["sigma_%d^2" % l for l in range(1, depth + 1)] + ["sigma_a^2"]
-    for n, s in zip(names, cols):
-        if np.any(~np.isfinite(s)) or np.any(s <= 0):
-            raise ParameterError("prior variance %s must be finite and > 0, got %s" % (n, s))
-    return cols
-
-
-def _temperature_array(T):
-    T = np.asarray(T, dtype=float)
-    if np.any(~np.isfinite(T)) or np.any(T < 0):
-        raise ParameterError("temperature T must be finite and >= 0, got %s" % (T,))
-    return T
 
 
 def parameter_grid(depth, widths=None, width=None, sigma2=1.0, T=None):
     """Broadcast the runtime parameters to rows ``[T, 1/N_1.., sigma_1^2.., sigma_a^2]`` and a shape."""
-    if T is None:
-        raise ParameterError("temperature T is required (T >= 0)")
-    cols = [_temperature_array(T)]
-    cols += [1.0 / w for w in _widths_array(depth, widths, width)]
-    cols += _sigma2_array(depth, sigma2)
+    if (widths is None) == (width is None):
+        raise ParameterError("give exactly one of widths=[N_1, ..., N_L] (per layer) or width=N (all layers)")
+    if widths is not None and not isinstance(widths, (list, tuple)):
+        raise ParameterError("widths must list one width per hidden layer, got %r; use width=N for equal widths"
+                             % (widths,))
+    cols = [np.asarray(checks.temperature(T), dtype=float)]
+    cols += [1.0 / w for w in checks.widths(depth, width if widths is None else widths, infinite=True)]
+    cols += checks.prior_variances(depth, sigma2)
     shape = np.broadcast_shapes(*[c.shape for c in cols])
     grid = np.stack([np.broadcast_to(c, shape).ravel() for c in cols], axis=1)
     return np.ascontiguousarray(grid), shape
@@ -221,7 +165,7 @@ def _laplace_moments(Sigma, shift, g, gi, gij):
 
 
 class Solver:
-    """A compiled saddle-point solver of a :class:`~symbolic_rg.theory.Theory`.
+    """A compiled saddle-point solver of a :class:`~symbolic_rg.kernel.Theory`.
 
     ``precision=None``: Numba, float64.  ``precision=digits``: mpmath at that many decimal digits.
     """
@@ -233,8 +177,7 @@ class Solver:
         if precision is None:
             self.module = codegen.load(theory, "numba")
         else:
-            if not isinstance(precision, int) or precision < 15:
-                raise ParameterError("precision must be an integer number of digits >= 15, got %r" % (precision,))
+            checks.precision(precision)
             self.module = codegen.load(theory, "mpmath")
         self._data = None
         self.input_kernel = input_kernel_of(theory.network)
@@ -274,7 +217,7 @@ class Solver:
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         if grid.shape[0] != 1:
             raise ParameterError("solve() takes one parameter point; use sweep() for arrays")
-        self._data = data = _prepare(self._data, X, y, self.input_kernel)
+        self._data = data = spectral_data(self._data, X, y, self.input_kernel)
         c, yk = data.modes(grid[0, 0])
         offsets = self._starts_offsets(grid, starts)
         if self.precision is None:
@@ -351,7 +294,7 @@ class Solver:
         if self.precision is not None:
             raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
-        self._data = data = _prepare(self._data, X, y, self.input_kernel)
+        self._data = data = spectral_data(self._data, X, y, self.input_kernel)
         n = grid.shape[0]
         out_u = np.empty((n, self.depth))
         its, conv, H, res = np.empty(n, int), np.empty(n, bool), np.empty(n), np.empty(n)
@@ -406,7 +349,7 @@ class Solution:
         return np.broadcast_to(mean, k00.shape).copy(), np.broadcast_to(var, k00.shape).copy()
 
     def _test_invariants(self, X_test):
-        X_test = _check_array("X_test", X_test, 2)
+        X_test = checks.array("X_test", X_test, 2)
         if X_test.shape[1] != self.data.N0:
             raise ParameterError("X_test has %d features but the training inputs have %d"
                                  % (X_test.shape[1], self.data.N0))
@@ -452,7 +395,7 @@ class Solution:
     def generalization_error(self, X_test, y_test, one_loop=False):
         """Test average of (<f> - y)^2 + <df^2>, returned with its parts ``bias`` and ``variance``
         (saddle point, or with the 1/N correction when ``one_loop=True``)."""
-        y_test = _check_array("y_test", y_test, 1)
+        y_test = checks.array("y_test", y_test, 1)
         if y_test.shape[0] != np.shape(X_test)[0]:
             raise ParameterError("X_test has %d rows but y_test has %d entries" % (np.shape(X_test)[0], y_test.shape[0]))
         mean, var = self.one_loop(X_test)[:2] if one_loop else self.predict(X_test)

@@ -17,9 +17,10 @@ def cache_dir() -> pathlib.Path:
 
 
 def _source_hash():
+    """Hash of every module of the package (subpackages included), by relative path and content."""
     h = hashlib.sha256()
-    for f in sorted(_PACKAGE.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    for f in sorted(_PACKAGE.rglob("*.py")):
+        h.update(f.relative_to(_PACKAGE).as_posix().encode() + f.read_bytes())
     return h.hexdigest()
 
 

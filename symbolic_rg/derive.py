@@ -1,0 +1,35 @@
+"""``derive``: the one function that knows every family, and sends a network description to its theory."""
+from __future__ import annotations
+
+from .errors import ParameterError
+from .gated.theory import derive_gated
+from .kernel.theory import derive_kernel
+from .layers import Network
+from .replica.rules import DeepPerceptron
+from .replica.theory import derive_replica
+
+__all__ = ["derive"]
+
+
+def derive(network):
+    """Derive the saddle-point theory of ``network`` (all weights integrated out symbolically).
+
+    * a :class:`~symbolic_rg.layers.Network` of scalar stages (linear or positively homogeneous layers, one
+      output) gives a :class:`~symbolic_rg.kernel.Theory` (one scalar order parameter per layer);
+    * one with gated layers, a gated readout or several outputs gives a :class:`~symbolic_rg.gated.GatedTheory`
+      (matrix order parameters);
+    * a :class:`~symbolic_rg.replica.DeepPerceptron` gives its :class:`~symbolic_rg.replica.ReplicaTheory`.
+
+    Theories are immutable; deriving the same network again returns the same object within a process and loads
+    the stored derivation from the cache directory (:func:`symbolic_rg.cache.cache_dir`) in a new one.
+
+    >>> import symbolic_rg as srg
+    >>> type(srg.derive(srg.ggdln(1, gates=2))).__name__
+    'GatedTheory'
+    """
+    if isinstance(network, DeepPerceptron):
+        return derive_replica(network)
+    if not isinstance(network, Network):
+        raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)) or a DeepPerceptron, got %r"
+                             % (network,))
+    return derive_gated(network) if network.gated else derive_kernel(network)
