@@ -4,7 +4,7 @@ Describe a network (:mod:`~symbolic_rg.layers`), :func:`derive` its theory (one 
 :mod:`~symbolic_rg.kernel`, :mod:`~symbolic_rg.gated`, :mod:`~symbolic_rg.replica`, :mod:`~symbolic_rg.pdlt`),
 export LaTeX, ``compile`` a solver, solve; :mod:`~symbolic_rg.simulate` samples the real networks.
 """
-from . import gated, kernel, pdlt, replica, simulate
+from . import checks, data, gated, kernel, pdlt, replica, simulate
 from .activations import activation, criticality, gaussian_expectation
 from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError
@@ -18,6 +18,7 @@ from .stages import GateSet
 __all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "Nonlinear", "Theory", "GatedTheory", "Network", "Linear",
            "LinearReadout", "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "activation", "criticality", "gaussian_expectation", "PDLTTheory", "kernel_recursion", "finite_width",
-           "deep_perceptron", "DeepPerceptron", "ReplicaTheory", "replica",
+           "deep_perceptron", "DeepPerceptron", "ReplicaTheory",
+           "kernel", "gated", "replica", "pdlt", "simulate", "checks", "data",
            "ParameterError", "NoSolutionError", "ConvergenceError"]
 __version__ = "0.1.0"

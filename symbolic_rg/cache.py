@@ -16,10 +16,15 @@ def cache_dir() -> pathlib.Path:
     return path
 
 
+def source_files():
+    """Every module of the package, subpackages included: what the cache keys hash."""
+    return sorted(_PACKAGE.rglob("*.py"))
+
+
 def _source_hash():
-    """Hash of every module of the package (subpackages included), by relative path and content."""
+    """Hash of every module of the package, by relative path and content."""
     h = hashlib.sha256()
-    for f in sorted(_PACKAGE.rglob("*.py")):
+    for f in source_files():
         h.update(f.relative_to(_PACKAGE).as_posix().encode() + f.read_bytes())
     return h.hexdigest()
 

@@ -18,7 +18,7 @@ from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError
 from .gated import FixedGates
 from .layers import deep_linear, deep_nonlinear, ggdln
-from .pdlt import GaussianAverages, PDLTTheory, kernel_recursion, norm_vertex
+from .pdlt import PDLTTheory, norm_vertex
 from .replica import SCENARIOS, deep_perceptron
 from .replica.sk import ANSATZE, sk
 from .simulate import gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
@@ -164,7 +164,7 @@ def cmd_derive(args):
         print("wrote %s" % args.latex)
     else:
         for name, eq in theory.latex_equations():
-            print("%s:\n  %s\n" % (name, eq))
+            print("%s:\n  %s = %s\n" % (name, eq.lhs, eq.rhs))
 
 
 def _gate_arrays(spec):
@@ -338,14 +338,11 @@ def cmd_criticality(args):
 
 def cmd_kernel(args):
     X = load_data(args.data, args.P, args.seed).X_train
-    av = GaussianAverages(args.activation)
-    rec = kernel_recursion(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b, averages=av)
-    vertex = norm_vertex(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b, averages=av)
-    out = {"activation": args.activation, "depth": args.depth, "C_W": args.C_W, "C_b": args.C_b,
-           "P": int(X.shape[0]), "quadrature_error": rec.quadrature_error,
-           "closed_forms": {k: v is not None for k, v in av.closed_forms.items()},
-           "kernel": [K.tolist() for K in rec.kernels], "ntk": [T.tolist() for T in rec.ntk],
-           "vertex": [V.tolist() for V in vertex]}
+    solver = PDLTTheory(args.activation).compile()
+    out = solver.solve(X, args.depth, C_W=args.C_W, C_b=args.C_b).as_dict()
+    # the vertex V_(aa)(bb) of every pair of inputs per layer (per 1/n), which closes on itself
+    out["vertex"] = norm_vertex(args.activation, X, args.depth, C_W=args.C_W, C_b=args.C_b,
+                                averages=solver.averages).tolist()
     _print(out, args.json, 18)
 
 

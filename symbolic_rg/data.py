@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import checks
 from .errors import ParameterError
 
 
@@ -13,12 +14,6 @@ class Dataset(NamedTuple):
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-
-
-def _check_count(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
-        rng = ">= %d" % low if high is None else "in [%d, %d]" % (low, high)
-        raise ParameterError("%s must be an integer %s, got %r" % (name, rng, value))
 
 
 def _load_digits():
@@ -37,8 +32,8 @@ def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
     """
     raw = _load_digits()
     n = raw.data.shape[0]
-    _check_count("P", P, 1, n - 1)
-    _check_count("P_test", P_test, 1, n - P)
+    checks.integer("P", P, low=1, high=n - 1)
+    checks.integer("P_test", P_test, low=1, high=n - P)
     order = np.random.default_rng(seed).permutation(n)
     tr, te = order[:P], order[P:P + P_test]
     X = raw.data.astype(float)
@@ -53,9 +48,9 @@ def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
 def teacher(P=200, N0=100, P_test=500, noise=0.1, seed=0):
     r"""Linear teacher :math:`y = w\cdot x/\sqrt{N_0} + \eta`, :math:`x, w\sim\mathcal N(0,I)`,
     :math:`\eta\sim\mathcal N(0,\text{noise}^2)` on the training labels (test labels are noiseless)."""
-    _check_count("P", P, 1)
-    _check_count("N0", N0, 1)
-    _check_count("P_test", P_test, 1)
+    checks.integer("P", P, low=1)
+    checks.integer("N0", N0, low=1)
+    checks.integer("P_test", P_test, low=1)
     if not np.isfinite(noise) or noise < 0:
         raise ParameterError("noise must be finite and >= 0, got %r" % (noise,))
     rng = np.random.default_rng(seed)
@@ -103,11 +98,11 @@ def multitask_digits(tasks=2, P=100, P_test=300, context_dim=20, seed=0):
     """The first ``tasks`` binary digit tasks of :data:`TASKS`, ``P`` training and ``P_test`` test rows
     each (disjoint random images per task), standardised features as in :func:`digits`, and a Gaussian
     context vector per task (for task-dependent gates, :class:`~symbolic_rg.gated.TaskGates`)."""
-    _check_count("tasks", tasks, 1, len(TASKS))
+    checks.integer("tasks", tasks, low=1, high=len(TASKS))
     raw = _load_digits()
     n = raw.data.shape[0]
-    _check_count("P", P, 1, n // (2 * tasks))
-    _check_count("P_test", P_test, 1, n // (2 * tasks))
+    checks.integer("P", P, low=1, high=n // (2 * tasks))
+    checks.integer("P_test", P_test, low=1, high=n // (2 * tasks))
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
     keep = raw.data.std(axis=0) > 0

@@ -1,6 +1,7 @@
 """Exact finite-width theory: independent high precision (L=1), 1/N approach to the saddle, GP limit."""
 import json
 
+import mpmath
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -165,3 +166,82 @@ def test_exact_at_30_digits():
     assert_allclose([float(v) for v in hp["variance"]], fast.predict(Xt)[1], rtol=1e-11)
     reference = exact_L1_expectation(SpectralData(X, y), 10, 1.0, 1.0, 0.1)(lambda u: u)   # 30 digits
     assert abs(hp["kernel_scale"] - reference) < mpmath.mpf(10) ** -24
+
+
+@pytest.mark.parametrize("L, widths", [(1, [10]), (2, [40, np.inf]), (2, [40, 60])])
+def test_exact_mp_result_agrees_with_float64(L, widths):
+    """ExactSolverMP's result object: E[u_l] (one tilted convolution per layer), kernel scale and log evidence
+    agree with the float64 quadrature to 1e-10; its residual (the change when h doubles) is far below that."""
+    X, y, Xt, yt = teacher_data(P=12, N0=20, P_test=2, noise=0.3, seed=4)
+    theory = srg.derive(srg.deep_linear(L))
+    fast = theory.compile(method="exact").solve(X, y, widths=widths, T=0.1)
+    hp = theory.compile(method="exact", precision=16).solve(X, y, widths=widths, T=0.1)
+    assert isinstance(hp, srg.kernel.ExactSolutionMP) and hp.converged and hp.precision == 16
+    assert all(isinstance(u, mpmath.mpf) for u in hp.order_parameters)
+    assert_allclose([float(u) for u in hp.order_parameters], fast.order_parameters, rtol=1e-10)
+    assert float(hp.kernel_scale) == pytest.approx(fast.kernel_scale, rel=1e-10)
+    assert float(hp.log_evidence) == pytest.approx(fast.log_evidence, rel=1e-10)
+    assert 0 <= hp.residual < 1e-20 and hp.mean is None and hp.variance is None
+    assert hp["kernel_scale"] is hp.kernel_scale and hp["order_parameters"] is hp.order_parameters
+    with pytest.raises(KeyError):
+        hp["no_such_field"]
+
+
+def test_exact_mp_as_dict_is_json_with_all_digits():
+    X, y, Xt, yt = teacher_data(P=12, N0=20, P_test=2, noise=0.3, seed=4)
+    hp = srg.derive(srg.deep_linear(1)).compile(method="exact", precision=20).solve(X, y, Xt, width=10, T=0.1)
+    out = json.loads(json.dumps(hp.as_dict()))
+    assert out["converged"] is True and out["precision"] == 20 and out["residual"] == hp.residual
+    assert out["widths"] == [10.0] and out["T"] == 0.1 and len(out["mean"]) == len(out["variance"]) == 2
+    with mpmath.workdps(30):                          # decimal strings that keep the 20 digits
+        for key in ("kernel_scale", "log_evidence"):
+            assert abs(mpmath.mpf(out[key]) - hp[key]) <= abs(hp[key]) * mpmath.mpf(10) ** -19
+        assert abs(mpmath.mpf(out["order_parameters"][0]) - hp.order_parameters[0]) < mpmath.mpf(10) ** -18
+    assert float(out["mean"][1]) == pytest.approx(float(hp.mean[1]), rel=1e-15)
+
+
+def test_exact_sweep_points_are_solves(exact, small_data):
+    """ExactSolver.sweep over (width x T): every point is ExactSolver.solve there; arrays carry the grid shape."""
+    X, y, Xt, yt = small_data
+    Ts, Ns = np.array([0.05, 0.2]), np.array([[20], [80], [np.inf]])
+    sw = exact[2].sweep(X, y, widths=[Ns, 50], sigma2=[1.2, 0.9, 1.1], T=Ts)
+    assert isinstance(sw, srg.kernel.ExactSweep) and len(sw) == 6
+    assert sw.order_parameters.shape == (3, 2, 2) and sw.kernel_scale.shape == sw.residual.shape == (3, 2)
+    assert sw.converged.all() and np.all(sw.residual < 1e-9)
+    eg = sw.generalization_error(Xt, yt)
+    for i, (N, T) in enumerate([(N, T) for N in Ns[:, 0] for T in Ts]):
+        point = exact[2].solve(X, y, widths=[N, 50], sigma2=[1.2, 0.9, 1.1], T=T)
+        assert_allclose(sw[i].order_parameters, point.order_parameters, rtol=1e-12)
+        assert_allclose(sw.order_parameters.reshape(-1, 2)[i], point.order_parameters, rtol=1e-12)
+        assert_allclose([sw.kernel_scale.ravel()[i], sw.log_evidence.ravel()[i], sw.residual.ravel()[i]],
+                        [point.kernel_scale, point.log_evidence, point.residual], rtol=1e-12)
+        assert_allclose(sw[i].predict(Xt), point.predict(Xt), rtol=1e-12, atol=1e-14)
+        assert eg.total.ravel()[i] == pytest.approx(point.generalization_error(Xt, yt).total, rel=1e-12)
+    json.dumps(sw.as_dict())
+    with pytest.raises(srg.ParameterError, match="sweep"):
+        exact[2].solve(X, y, width=Ns, T=0.1)
+
+
+def test_exact_mp_sweep_points_are_solves():
+    X, y, Xt, yt = teacher_data(P=12, N0=20, P_test=2, noise=0.3, seed=4)
+    solver = srg.derive(srg.deep_linear(1)).compile(method="exact", precision=16)
+    sw = solver.sweep(X, y, Xt[:1], width=10, T=np.array([0.1, 0.3]))
+    assert isinstance(sw, srg.kernel.ExactSweepMP) and len(sw) == 2 and sw.converged.shape == (2,)
+    point = solver.solve(X, y, Xt[:1], width=10, T=0.3)
+    assert sw[1].order_parameters == point.order_parameters and sw.kernel_scale[1] == point.kernel_scale
+    assert sw[1].mean == point.mean and sw.residual[1] == point.residual
+    assert sw.kernel_scale[0] != sw.kernel_scale[1] and sw[0].T == 0.1
+    json.dumps(sw.as_dict())
+
+
+def test_exact_solvers_and_results_follow_the_protocol(exact, small_data):
+    X, y, Xt, yt = small_data
+    mp_solver = srg.derive(srg.deep_linear(1)).compile(method="exact", precision=16)
+    for solver in (exact[1], mp_solver):
+        assert isinstance(solver, srg.protocol.Solver)
+    sol = exact[1].solve(X, y, width=10, T=0.1)
+    sw = exact[1].sweep(X, y, width=10, T=[0.1, 0.2])
+    hp = mp_solver.solve(X[:10], y[:10], width=10, T=0.1)
+    for result in (sol, sw, hp):
+        assert isinstance(result, srg.protocol.Solution)
+    assert sol.residual == sol.quadrature_error and json.loads(json.dumps(sol.as_dict()))["residual"] == sol.residual

@@ -1,15 +1,21 @@
 """PDLT recursions: two-input averages (closed form / quadrature / scipy / Monte Carlo), kernel and NTK
 recursions, the four-point vertex and 1/n kernel correction against random finite networks, depth scaling,
-the heuristic ReLU kernel renormalization."""
+the heuristic ReLU kernel renormalization; the symbolic theory (its equations, stationarity conditions at the
+critical point, LaTeX) and its compiled solver under the protocol."""
+import json
+
 import numpy as np
 import pytest
 import sympy as sp
 from scipy import integrate
+from sympy.parsing.latex import parse_latex
 
 import symbolic_rg as srg
 from symbolic_rg.activations import activation, numeric, z
 from symbolic_rg.errors import ParameterError
+from symbolic_rg.latex import latex
 from symbolic_rg.pdlt import GaussianAverages, depth_scaling, finite_width, kernel_recursion, norm_vertex
+from symbolic_rg.protocol import Solution, Solver, Theory
 from symbolic_rg.simulate import prior_network_statistics
 from symbolic_rg.two_point import K11, K22, HermiteSeries, closed_form, quadrature, rho
 
@@ -258,15 +264,162 @@ def test_depth_scaling_nu():
     assert gelu.universality_class == "K*!=0" and gelu.nu == pytest.approx(gelu.nu_recursion, rel=1e-6)
 
 
+def evaluate(expr, values):
+    """``expr`` at ``values`` (symbol -> number), each unevaluated Gaussian integral over u by adaptive quadrature
+    (split at u = 0, where piecewise activations have their kink)."""
+    def quad(integral):
+        (u, _, _), = integral.limits
+        f = sp.lambdify(u, integral.function, ["scipy", "numpy"])
+        return sp.Float(integrate.quad(f, -40, 40, points=[0.0], epsabs=1e-14, epsrel=1e-13, limit=400)[0], 30)
+    return float(expr.subs(values).replace(lambda e: isinstance(e, sp.Integral), quad))
+
+
 def test_pdlt_theory_is_derived_per_activation():
     relu, tanh = srg.PDLTTheory("relu"), srg.PDLTTheory("tanh")
     assert relu.chi_parallel == relu.C_W / 2
     assert relu.vertex_recursion.rhs == 5 * relu.C_W**2 * relu.K**2 / 4 + relu.r * relu.C_W**2 * relu.V / 4
+    assert relu.ntk_recursion.rhs == relu.lambda_b + relu.lambda_W * relu.K / 2 + relu.C_W * relu.Theta / 2
+    assert relu.order_parameters == (relu.K, relu.Theta, relu.V, relu.K1)
+    assert relu.recursions == (relu.kernel_recursion, relu.ntk_recursion, relu.vertex_recursion,
+                               relu.correction_recursion)
     assert tanh.g.has(sp.Integral) and tanh.two_input == (None, None)
-    text = tanh.latex(document=True)
-    assert r"\int" in text and "K^* = 0" in text and "0.666667" in text
     linear = srg.PDLTTheory("linear")
     assert linear.correction_recursion.rhs == linear.r * linear.C_W * linear.K1
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "Piecewise((tanh(z), z > 0), (0, True))"])
+def test_symbolic_recursions_agree_with_the_numeric_averages(name):
+    """The derived integrals (Price's theorem for smooth activations, Hermite weights otherwise) at K = 0.8
+    against GaussianAverages.single (g and its two K-derivatives, the vertex and correction recursions) and
+    adaptive quadrature (<sigma'^2>)."""
+    th, s = srg.PDLTTheory(name), GaussianAverages(name).single(0.8)
+    at = {th.K: 0.8, th.C_W: 1.3, th.C_b: 0.2, th.V: 0.7, th.K1: -0.4, th.r: 1.5}
+    assert evaluate(th.g, at) == pytest.approx(s["s2"], abs=1e-11)
+    assert evaluate(th.chi_parallel, at) == pytest.approx(1.3 * s["d1"], abs=1e-11)
+    assert evaluate(th.g_second_derivative, at) == pytest.approx(s["d2"], abs=1e-10)
+    dd = numeric(sp.diff(th.sigma, z)**2)                  # <sigma'^2> by scipy, split at the kink
+    density = lambda t: dd(np.array(t))[()] * np.exp(-t * t / 1.6) / np.sqrt(1.6 * np.pi)
+    reference = sum(integrate.quad(density, a, b, epsabs=1e-14, epsrel=1e-13)[0] for a, b in ((-40, 0), (0, 40)))
+    assert evaluate(th.chi_perp, at) == pytest.approx(1.3 * reference, abs=1e-11)
+    vertex = 1.3**2 * (s["s4"] - s["s2"]**2) + 1.5 * (1.3 * s["d1"])**2 * 0.7
+    assert evaluate(th.vertex_recursion.rhs, at) == pytest.approx(vertex, abs=1e-10)
+    correction = 1.5 * (1.3 * s["d1"] * -0.4 + 1.3 / 2 * s["d2"] * 0.7)
+    assert evaluate(th.correction_recursion.rhs, at) == pytest.approx(correction, abs=1e-10)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "gelu"])
+def test_stationarity_conditions_hold_at_the_critical_point(name):
+    """saddle_point_equations (fixed point, chi_parallel = chi_perp = 1) at srg.criticality's point, to 1e-10
+    (ReLU: any K is a fixed point; tanh: K* = 0, where Price's form of chi_parallel is finite), and the
+    susceptibilities miss 1 off it."""
+    th, c = srg.PDLTTheory(name), srg.criticality(name)
+    assert all(isinstance(eq, sp.Eq) for eq in th.saddle_point_equations)
+    at = {th.C_W: c.C_W, th.C_b: c.C_b, th.K_star: 1.7 if np.isnan(c.K_star) else c.K_star}
+    for eq in th.saddle_point_equations:
+        assert abs(evaluate(eq.lhs - eq.rhs, at)) < 1e-10, eq
+    off = {**at, th.C_W: 1.1 * c.C_W}
+    for eq in th.saddle_point_equations[1:]:
+        assert abs(evaluate(eq.lhs - eq.rhs, off)) > 1e-2
+
+
+def test_latex_equations_are_equations_and_latex_states_the_rest():
+    relu, tanh = srg.PDLTTheory("relu"), srg.PDLTTheory("tanh")
+    for th in (relu, tanh):
+        rows = th.latex_equations()
+        assert all(isinstance(eq, sp.Eq) for _, eq in rows)
+        assert len({name for name, _ in rows}) == len(rows)
+        assert [eq for name, eq in rows if "criticality" in name or name == "fixed point"] == \
+            list(th.saddle_point_equations)
+    r, t = dict(relu.latex_equations()), dict(tanh.latex_equations())
+    assert r["critical bias variance"].rhs == 0 and r["critical weight variance"].rhs == 2
+    assert r["depth scaling"].rhs == 5
+    assert "critical kernel" not in r and "every $K$ is a fixed point" in relu.latex()
+    assert "two-input average" in r and "two-input average" not in t and "no closed form" in tanh.latex()
+    assert t["critical weight variance"].rhs == 1 and t["critical kernel"].rhs == 0
+    assert t["depth scaling"] == sp.Eq(tanh.nu, sp.Rational(2, 3), evaluate=False)
+    text = tanh.latex(document=True)
+    assert r"\int" in text and r"\nu &= \frac{2}{3}" in text and "K^*=0" in text and text.count(r"\tag*") == len(t)
+    gelu = dict(srg.PDLTTheory("gelu").latex_equations())
+    assert float(gelu["critical kernel"].rhs) == pytest.approx(srg.criticality("gelu").K_star, rel=1e-5)
+    bare = srg.PDLTTheory("Piecewise((tanh(z), z > 0), (0, True))")
+    assert "critical weight variance" not in dict(bare.latex_equations())
+    assert "These conditions have no solution" in bare.latex() and r"chi\_parallel" in bare.latex()
+
+
+def test_relu_latex_parses_back():
+    """The right-hand sides SymPy's LaTeX parser reads (closed one-input recursions, critical point) parse back
+    to the derived expressions."""
+    rows = dict(srg.PDLTTheory("relu").latex_equations())
+    for name in ("kernel", "NTK", "parallel susceptibility", "perpendicular susceptibility", "four-point vertex",
+                 "critical weight variance", "depth scaling"):
+        rhs = rows[name].rhs
+        mine = rhs.xreplace({a: parse_latex(latex(a)) for a in rhs.atoms(sp.Symbol)})
+        assert sp.simplify(parse_latex(latex(rhs)) - mine) == 0, name
+
+
+@pytest.mark.parametrize("name,C_W", [("relu", 2.0), ("tanh", 1.0)])
+def test_compiled_solver_follows_the_protocol_and_agrees_with_the_recursions(name, C_W):
+    th = srg.PDLTTheory(name)
+    solver = th.compile()
+    assert isinstance(th, Theory) and isinstance(solver, Solver)
+    X = np.random.default_rng(11).standard_normal((3, 6))
+    sol = solver.solve(X, 4, C_W, C_b=0.1, lambda_b=0.5, lambda_W=2.0, widths=32)
+    assert isinstance(sol, Solution) and sol.converged is True
+    rec = kernel_recursion(name, X, 4, C_W, C_b=0.1, lambda_b=0.5, lambda_W=2.0)
+    fw = finite_width(name, X, 4, 32, C_W, C_b=0.1)
+    for mine, ref in ((sol.kernels, rec.kernels), (sol.ntk, rec.ntk), (sol.vertex, fw.vertex),
+                      (sol.correction, fw.correction), (sol.mean_kernel(3), fw.mean_kernel(3))):
+        np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-14)
+    assert len(sol.order_parameters) == 4           # K, Theta, V, K1: the theory's order
+    for mine, ref in zip(sol.order_parameters, (rec.kernels[-1], rec.ntk[-1], fw.vertex[-1], fw.correction[-1])):
+        np.testing.assert_allclose(mine, ref, rtol=0, atol=1e-14)
+    assert sol.residual == rec.quadrature_error and (sol.residual == 0) == (name == "relu")
+    d = json.loads(json.dumps(sol.as_dict()))
+    np.testing.assert_allclose(d["kernel"], rec.kernels, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(d["order_parameters"]["V"], fw.vertex[-1], rtol=0, atol=1e-14)
+    assert d["widths"] == [32, 32, 32] and d["depth"] == 4 and d["converged"] and len(d["mean_kernel"]) == 4
+    plain = solver.solve(X, 4, C_W)
+    assert len(plain.order_parameters) == 2 and plain.vertex is None
+    json.dumps(plain.as_dict())
+    with pytest.raises(ParameterError, match="widths"):
+        plain.mean_kernel(2)
+
+
+def test_sweep_over_depths_and_weight_variances():
+    solver = srg.PDLTTheory("relu").compile()
+    assert solver.critical_point()[:2] == (0.0, 2.0) and solver.critical_point().universality_class == "scale-invariant"
+    X = np.random.default_rng(12).standard_normal((4, 5))
+    sweep = solver.sweep(X, [2, 5], [1.5, 2.0])
+    assert len(sweep) == 4 and sweep.shape == (2, 2) and sweep.converged.all() and np.all(sweep.residual == 0)
+    for i, (L, c) in enumerate([(2, 1.5), (2, 2.0), (5, 1.5), (5, 2.0)]):
+        assert sweep.parameters[i]["depth"] == L and sweep.parameters[i]["C_W"] == c
+        one = solver.solve(X, L, c)
+        np.testing.assert_array_equal(sweep[i].order_parameters[0], one.order_parameters[0])
+        np.testing.assert_array_equal(sweep.order_parameters[i][1], one.order_parameters[1])
+    np.testing.assert_allclose(np.diag(sweep[3].order_parameters[0]), np.diag(sweep[3].kernels[0]), rtol=1e-12)
+    assert len(json.loads(json.dumps(sweep.as_dict()))["points"]) == 4
+    assert len(solver.sweep(X, 3, 2.0)) == 1
+
+
+def test_solver_argument_errors():
+    th = srg.PDLTTheory("relu")
+    with pytest.raises(ParameterError, match=r"^precision must be None .*\(float64 only\), got 30$"):
+        th.compile(precision=30)
+    with pytest.raises(ParameterError, match=r"^step must be finite and > 0, got 0$"):
+        th.compile(step=0)
+    solver, X = th.compile(), np.ones((2, 3))
+    with pytest.raises(ParameterError, match=r"^depth must be an integer >= 1, got 0$"):
+        solver.solve(X, 0, 2.0)
+    with pytest.raises(ParameterError, match=r"^depth must be an integer >= 1, got 2.0$"):
+        solver.sweep(X, [1, 2.0], 2.0)
+    with pytest.raises(ParameterError, match=r"^X must be a 2-D array, got shape \(3,\)$"):
+        solver.solve(np.ones(3), 2, 2.0)
+    with pytest.raises(ParameterError, match="^X contains NaN or inf"):
+        solver.solve(np.full((2, 2), np.nan), 2, 2.0)
+    with pytest.raises(ParameterError, match=r"^widths: N_2 must be an integer >= 1, got 0.5$"):
+        solver.solve(X, 3, 2.0, widths=[10, 0.5])
+    with pytest.raises(ParameterError, match=r"^C_W must be finite and > 0"):
+        solver.solve(X, 3, -1.0)
 
 
 def test_heuristic_relu_reproduces_linear_and_its_gp_limit():

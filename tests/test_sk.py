@@ -18,6 +18,7 @@ import sympy as sp
 from symbolic_rg.errors import ParameterError
 from symbolic_rg.replica.selection import BREAKPOINT, OVERLAP
 from symbolic_rg.replica.sk import integrate_constants, beta, sk
+from symbolic_rg.replica.sk_solver import newton
 
 
 def by_q0(solution, zero):
@@ -215,3 +216,22 @@ def test_latex_regenerated_and_compiles(tmp_path):
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "sk.tex"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_sweep_is_the_solves_and_follows_the_protocol():
+    """A temperature sweep returns, point by point, what separate solves return (RS: T = 0.5 below T_c, 1.5 above)."""
+    from symbolic_rg.protocol import Iteration, Solution, Solver
+    solver = sk(0).compile()
+    assert isinstance(solver, Solver)
+    sweep = solver.sweep([0.5, 1.5])
+    assert len(sweep) == 2 and sweep.converged.all() and np.all(sweep.residual < 1e-10)
+    for i, T in enumerate([0.5, 1.5]):
+        one = solver.solve(T)
+        assert isinstance(one, Solution)
+        np.testing.assert_allclose(sweep.order_parameters[i], one.order_parameters, rtol=0, atol=1e-14)
+    assert sweep.order_parameters[1][0] == 0.0 < sweep.order_parameters[0][0]     # paramagnet above T_c only
+    json.dumps(sweep.as_dict())
+    with pytest.raises(ParameterError, match="precision must be None"):
+        sk(0).compile(precision=30)
+    r = newton(lambda u: (-(u[0] - 0.3) ** 2, np.array([-2 * (u[0] - 0.3)])), [0.9], np.array([0.0]), np.array([1.0]))
+    assert isinstance(r, Iteration) and r.converged and abs(r.root[0] - 0.3) < 1e-12 and r.residual < 1e-11

@@ -1,4 +1,6 @@
 """Compiled solvers against independent routes: GP regression, closed forms, mpmath, exact quadrature."""
+import json
+
 import mpmath
 import numpy as np
 import pytest
@@ -198,3 +200,34 @@ def test_sweep_falls_back_to_wider_starts():
     assert sw.converged.all() and np.all(sw.residual < 1e-11)
     point = solver.solve(d.X_train, d.y_train, width=4, sigma2=0.5, T=1.0)
     assert_allclose(point.order_parameters, sw.order_parameters[0], rtol=1e-10)
+
+
+def test_iteration_fields_reach_the_solution(theories, small_data):
+    """Both Newton paths return protocol Iterations (value = H, residual = max|R|): the mpmath path
+    (``_newton_mp``) and the Numba path (``solve_point``, ``sweep``) agree on the root, the action and convergence."""
+    X, y, Xt, yt = small_data
+    args = dict(widths=[30, 70], sigma2=[1.2, 0.9, 1.1], T=0.07)
+    fast = theories[2].compile().solve(X, y, **args)
+    hp = theories[2].compile(precision=20).solve(X, y, **args)
+    for sol in (fast, hp):
+        assert sol.converged is True and isinstance(sol.iterations, int) and 0 < sol.iterations < 200
+    assert fast.residual < 1e-11 and hp.residual < 1e-17 and hp.residual_mp < mpmath.mpf(10) ** -17
+    assert hp.action == pytest.approx(fast.action, rel=1e-12) and abs(fast.action) > 1
+    assert_allclose(hp.order_parameters, fast.order_parameters, rtol=1e-12)
+    sw = theories[2].compile().sweep(X, y, widths=[30, 70], sigma2=[1.2, 0.9, 1.1], T=np.array([0.07, 0.5]))
+    assert sw.converged.all() and np.all(sw.residual < 1e-11) and np.all(sw.iterations > 0)
+    assert sw.action[0] == pytest.approx(fast.action, rel=1e-12) and sw.action[0] != sw.action[1]
+    assert sw.iterations.dtype.kind == "i" and sw.converged.dtype == bool
+
+
+def test_solvers_and_results_follow_the_protocol(theories, solvers, small_data):
+    X, y, Xt, yt = small_data
+    hp = theories[1].compile(precision=20)
+    for solver in (solvers[2], hp):
+        assert isinstance(solver, srg.protocol.Solver)
+    sol = solvers[2].solve(X, y, width=30, T=0.1)
+    sw = solvers[2].sweep(X, y, width=30, T=np.array([0.1, 0.2]))
+    for result in (sol, sw, hp.solve(X, y, width=30, T=0.1)):
+        assert isinstance(result, srg.protocol.Solution)
+    out = json.loads(json.dumps(sw.as_dict()))
+    assert out["shape"] == [2] and out["points"][1] == sw[1].as_dict()

@@ -22,7 +22,7 @@ import sympy as sp
 from .. import checks
 from ..errors import ConvergenceError, NoSolutionError, ParameterError
 from ..matrices import face_split, lambdify
-from ..protocol import GeneralizationError, Iteration
+from ..protocol import GeneralizationError, Iteration, SolutionSweep
 from .gates import FixedGates, HalfSpaceGates, evaluate_gates
 
 __all__ = ["GatedSolver", "GatedSolution", "GatedSweep", "START_SCALES"]
@@ -560,17 +560,9 @@ class GatedSolution:
         return out
 
 
-class GatedSweep:
-    """Saddle points along a sweep (:meth:`GatedSolver.sweep`): ``solutions[i]`` at point i."""
-
-    def __init__(self, solutions):
-        self.solutions = solutions
-
-    def __len__(self):
-        return len(self.solutions)
-
-    def __getitem__(self, i):
-        return self.solutions[i]
+class GatedSweep(SolutionSweep):
+    """Saddle points along a sweep (:meth:`GatedSolver.sweep`): ``sweep[i]`` at point i (a :class:`GatedSolution`);
+    ``order_parameters`` lists V_1..V_L per point."""
 
     @property
     def iterations(self):

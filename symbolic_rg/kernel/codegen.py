@@ -8,6 +8,10 @@ elimination.  Every spectral sum :math:`\sum_k` becomes one accumulator of a sin
 
 Runtime parameters ``p`` = ``[T, 1/N_1, ..., 1/N_L, sigma_1^2, ..., sigma_L^2, sigma_a^2]``: widths,
 priors and temperature are numbers, so sweeps never recompile; :math:`1/N_l = 0` is infinite width.
+
+The Numba module's root finders (``newton``, ``solve_point``, ``sweep``) return plain tuples in the order of
+:class:`symbolic_rg.protocol.Iteration`: ``(root, value, residual, iterations, converged)`` with value = H and
+residual = max|R| (arrays over the points for ``sweep``); the solver wraps them at the Python boundary.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import sympy as sp
 from ..printers import PRINTERS, assignments, load_module
 from ..symbols import eigenvalue, label, mode
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 def parameter_names(depth):
@@ -153,7 +157,7 @@ def _linsolve(A, b):
 @njit(cache=True, error_model="numpy")
 def newton(x0, p, c, y, tol, maxiter, maxstep):
     """Damped Newton in x = log u with backtracking on |R|^2, then one polishing step once max|R| < tol;
-    returns (x, iterations, converged, H, max|R|)."""
+    returns the Iteration tuple (x, H, max|R|, iterations, converged)."""
     n = x0.shape[0]
     x = x0.copy()
     R = np.empty(n)
@@ -171,14 +175,14 @@ def newton(x0, p, c, y, tol, maxiter, maxstep):
                 Ht = evaluate(xt, p, c, y, Rt, Jt)
                 nt = np.max(np.abs(Rt))
                 if nt <= nrm:
-                    return xt, it + 1, True, Ht, nt
-            return x, it, True, H, nrm
+                    return xt, Ht, nt, it + 1, True
+            return x, H, nrm, it, True
         if not math.isfinite(merit):
-            return x, it, False, H, nrm
+            return x, H, nrm, it, False
         dx, ok = _linsolve(J, -R)
         big = np.max(np.abs(dx))
         if not ok or not math.isfinite(big):
-            return x, it, False, H, nrm
+            return x, H, nrm, it, False
         if big > maxstep:
             dx *= maxstep / big
         step = 1.0
@@ -195,28 +199,29 @@ def newton(x0, p, c, y, tol, maxiter, maxstep):
                 break
             step *= 0.5
         if not accepted:
-            return x, it, nrm < tol, H, nrm
+            return x, H, nrm, it, nrm < tol
         x = xt
         H = Ht
         merit = mt
         R, Rt = Rt, R
         J, Jt = Jt, J
     nrm = np.max(np.abs(R))
-    return x, maxiter, nrm < tol, H, nrm
+    return x, H, nrm, maxiter, nrm < tol
 
 
 @njit(cache=True, error_model="numpy")
 def solve_point(starts, p, c, y, tol, maxiter, maxstep):
-    """Newton from every start; the converged root of lowest action H is the physical branch."""
+    """Newton from every start; the converged root of lowest action H is the physical branch (else the start
+    of smallest max|R|).  Returns the Iteration tuple (x, H, max|R|, iterations, converged)."""
     best_x = starts[0].copy()
-    best = (0, False, np.inf, np.inf)
+    best = (np.inf, np.inf, 0, False)
     have = False
     for s in range(starts.shape[0]):
-        x, it, ok, H, nrm = newton(starts[s], p, c, y, tol, maxiter, maxstep)
-        if ok and (not have or H < best[2]):
-            best_x, best, have = x, (it, True, H, nrm), True
-        elif not have and nrm < best[3]:
-            best_x, best = x, (it, False, H, nrm)
+        x, H, nrm, it, ok = newton(starts[s], p, c, y, tol, maxiter, maxstep)
+        if ok and (not have or H < best[0]):
+            best_x, best, have = x, (H, nrm, it, True), True
+        elif not have and nrm < best[1]:
+            best_x, best = x, (H, nrm, it, False)
     return best_x, best[0], best[1], best[2], best[3]
 
 
@@ -225,7 +230,8 @@ def sweep(params, priors, offsets, fallback, c, y, tol, maxiter, maxstep, nchunk
     """Solve at every row of params: chunks in parallel, warm-started along the grid within a chunk.
 
     Each point starts from the previous converged point of its chunk and from priors + offsets; if none
-    converges, from priors + fallback (a wider set of scales)."""
+    converges, from priors + fallback (a wider set of scales).  Returns arrays over the points in the Iteration
+    order (x, H, max|R|, iterations, converged)."""
     npts, n = priors.shape
     X = np.empty((npts, n))
     its = np.empty(npts, np.int64)
@@ -247,12 +253,12 @@ def sweep(params, priors, offsets, fallback, c, y, tol, maxiter, maxstep, nchunk
             for o in range(offsets.shape[0]):
                 starts[row] = priors[i] + offsets[o]
                 row += 1
-            x, it, ok, H, nrm = solve_point(starts, params[i], c, y, tol, maxiter, maxstep)
+            x, H, nrm, it, ok = solve_point(starts, params[i], c, y, tol, maxiter, maxstep)
             if not ok:
                 wide = np.empty((fallback.shape[0], n))
                 for o in range(fallback.shape[0]):
                     wide[o] = priors[i] + fallback[o]
-                x, it, ok, H, nrm = solve_point(wide, params[i], c, y, tol, maxiter, maxstep)
+                x, H, nrm, it, ok = solve_point(wide, params[i], c, y, tol, maxiter, maxstep)
             X[i] = x
             its[i] = it
             conv[i] = ok
@@ -261,7 +267,7 @@ def sweep(params, priors, offsets, fallback, c, y, tol, maxiter, maxstep, nchunk
             if ok:
                 prev[:] = x
                 have = True
-    return X, its, conv, HH, res
+    return X, HH, res, its, conv
 '''
 
 

@@ -222,8 +222,9 @@ class Solver:
         offsets = self._starts_offsets(grid, starts)
         if self.precision is None:
             x0 = self._priors(grid)[0][None, :] + offsets[:, None] * np.ones((1, self.depth))
-            x, it, ok, H, res = self.module.solve_point(x0, grid[0], c, yk, tol, maxiter, 2.0)
-            sol = Solution(self, data, grid[0], np.exp(x), int(it), bool(ok), float(H), float(res))
+            found = Iteration(*self.module.solve_point(x0, grid[0], c, yk, tol, maxiter, 2.0))
+            sol = Solution(self, data, grid[0], np.exp(found.root), int(found.iterations), bool(found.converged),
+                           float(found.value), float(found.residual))
         else:
             sol = self._solve_mpmath(data, grid[0], c, yk, offsets, maxiter)
         if raise_on_failure and not sol.converged:
@@ -244,19 +245,21 @@ class Solver:
             best = None
             for off in offsets:
                 x = mpmath.matrix([mpmath.log(p[L + 2 + l]) + off for l in range(L)])
-                x, it, ok, H, res = self._newton_mp(x, p, cs, ys, mp_tol, maxiter)
-                if best is None or (ok and (not best[2] or H < best[3])) or (not best[2] and res < best[4]):
-                    best = (x, it, ok, H, res)
-            x, it, ok, H, res = best
-            u = [mpmath.exp(x[l]) for l in range(L)]
-        sol = Solution(self, data, row, np.array([float(v) for v in u]), it, bool(ok), float(H), float(res))
-        sol.order_parameters_mp, sol.residual_mp = u, res
+                found = self._newton_mp(x, p, cs, ys, mp_tol, maxiter)
+                if (best is None or (found.converged and (not best.converged or found.value < best.value))
+                        or (not best.converged and found.residual < best.residual)):
+                    best = found
+            u = [mpmath.exp(best.root[l]) for l in range(L)]
+        sol = Solution(self, data, row, np.array([float(v) for v in u]), best.iterations, bool(best.converged),
+                       float(best.value), float(best.residual))
+        sol.order_parameters_mp, sol.residual_mp = u, best.residual
         return sol
 
     def _newton_mp(self, x, p, cs, ys, tol, maxiter):
         """Damped Newton in x = log u in mpmath, as ``codegen.newton`` without its float64 polishing step:
         backtracking on |R|^2 down to step 1e-12; a start whose line search finds no decrease stops there,
-        unconverged.  Returns (x, iterations, converged, H, max|R|)."""
+        unconverged.  Returns an :class:`~symbolic_rg.protocol.Iteration` (root x as an mpmath matrix, value H,
+        residual max|R| as mpf)."""
         import mpmath
         L = self.depth
         R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
@@ -264,7 +267,7 @@ class Solver:
         for it in range(maxiter):
             res = max(abs(R[l]) for l in range(L))
             if res < tol:
-                return x, it, True, H, res
+                return Iteration(x, H, res, it, True)
             dx = mpmath.lu_solve(J, -R)
             big = max(abs(dx[l]) for l in range(L))
             if big > 2:
@@ -278,10 +281,10 @@ class Solver:
                     break
                 step /= 2
             else:
-                return x, it, False, H, res
+                return Iteration(x, H, res, it, False)
             x, R, J, H = xt, Rt, Jt, Ht
         res = max(abs(R[l]) for l in range(L))
-        return x, maxiter, res < tol, H, res
+        return Iteration(x, H, res, maxiter, res < tol)
 
     def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
               raise_on_failure=True, chunks=None):
@@ -308,7 +311,7 @@ class Solver:
             offsets = np.array([0.0])
             fallback = self._starts_offsets(sub, None)
             nchunks = chunks or max(1, min(numba.get_num_threads(), idx.size // 8 or 1))
-            x, it, ok, h, r = self.module.sweep(sub, self._priors(sub), offsets, fallback, c, yk, tol, maxiter,
+            x, h, r, it, ok = self.module.sweep(sub, self._priors(sub), offsets, fallback, c, yk, tol, maxiter,
                                                 2.0, nchunks)
             out_u[idx], its[idx], conv[idx], H[idx], res[idx] = np.exp(x), it, ok, h, r
         sw = Sweep(self, data, grid, shape, out_u, its, conv, H, res)
@@ -463,3 +466,7 @@ class Sweep:
         """Generalization error, bias and variance at every point (arrays of the sweep's shape)."""
         vals = np.array([tuple(self[i].generalization_error(X_test, y_test)) for i in range(len(self))])
         return GeneralizationError(*(vals[:, j].reshape(self.shape) for j in range(3)))
+
+    def as_dict(self):
+        """JSON-ready: the grid's ``shape`` and every point's :meth:`Solution.as_dict` in flat order."""
+        return {"shape": list(self.shape), "points": [self[i].as_dict() for i in range(len(self))]}

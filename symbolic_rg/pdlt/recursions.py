@@ -86,7 +86,7 @@ class GaussianAverages:
         self.sigma = activation(spec)
         self.spec = spec
         self.derivative = sp.diff(self.sigma, z)
-        self.step = step
+        self.step = checks.positive("step", step)
         self._functions = {"sigma sigma": self.sigma, "sigma' sigma'": self.derivative}
         self.closed_forms, self._pairs = {}, {}
         for name, f in self._functions.items():
@@ -280,17 +280,14 @@ class KernelRecursion(NamedTuple):
 
 def input_gram(X):
     r""":math:`XX^\top/n_0` of a finite 2-D array of inputs (points × features)."""
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or X.size == 0 or not np.all(np.isfinite(X)):
-        raise ParameterError("inputs X must be a finite 2-D array (points × features), got shape %s" % (X.shape,))
+    X = checks.array("X", X, 2)
     return X @ X.T / X.shape[1]
 
 
 def _first_layer(gram, depth, C_W, C_b):
     r""":math:`K^{(1)} = C_b + C_W\,XX^\top/n_0`, after checking depth, :math:`C_W`, :math:`C_b` and
     :math:`K^{(1)}(x,x) > 0`."""
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ParameterError("depth must be an integer >= 1, got %r" % (depth,))
+    checks.integer("depth", depth, low=1)
     checks.positive("C_W", C_W)
     checks.nonnegative("C_b", C_b)
     K = C_b + C_W * gram
@@ -399,11 +396,11 @@ def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
     Gaussian integral per triple or quadruple of inputs."""
     gram = input_gram(X)
     K = _first_layer(gram, depth, C_W, C_b)
-    hidden = np.full(depth - 1, float(widths)) if np.ndim(widths) == 0 else np.asarray(widths, float)
-    if hidden.shape != (depth - 1,) or np.any(hidden < 1) or np.any(hidden != np.floor(hidden)):
-        raise ParameterError("widths must be one positive integer or %d of them (n_1..n_{L-1}), got %r"
+    hidden = checks.widths(depth - 1, list(widths) if isinstance(widths, np.ndarray) and widths.ndim else widths)
+    if any(np.ndim(n) for n in hidden):
+        raise ParameterError("widths must be one integer >= 1 or %d of them (n_1..n_{L-1}), got %r"
                              % (depth - 1, widths))
-    n = np.concatenate([[np.shape(X)[1]], hidden])
+    n = np.array([np.shape(X)[1]] + [float(n) for n in hidden])
     av = averages or GaussianAverages(spec)
     m = K.shape[0]
     V, K1 = np.zeros((m,) * 4), np.zeros((m, m))

@@ -116,8 +116,18 @@ class ReplicaSolution(NamedTuple):
         return self.physical.free_entropy
 
     @property
+    def order_parameters(self):
+        """The physical point's order parameters in the theory's order (Q_1..Q_L, q_1.., qhat_1..)."""
+        return self.physical.theta
+
+    @property
     def converged(self):
         return self.physical.converged
+
+    @property
+    def residual(self):
+        """The physical point's residual: max |d phi / d(Q, q, qhat)| (scaled)."""
+        return self.physical.residual
 
     @property
     def rs_stable(self):
@@ -163,6 +173,15 @@ class ReplicaSweep(NamedTuple):
     @property
     def free_entropy(self):
         return np.array([p.free_entropy for p in self.points])
+
+    @property
+    def order_parameters(self):
+        """The physical order parameters per alpha (rows), in the theory's order."""
+        return np.array([p.order_parameters for p in self.points])
+
+    @property
+    def converged(self):
+        return np.array([p.converged for p in self.points])
 
     @property
     def generalization_error(self):
@@ -299,7 +318,8 @@ class ReplicaSolver:
         return r
 
     def newton(self, x0, alpha_value, kappa_value=0.0, tol=1e-10, maxiter=40, pin=PIN):
-        """Damped Newton iteration on grad phi = 0 from x0: (x, phi, residual, iterations, converged).
+        """Damped Newton iteration on grad phi = 0 from x0: an :class:`~symbolic_rg.protocol.Iteration` (root x,
+        value phi, residual, iterations, converged; the last gradient and Hessian in x).
 
         A coordinate that falls below ``pin`` where d phi/d Q_i ~ H_ii/2 vanishes is set to 0 and held there (an
         overlap below pin^2: a liquid layer): x_i = 0 is stationary in x for any phi (the overlaps are even in x), but
@@ -312,7 +332,7 @@ class ReplicaSolver:
         it = 0
         for it in range(1, maxiter + 1):
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(Hm))):
-                return x, phi, np.inf, it, False
+                return Iteration(x, phi, np.inf, it, False, g, Hm)
             active = np.flatnonzero(x)
             if active.size == 0 or np.max(np.abs(g[active])) < tol:
                 break
@@ -320,7 +340,7 @@ class ReplicaSolver:
                 step = np.zeros_like(x)
                 step[active] = np.linalg.solve(Hm[np.ix_(active, active)], -g[active])
             except np.linalg.LinAlgError:
-                return x, phi, np.inf, it, False
+                return Iteration(x, phi, np.inf, it, False, g, Hm)
             big = np.max(np.abs(step))
             if big > 0.5:
                 step *= 0.5 / big
@@ -341,7 +361,7 @@ class ReplicaSolver:
         r = self.residual(x, g, Hm)
         res = float(np.max(np.abs(r))) if r.size else 0.0
         ok = bool(np.isfinite(res) and res < accept)
-        return x, phi, res, it, ok
+        return Iteration(x, phi, res, it, ok, g, Hm)
 
     def _fixed_point_map(self, theta, alpha_value, kappa_value):
         r"""One step of the solved saddle-point equations
@@ -437,18 +457,19 @@ class ReplicaSolver:
         Without ``fallback``, Newton alone (continuation)."""
         found, known = [], list(known)
         for x0 in (self._starts() if starts is None else starts):
-            x, phi, res, it, ok = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
-            if not ok and fallback:
+            r = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
+            iterations = r.iterations
+            if not r.converged and fallback:
                 seen = [p.theta for p in known + found]
                 x1, status = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa,
                                           known=seen)
                 if status == "known":
                     continue
-                x, phi, res, it2, ok = self.newton(x if x1 is None or status == "saturated" else x1, alpha, kappa)
-                it += it2
-            if not ok:
+                r = self.newton(r.root if x1 is None or status == "saturated" else x1, alpha, kappa)
+                iterations += r.iterations
+            if not r.converged:
                 continue
-            p = self._point(x, phi, res, it, ok)
+            p = self._point(r.root, r.value, r.residual, iterations, r.converged)
             if not any(self._same(p, f) for f in known + found):
                 found.append(p)
         found.sort(key=lambda p: -p.free_entropy)

@@ -345,10 +345,12 @@ class ReplicaTheory:
                     if j >= i and M[i, j] != 0) + "\n" + r"\end{align}"]
 
     def latex_equations(self):
-        """[(name, LaTeX)] of the free entropy and every saddle-point equation (for the CLI)."""
-        out = [("free entropy", _tex(self.free_entropy))]
-        for theta, eq in zip(self.order_parameters, self.saddle_point_equations):
-            out.append(("saddle point %s" % theta, "%s = %s" % (_tex(eq.lhs), _tex(eq.rhs))))
+        """``[(name, Eq)]``: the free entropy, every saddle-point equation, and (teacher scenario) the generalization
+        error."""
+        out = [("free entropy", sp.Eq(sp.Symbol("phi"), self.free_entropy, evaluate=False))]
+        out += [("saddle point %s" % theta, eq) for theta, eq in zip(self.order_parameters, self.saddle_point_equations)]
+        if self.scenario == "teacher":
+            out.append(("generalization error", sp.Eq(sp.Symbol("epsilon"), self.generalization_error, evaluate=False)))
         return out
 
     def compile(self, precision=None):

@@ -1,0 +1,167 @@
+"""The package's layout: one family per subpackage over shared stages, no import cycle, no lazy import, no private
+name crossing a module boundary (in the package, the tests, numeric/ and derivations/), one protocol."""
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbolic_rg as srg
+from symbolic_rg import cache, protocol
+
+ROOT = pathlib.Path(srg.__file__).parent
+REPO = ROOT.parent
+FAMILIES = ("kernel", "gated", "replica", "pdlt", "simulate")
+
+
+def _modules():
+    out = {}
+    for f in ROOT.rglob("*.py"):
+        parts = list(f.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports(name, path):
+    """``(module imported, line, at top level)`` for every import of a package module in ``path``."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    top = {id(n) for n in tree.body}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[:len(package.split(".")) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            out += [(target + "." + a.name if target + "." + a.name in MODULES else target, node.lineno, id(node) in top)
+                    for a in node.names]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            out += [(n, node.lineno, id(node) in top) for n in names if n.startswith("symbolic_rg")]
+    return out
+
+
+MODULES = _modules()
+
+
+def test_no_lazy_import_of_the_package():
+    lazy = ["%s:%d imports %s inside a function" % (name, line, target)
+            for name, path in MODULES.items() for target, line, top in _imports(name, path) if not top]
+    assert not lazy
+
+
+def test_no_import_cycle():
+    """Module-level imports between the package's modules form a DAG (a package's ``__init__`` re-exporting its
+    children is not an edge back)."""
+    graph = {name: {t for t, _, _ in _imports(name, path) if t in MODULES and t != name}
+             for name, path in MODULES.items() if path.name != "__init__.py"}
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(trail + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+
+
+def _private_crossings(path, own_modules=()):
+    """Private names imported from another module, or read as attributes of an imported module."""
+    tree = ast.parse(path.read_text())
+    imported_modules = set()
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("symbolic_rg")):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    out.append("%s:%d imports %s" % (path, node.lineno, a.name))
+                imported_modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            imported_modules.update(a.asname or a.name.split(".")[0] for a in node.names
+                                    if a.name.startswith("symbolic_rg"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and isinstance(node.value, ast.Name) and node.value.id in imported_modules:
+            out.append("%s:%d reads %s.%s" % (path, node.lineno, node.value.id, node.attr))
+    return out
+
+
+@pytest.mark.parametrize("where", ["symbolic_rg", "tests", "numeric", "derivations"])
+def test_no_private_name_crosses_a_module_boundary(where):
+    files = sorted((REPO / where).rglob("*.py"))
+    assert files
+    assert [c for f in files for c in _private_crossings(f)] == []
+
+
+def test_one_folder_per_family_with_a_three_line_docstring():
+    for family in FAMILIES:
+        init = ROOT / family / "__init__.py"
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and len([line for line in doc.splitlines() if line.strip()]) <= 3, family
+
+
+GENERIC_CHECKS = {"_check_array", "_check_positive", "_check_nonnegative", "_check_count", "_widths_array",
+                  "_sigma2_array", "_temperature_array", "_widths", "_sigma2"}
+
+
+def test_argument_checks_live_in_one_module():
+    """The generic checks (arrays, counts, positivity, temperatures, widths, prior variances, precision) are written
+    once, in :mod:`symbolic_rg.checks`, with one wording: ``NAME must be RANGE, got VALUE`` (the command line parses
+    its options with argparse types of its own, worded by option)."""
+    own = [(name, n.name) for name, path in MODULES.items() if name not in ("symbolic_rg.checks", "symbolic_rg.cli")
+           for n in ast.walk(ast.parse(path.read_text()))
+           if isinstance(n, ast.FunctionDef) and n.name in GENERIC_CHECKS
+           and not any("checks." in ast.unparse(c) for c in ast.walk(n) if isinstance(c, ast.Call))]
+    assert own == []
+    with pytest.raises(srg.ParameterError, match=r"^widths: N_2 must be an integer >= 1, got -3.0$"):
+        srg.checks.widths(2, [4, -3])
+    with pytest.raises(srg.ParameterError, match=r"^precision \(decimal digits\) must be an integer >= 16, got 15$"):
+        srg.derive(srg.deep_linear(1)).compile(precision=15)
+
+
+def test_the_cache_hashes_every_module_of_the_package():
+    files = {f.relative_to(ROOT).as_posix() for f in cache.source_files()}
+    assert {"replica/solver.py", "kernel/codegen.py", "printers.py", "gated/theory.py"} <= files
+    assert len(files) == len(MODULES)
+
+
+THEORIES = {
+    "kernel": lambda: srg.derive(srg.deep_linear(1)),
+    "gated": lambda: srg.derive(srg.ggdln(1, gates=2)),
+    "replica": lambda: srg.derive(srg.deep_perceptron(1, "random")),
+    "sk": lambda: srg.replica.sk(0),
+    "pdlt": lambda: srg.PDLTTheory("relu"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(THEORIES))
+def test_every_theory_follows_the_protocol(family):
+    theory = THEORIES[family]()
+    assert isinstance(theory, protocol.Theory)
+    rows = theory.latex_equations()
+    assert rows and all(isinstance(name, str) and isinstance(eq, sp.Eq) for name, eq in rows)
+    if family != "pdlt":     # PDLT's stationarity conditions are the flow's fixed point and criticality, in (K*, C)
+        assert len(theory.saddle_point_equations) == len(theory.order_parameters)
+    assert theory.latex().strip() and "\\documentclass" in theory.latex(document=True)
+    assert isinstance(theory.compile(), protocol.Solver)
+
+
+def test_solutions_follow_the_protocol():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 5)), rng.standard_normal(12)
+    solutions = [srg.derive(srg.deep_linear(2)).compile().solve(X, y, width=20, T=0.2),
+                 srg.derive(srg.ggdln(1, gates=2)).compile().solve(X, y, [30], T=0.2),
+                 srg.derive(srg.deep_perceptron(1, "random")).compile().solve(0.5)]
+    for sol in solutions:
+        assert isinstance(sol, protocol.Solution)
+        assert sol.converged and sol.residual < 1e-6
+        out = sol.as_dict()
+        assert isinstance(out, dict) and out["converged"] is True
