@@ -103,7 +103,7 @@ def _pieces(expr):
     for e, cond in expr.args:
         interval = (cond.as_set() if cond is not sp.true else sp.S.Reals).intersect(covered)
         covered = covered - interval
-        if interval is sp.S.EmptySet:
+        if interval is sp.S.EmptySet or isinstance(interval, sp.FiniteSet):     # points: measure zero
             continue
         if not isinstance(interval, sp.Interval):
             return None
@@ -171,32 +171,73 @@ _T_MAX = 38.0          # |t| <= 38 in units of sqrt(K): the Gaussian weight beyo
 def gaussian_expectation(integrand, K, rtol=1e-12):
     r""":math:`\langle f(z)\rangle_K`, :math:`z\sim\mathcal N(0,K)`, for a SymPy expression ``integrand`` in ``z``.
 
-    Closed form (SymPy) for piecewise-polynomial integrands.  Otherwise the trapezoidal rule in
-    :math:`t = z/\sqrt K` on :math:`[-38, 38]` (spectrally accurate for integrands analytic in a strip, e.g.
-    tanh, erf, GELU, SWISH), halving the step from 0.2 until two rules agree to ``rtol`` (relative, absolute
-    below 1); ``error`` is the last difference.  Points where the float64 formula overflows are evaluated
-    in mpmath; an integrand that is itself not finite there raises an error.
+    Closed form (SymPy) for piecewise-polynomial integrands.  Otherwise, for an integrand analytic on the whole
+    line, the trapezoidal rule in :math:`t = z/\sqrt K` on :math:`[-38, 38]` (spectrally accurate for integrands
+    analytic in a strip, e.g. tanh, erf, GELU, SWISH); for a piecewise integrand (a jump or a kink where a
+    condition changes, after rewriting Abs, Max, Heaviside as Piecewise) composite 16-point Gauss--Legendre panels
+    on each piece separately, so that every breakpoint is a panel edge.  The step (panel count) is halved
+    (doubled) until two rules agree to ``rtol`` (relative, absolute below 1); ``error`` is the last difference.
+    Points where the float64 formula overflows are evaluated in mpmath; an integrand that is itself not finite
+    there raises an error.
     """
     if not (np.isfinite(K) and K > 0):
         raise ParameterError("the variance K must be > 0, got %r" % (K,))
     closed, closed_numeric, f = _rule(integrand)
     if closed is not None:
         return Expectation(float(closed_numeric(K)), 0.0, closed)
-    previous, h = None, 0.2
-    while h > 1e-4:
-        t = np.arange(-_T_MAX, _T_MAX + h / 2, h)
-        weight = np.exp(-t**2 / 2) / np.sqrt(2 * np.pi)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            values = f(np.sqrt(K) * t)
-        redo = ~np.isfinite(values) & (weight > 0)     # float64 overflow of the formula: evaluate in mpmath
-        if np.any(redo):
-            values = np.where(np.isfinite(values), values, 0.0)
-            values[redo] = [_mp_value(integrand, np.sqrt(K) * ti) for ti in t[redo]]
-        q = float(h * np.sum(np.where(weight > 0, values * weight, 0.0)))
+    pieces = _numeric_pieces(integrand)
+    previous, level = None, 0
+    while level < 12:
+        q = sum(_piece_rule(g, expr, lo, hi, K, level) for g, expr, lo, hi in pieces) if pieces else \
+            _trapezoid(f, integrand, K, 0.2 / 2 ** level)
         if previous is not None and abs(q - previous) <= rtol * max(1.0, abs(q)):
             return Expectation(q, abs(q - previous), None)
-        previous, h = q, h / 2
+        previous, level = q, level + 1
     return Expectation(q, abs(q - previous), None)
+
+
+def _values(f, expr, x):
+    """``f`` at the points ``x`` (float64), the points where the formula overflows evaluated in mpmath."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        values = np.array(f(x), dtype=float)
+    redo = ~np.isfinite(values)
+    if np.any(redo):
+        values[redo] = [_mp_value(expr, xi) for xi in x[redo]]
+    return values
+
+
+def _trapezoid(f, expr, K, h):
+    t = np.arange(-_T_MAX, _T_MAX + h / 2, h)
+    weight = np.exp(-t**2 / 2) / np.sqrt(2 * np.pi)
+    keep = weight > 0
+    return float(h * np.sum(_values(f, expr, np.sqrt(K) * t[keep]) * weight[keep]))
+
+
+_GL16 = np.polynomial.legendre.leggauss(16)
+
+
+def _piece_rule(f, expr, lo, hi, K, level):
+    r"""One piece :math:`\int_{lo}^{hi}Dt\,f(\sqrt Kt)` (``lo``, ``hi`` in z), on 16-point Gauss--Legendre panels
+    of width 0.5 / 2**level in t (the piece clipped to |t| <= 38)."""
+    a, b = max(lo / np.sqrt(K), -_T_MAX), min(hi / np.sqrt(K), _T_MAX)
+    if not b > a:
+        return 0.0
+    n = int(np.ceil((b - a) / 0.5)) * 2 ** level
+    edges = np.linspace(a, b, n + 1)
+    mid, half = (edges[1:] + edges[:-1]) / 2, (edges[1:] - edges[:-1]) / 2
+    t = (mid[:, None] + half[:, None] * _GL16[0][None, :]).ravel()
+    w = (half[:, None] * _GL16[1][None, :]).ravel() * np.exp(-t**2 / 2) / np.sqrt(2 * np.pi)
+    return float(np.sum(_values(f, expr, np.sqrt(K) * t) * w))
+
+
+@lru_cache(maxsize=None)
+def _numeric_pieces(integrand):
+    """``[(numeric f_i, f_i, lower_i, upper_i)]`` of a piecewise integrand (in z), or None if it is one analytic
+    expression on the whole line (or not of piecewise form)."""
+    pieces = _pieces(sp.piecewise_fold(integrand.rewrite(sp.Piecewise)))
+    if pieces is None or len(pieces) == 1:
+        return None
+    return [(numeric(e), e, float(lo), float(hi)) for e, lo, hi in pieces]
 
 
 class Criticality(NamedTuple):
