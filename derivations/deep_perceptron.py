@@ -2,7 +2,7 @@
 free entropy per weight (weight entropies, hidden-layer spin terms, output term), the saddle-point equations of
 every layer, in the random scenario the replicon block (stability of replica symmetry) and in the teacher scenario
 the generalization error.  Copy this script for a new replicated model
-(a new layer rule in symbolic_rg/replica.py composes with the others).
+(a new layer rule in symbolic_rg/replica/rules.py composes with the others).
 
     python derivations/deep_perceptron.py [--depth 3] [--scenario random|teacher] [--out FILE]
 """

@@ -2,7 +2,7 @@
 entropy from the replicated partition function (pair terms with their conjugates eliminated, the spin trace
 decoupled level by level under the Parisi ansatz, the n -> 0 limit), the saddle-point equations in every overlap
 q_j and breakpoint m_j, the energy, and the zero-temperature limit.  Copy this script for a new replicated model
-(a new ansatz in symbolic_rg/sk.py composes with the same rules).
+(a new ansatz in symbolic_rg/replica/parisi.py composes with the same rules).
 
     python derivations/sk.py [--ansatz rs|1rsb|2rsb] [--out FILE]
 """

@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 import symbolic_rg as srg
-from symbolic_rg import codegen
+from symbolic_rg.kernel import codegen
 from symbolic_rg.data import digits
 from symbolic_rg.kernel import SpectralData, parameter_grid
 from symbolic_rg.symbols import eigenvalue, label, mode

@@ -95,7 +95,7 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
          # go below the teacher chain's overlaps (at c = 20, alpha = 4, 200 wrong outputs came back to them, 600 not)
          (2, 10, 8.0): ("melted", dict(MELTED, errors=100)), (3, 10, 8.0): ("melted", dict(MELTED, errors=100)),
          (2, 20, 2.0): ("melted", dict(MELTED, errors=300)), (2, 20, 4.0): ("melted", dict(MELTED, errors=600))}
-# parallel tempering (perceptron_mc.TemperedChain: replicas at these finite inverse temperatures in the number of wrong
+# parallel tempering (monte_carlo.TemperedChain: replicas at these finite inverse temperatures in the number of wrong
 # training outputs below the one at beta = infinity, which is measured) where the plain chains from the two starts
 # stayed apart after 2 x 10^5 sweeps; the sweeps in EQUILIBRIUM_POINTS are then per replica (4, 56 and 66 min on 2
 # cores for 2 x 10^4, 9 x 10^4 and 4 x 10^4 sweeps with the first propagation kernel; the present one, which allocates
@@ -110,19 +110,19 @@ BELOW = {(3, 5, 8.0): ("annealed", {"anneal_sweeps": 20000}),   # the default an
 # (0.548, 0.634), the latter still rising): the bracket in docs/, not settled.
 LADDERS = {(2, 5, 4.0): np.geomspace(0.5, 12.0, 24), (3, 5, 4.0): np.geomspace(0.05, 12.0, 32),
            (3, 5, 8.0): np.geomspace(0.05, 12.0, 32), (2, 10, 4.0): np.geomspace(0.5, 12.0, 48)}
-# chunks after which the ladder moves to equal exchange rates (perceptron_mc.tuned_ladder of the rates measured so far)
+# chunks after which the ladder moves to equal exchange rates (monte_carlo.tuned_ladder of the rates measured so far)
 RETUNE = {(3, 5, 8.0): 2, (3, 5, 4.0): 2, (2, 10, 4.0): 2}
 
 
 def equilibrium(out, quick=False, points=EQUILIBRIUM_POINTS, above_only=False, checkpoints=None, chunk=None,
                 max_sweeps=None):
-    """Brackets (``perceptron_mc.bracket``: a chain from the teacher and one from below, an annealed start or, where
+    """Brackets (``monte_carlo.bracket``: a chain from the teacher and one from below, an annealed start or, where
     BELOW says so, a melted one, on the same data, run until they agree or for at most ``sweeps`` each) at
     (depth, c, alpha, sweeps); ``above_only``: the teacher chain alone (an upper bound where no start from below is
     found in reasonable time); OUT_equilibrium.json is rewritten after every point (the other points already there
     are kept), then OUT_equilibrium.png.  ``checkpoints``: a folder where each bracket saves its chains after every
     chunk (``chunk`` sweeps, default sweeps / 20; a melted start beside it) and from which a stopped one resumes
-    (``perceptron_mc.bracket``); a run's ``seconds`` are then those of the last call, and ``resumed`` says so.
+    (``monte_carlo.bracket``); a run's ``seconds`` are then those of the last call, and ``resumed`` says so.
     ``max_sweeps``: run every point to that many sweeps instead of its own (its own still fix the measurement
     interval and the default chunk, so that a checkpointed bracket can be extended)."""
     path = out + "_equilibrium.json"

@@ -4,10 +4,10 @@ Describe a network (:mod:`~symbolic_rg.layers`), :func:`derive` its theory (one 
 :mod:`~symbolic_rg.kernel`, :mod:`~symbolic_rg.gated`, :mod:`~symbolic_rg.replica`, :mod:`~symbolic_rg.pdlt`),
 export LaTeX, ``compile`` a solver, solve; :mod:`~symbolic_rg.simulate` samples the real networks.
 """
-from . import checks, data, gated, kernel, pdlt, replica, simulate
+from . import checks, data, gated, kernel, parallel, pdlt, replica, simulate
 from .activations import activation, criticality, gaussian_expectation
 from .derive import derive
-from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 from .gated import FixedGates, GatedTheory, HalfSpaceGates, SigmoidGates
 from .kernel import Theory
 from .layers import GatedLinear, GatedReadout, Linear, LinearReadout, Network, Nonlinear, deep_linear, deep_nonlinear, ggdln
@@ -19,6 +19,6 @@ __all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "Nonlinear", "The
            "LinearReadout", "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "activation", "criticality", "gaussian_expectation", "PDLTTheory", "kernel_recursion", "finite_width",
            "deep_perceptron", "DeepPerceptron", "ReplicaTheory",
-           "kernel", "gated", "replica", "pdlt", "simulate", "checks", "data",
-           "ParameterError", "NoSolutionError", "ConvergenceError"]
+           "kernel", "gated", "replica", "pdlt", "simulate", "checks", "data", "parallel",
+           "ParameterError", "NoSolutionError", "ConvergenceError", "SweepError"]
 __version__ = "0.1.0"

@@ -53,12 +53,16 @@ def load_pickle(path: pathlib.Path):
 
 def stored_theory(kind, network, properties):
     """The derived theory ``kind(network)`` from the disk cache, or derived now with ``properties``
-    evaluated (cached properties) and stored."""
+    evaluated (cached properties) and stored.  What is stored is the theory's state (its ``__dict__``): a theory
+    itself pickles as the call that derives it, which reads this entry (see :mod:`symbolic_rg.parallel`)."""
     path = cache_dir() / ("%s_%s.pkl" % (kind.__name__, key(repr(network))))
-    theory = load_pickle(path)
-    if not isinstance(theory, kind):
+    state = load_pickle(path)
+    if isinstance(state, dict):
+        theory = kind.__new__(kind)
+        theory.__dict__.update(state)
+    else:
         theory = kind(network)
         for name in properties:
             getattr(theory, name)
-        atomic_write(path, pickle.dumps(theory))
+        atomic_write(path, pickle.dumps(theory.__dict__))
     return theory

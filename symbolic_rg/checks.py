@@ -7,14 +7,15 @@ symbolic_rg.errors.ParameterError: depth must be an integer >= 1, got 0
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["array", "integer", "positive", "nonnegative", "temperature", "widths", "prior_variances", "precision",
-           "MIN_PRECISION"]
+__all__ = ["array", "integer", "finite", "positive", "nonnegative", "temperature", "widths", "prior_variances", "precision",
+           "float64_only", "MIN_PRECISION"]
 
 MIN_PRECISION = 16      # mpmath digits: below this arbitrary precision is no better than float64
 
@@ -31,7 +32,7 @@ def array(name, a, ndim):
     if a.size == 0:
         raise ParameterError("%s must not be empty, got shape %s" % (name, a.shape))
     if not np.all(np.isfinite(a)):
-        raise ParameterError("%s contains NaN or inf; its entries must be finite" % name)
+        raise ParameterError("%s must have finite entries, got NaN or inf" % name)
     return a
 
 
@@ -53,27 +54,58 @@ def integer(name, value, low=None, high=None):
     return int(value)
 
 
+def _real(name, value, allowed, ok):
+    """``value`` as a float if it is a finite real number with ``ok(value)``; else the error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok(value):
+        _fail(name, allowed, value)
+    return float(value)
+
+
+def finite(name, value):
+    """A finite real number."""
+    return _real(name, value, "a finite number", lambda v: True)
+
+
+def flag(name, value):
+    """``value`` one of True, False and None (None: the default, e.g. a progress bar only on a terminal)."""
+    if not any(value is v for v in (True, False, None)):
+        _fail(name, "True, False or None", value)
+    return value
+
+
+def instance(name, value, types, allowed):
+    """``value`` if it is an instance of ``types`` (``allowed`` says which in words)."""
+    if not isinstance(value, types):
+        _fail(name, allowed, value)
+    return value
+
+
 def positive(name, value):
-    """``value`` (a number or array) finite and > 0."""
-    v = np.asarray(value, dtype=float)
-    if v.size == 0 or np.any(~np.isfinite(v)) or np.any(v <= 0):
-        _fail(name, "finite and > 0", value)
-    return float(v) if v.ndim == 0 else v
+    """A finite real number > 0."""
+    return _real(name, value, "finite and > 0", lambda v: v > 0)
 
 
 def nonnegative(name, value):
-    """``value`` (a number or array) finite and >= 0."""
-    v = np.asarray(value, dtype=float)
-    if v.size == 0 or np.any(~np.isfinite(v)) or np.any(v < 0):
-        _fail(name, "finite and >= 0", value)
-    return float(v) if v.ndim == 0 else v
+    """A finite real number >= 0."""
+    return _real(name, value, "finite and >= 0", lambda v: v >= 0)
 
 
 def temperature(T, zero=True, name="temperature T"):
-    """A temperature: finite and >= 0 (``zero=False``: > 0); a number or an array of them."""
-    if T is None:
-        _fail(name, "a finite temperature >= 0" if zero else "a finite temperature > 0", T)
-    return nonnegative(name, T) if zero else positive(name, T)
+    """A temperature: finite and >= 0 (``zero=False``: > 0); a number, or an array of them (a grid)."""
+    allowed = "finite and >= 0" if zero else "finite and > 0"
+    try:
+        v = np.asarray(T, dtype=float)
+    except (TypeError, ValueError):
+        _fail(name, allowed, T)
+    if T is None or isinstance(T, bool) or v.size == 0 or np.any(~np.isfinite(v)) or np.any(v < 0 if zero else v <= 0):
+        _fail(name, allowed, T)
+    return float(v) if v.ndim == 0 else v
+
+
+def float64_only(precision, what):
+    """``precision`` must be None for solvers without an arbitrary-precision backend (``what`` names them)."""
+    if precision is not None:
+        _fail("precision", "None for %s (float64 only)" % what, precision)
 
 
 def widths(depth, values, infinite=False):

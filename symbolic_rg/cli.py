@@ -1,10 +1,13 @@
-"""Command line: ``symbolic-rg derive | solve | simulate | criticality | kernel | demo`` (architectures
-deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation; ``derive | solve
-deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve sk --ansatz
-rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking)."""
+"""Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | demo`` (architectures
+deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation; ``derive | solve | sweep
+deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve | sweep sk --ansatz
+rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep`` runs on local
+processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to stderr, on a
+terminal only, never with ``--quiet`` or ``--json``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pathlib
 import sys
@@ -12,10 +15,11 @@ import sys
 import numpy as np
 
 from . import data as _data
+from . import parallel
 from .activations import criticality
 from .demo import run as run_demo
 from .derive import derive
-from .errors import ConvergenceError, NoSolutionError, ParameterError
+from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 from .gated import FixedGates
 from .layers import deep_linear, deep_nonlinear, ggdln
 from .pdlt import PDLTTheory, norm_vertex
@@ -54,6 +58,16 @@ def _number(name):
             return float(text)
         except ValueError:
             raise argparse.ArgumentTypeError("%s must be a number, got %r" % (name, text)) from None
+    return parse
+
+
+def _positive_int_list(name):
+    def parse(text):
+        values = _float_list(name)(text)
+        if any(v != int(v) or v < 1 for v in values):
+            raise argparse.ArgumentTypeError("%s must be a positive integer or comma-separated positive integers, "
+                                             "got %r" % (name, text))
+        return [int(v) for v in values]
     return parse
 
 
@@ -346,27 +360,129 @@ def cmd_kernel(args):
     _print(out, args.json, 18)
 
 
+def _swept(args):
+    """The one option given several values (``sweep``): its name and values; every option becomes one number (the
+    swept one its first value, for the checks of the other options)."""
+    lists = {"--T": "T", "--alpha": "alpha", "--width": "width"}
+    several = [k for k, dest in lists.items() if getattr(args, dest) is not None and len(getattr(args, dest)) > 1]
+    if len(several) != 1:
+        raise ParameterError("sweep needs exactly one of --T, --alpha, --width with several comma-separated values, "
+                             "got %s" % (", ".join(several) if several else "none"))
+    name = several[0]
+    values = getattr(args, lists[name])
+    for dest in lists.values():
+        value = getattr(args, dest)
+        setattr(args, dest, None if value is None else value[0])
+    return name, values
+
+
+def _executor(args):
+    """``--workers N``: N local processes; ``--scheduler ADDRESS``: a client of that Dask scheduler; else None."""
+    if args.workers is not None and args.scheduler is not None:
+        raise ParameterError("give --workers N (local processes) or --scheduler ADDRESS (a Dask scheduler), not both")
+    if args.workers is not None:
+        return parallel.local_processes(args.workers)
+    return None if args.scheduler is None else parallel.scheduler(args.scheduler)
+
+
+def _with_errors(sweep, X_test, y_test):
+    """The sweep's points (``as_dict``) with the generalization error, bias and variance of each."""
+    out = sweep.as_dict()
+    eg = sweep.generalization_error(X_test, y_test)
+    for point, total, bias, variance in zip(out["points"], *(np.ravel(a) for a in eg)):
+        point.update(generalization_error=float(total), bias=float(bias), variance=float(variance))
+    return out
+
+
+def _sweep(args, name, values, executor):
+    """The sweep of the command line's architecture along ``name`` (``--T``, ``--alpha`` or ``--width``)."""
+    kw = {"chunks": args.chunks, "executor": executor}
+    if args.architecture == "deep-perceptron":
+        if name != "--alpha":
+            raise ParameterError("sweep deep-perceptron sweeps --alpha, got %s" % name)
+        sweep = _replica_theory(args).compile().sweep(values, args.kappa, **kw)
+        return sweep, dict(sweep.as_dict(), depth=args.depth, scenario=args.scenario)
+    if args.architecture == "sk":
+        if name != "--T" or args.depth is not None or args.scenario != "random":
+            raise ParameterError("sweep sk sweeps --temperature (> 0); --depth and --scenario do not apply")
+        sweep = _sk_theory(args).compile().sweep(values, **kw)
+        return sweep, sweep.as_dict()
+    if name == "--alpha":
+        raise ParameterError("--alpha applies to deep-perceptron only")
+    if name == "--width" and (args.widths is not None or args.depth is None):
+        raise ParameterError("sweep --width N1,N2,... needs --depth L (equal widths), not --widths")
+    _require_T_and_data(args)
+    d = load_data(args.data, args.P, args.seed)
+    T = np.array(values) if name == "--T" else args.T
+    if args.architecture == "ggdln":
+        if args.exact:
+            raise ParameterError("--exact is available for deep-linear only")
+        if name == "--width":
+            if args.gates is None:
+                raise ParameterError("ggdln needs --gates M (gates per layer)")
+            network, W = _gated_network(args, args.depth, _outputs(d)), [[N] * args.depth for N in values]
+        else:
+            network, widths = _network(args, _outputs(d))
+            W = widths["widths"]
+        sweep = derive(network).compile().sweep(d.X_train, d.y_train, W, T=T, sigma2=_sigma2(args),
+                                                gates=args.gates, gate_seed=args.gate_seed, **kw)
+        return sweep, dict(_with_errors(sweep, d.X_test, d.y_test), P=int(d.X_train.shape[0]))
+    if name == "--width":
+        _reject_gate_options(args)
+        network, widths = ARCHITECTURES[args.architecture](args.depth), {"width": np.array(values)}
+    else:
+        network, widths = _network(args)
+    if args.exact and args.architecture == "relu":
+        raise ParameterError("--exact is available for deep-linear only (relu is the heuristic saddle point)")
+    solver = derive(network).compile(method="exact" if args.exact else "saddle")
+    sweep = solver.sweep(d.X_train, d.y_train, sigma2=_sigma2(args), T=T, **widths, **kw)
+    return sweep, dict(_with_errors(sweep, d.X_test, d.y_test), P=int(d.X_train.shape[0]),
+                       method="exact" if args.exact else "saddle")
+
+
+def cmd_sweep(args):
+    _reject_ansatz(args)
+    name, values = _swept(args)
+    executor = _executor(args)
+    try:
+        sweep, out = _sweep(args, name, values, executor)
+    finally:
+        if executor is not None:
+            (executor.close if hasattr(executor, "close") else executor.shutdown)()
+    if args.json:
+        print(json.dumps(out))
+        return
+    rows = [r for r in sweep.rows() if r.get("selected", True)]
+    columns = [c for c in rows[0] if c not in ("branch", "selected")]
+    print(" ".join("%14s" % c for c in columns))
+    for r in rows:
+        print(" ".join("%14.6g" % r[c] if isinstance(r[c], float) else "%14s" % r[c] for c in columns))
+
+
 def cmd_demo(args):
     run_demo(out=args.out, quick=args.quick)
 
 
-def _network_and_data_arguments(p, models=()):
-    """Arguments shared by ``solve`` and ``simulate``: architecture, widths, priors, T, data, seed, --json."""
+def _network_and_data_arguments(p, models=(), lists=False):
+    """Arguments shared by ``solve``, ``sweep`` and ``simulate``: architecture, widths, priors, T, data, seed,
+    --json, --quiet (``lists``: --T, --alpha and --width take comma-separated values, for ``sweep``)."""
     p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"] + list(models))
     p.add_argument("--depth", type=_positive_int("--depth"))
-    p.add_argument("--width", type=_positive_int("--width"))
+    p.add_argument("--width", type=_positive_int_list("--width") if lists else _positive_int("--width"))
     p.add_argument("--widths", type=_widths)
     p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
-    p.add_argument("--T", "--temperature", dest="T", type=_number("--T"),
+    p.add_argument("--T", "--temperature", dest="T", type=_float_list("--T") if lists else _number("--T"),
                    help="temperature (required except for deep-perceptron; sk: T >= 0, 0 for the ground state)")
     p.add_argument("--data", help="digits | teacher | FILE.npz (X_train, y_train, X_test, y_test); required except "
                                   "for deep-perceptron")
     p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split and of the sampler")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON (and no progress bar)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     _gate_arguments(p)
     p.add_argument("--gate-seed", type=int, default=0, help="seed of the built-in half-space gates (ggdln)")
-    p.add_argument("--alpha", type=_number("--alpha"), help="deep-perceptron: load M/c (> 0)")
+    p.add_argument("--alpha", type=_float_list("--alpha") if lists else _number("--alpha"),
+                   help="deep-perceptron: load M/c (> 0)")
     p.add_argument("--kappa", type=_number("--kappa"), default=0.0, help="deep-perceptron: Gardner margin (>= 0; "
                                                                            "0 in the teacher scenario)")
     _scenario_argument(p)
@@ -410,6 +526,18 @@ def build_parser():
     p.add_argument("--one-loop", action="store_true", help="saddle point plus its 1/N (Gaussian-fluctuation) correction")
     p.set_defaults(func=cmd_solve)
 
+    p = sub.add_parser("sweep", help="solve along one parameter given several comma-separated values (--T, --alpha "
+                                     "or --width), in parallel with --workers or --scheduler")
+    _network_and_data_arguments(p, ["sk"], lists=True)
+    _ansatz_argument(p)
+    p.add_argument("--exact", action="store_true", help="deep-linear: the exact finite-width posterior")
+    p.add_argument("--chunks", type=_positive_int("--chunks"),
+                   help="contiguous chunks of the sweep (warm starts restart at each; default: the family's)")
+    p.add_argument("--workers", type=_positive_int("--workers"), help="run the chunks on N local processes")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on a running Dask scheduler, e.g. "
+                                                          "tcp://host:8786 (pip install 'symbolic-rg[dask]')")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("simulate", help="sample the real finite network's weight posterior")
     _network_and_data_arguments(p)
     p.add_argument("--samples", type=int, default=2000, help="kept samples (sweeps for Gibbs)")
@@ -438,6 +566,7 @@ def build_parser():
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")
     p.add_argument("--quick", action="store_true", help="fewer widths (for smoke tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -445,8 +574,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
-    except (ParameterError, NoSolutionError, ConvergenceError, ImportError) as exc:
+        with parallel.quiet() if getattr(args, "json", False) or getattr(args, "quiet", False) \
+                else contextlib.nullcontext():
+            args.func(args)
+    except (ParameterError, NoSolutionError, ConvergenceError, SweepError, ImportError) as exc:
         print("symbolic-rg: error: %s" % exc, file=sys.stderr)
         return 2
     return 0

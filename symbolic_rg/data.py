@@ -51,8 +51,7 @@ def teacher(P=200, N0=100, P_test=500, noise=0.1, seed=0):
     checks.integer("P", P, low=1)
     checks.integer("N0", N0, low=1)
     checks.integer("P_test", P_test, low=1)
-    if not np.isfinite(noise) or noise < 0:
-        raise ParameterError("noise must be finite and >= 0, got %r" % (noise,))
+    checks.nonnegative("noise", noise)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(N0)
     X, Xt = rng.standard_normal((P, N0)), rng.standard_normal((P_test, N0))

@@ -11,3 +11,13 @@ class NoSolutionError(ValueError):
 
 class ConvergenceError(RuntimeError):
     """The saddle-point solver did not converge; the message names the parameter point."""
+
+
+class SweepError(RuntimeError):
+    """A sweep stopped before every point was solved because its executor or a worker failed: ``partial`` is the
+    sweep of the points that finished (of the same family, in order), ``missing`` the flat indices of the others;
+    the executor's error is chained (``__cause__``)."""
+
+    def __init__(self, message, partial=None, missing=()):
+        super().__init__(message)
+        self.partial, self.missing = partial, list(missing)

@@ -1,6 +1,8 @@
 """LaTeX export in a form a person would put in a paper, and that SymPy's parser reads back."""
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
@@ -24,17 +26,18 @@ def latex(expr) -> str:
     return PhysicsLatexPrinter({"ln_notation": False}).doprint(expr)
 
 
-def _terms(expr, per_line):
-    r"""LaTeX of a sum split into lines of ``per_line`` terms (continuation lines start with ``&\quad``; all but the last line are unnumbered)."""
+def _terms(expr, per_line, tex=latex, newline=" \\nonumber \\\\\n&\\quad "):
+    r"""LaTeX of a sum split into lines of ``per_line`` terms (continuation lines start with ``&\quad``; all but the
+    last line are unnumbered); ``tex`` prints each term."""
     terms = expr.as_ordered_terms() if isinstance(expr, sp.Add) else (expr,)
     parts = []
     for i, term in enumerate(terms):
-        text = latex(term)
+        text = tex(term)
         if i and not text.startswith("-"):
             text = "+ " + text
         parts.append(text)
     lines = [" ".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
-    return " \\nonumber \\\\\n&\\quad ".join(lines)
+    return newline.join(lines)
 
 
 def align(rows, per_line=3) -> str:
@@ -45,6 +48,18 @@ def align(rows, per_line=3) -> str:
         tag = r" \tag*{\small %s}" % text if text else ""
         lines.append("%s &= %s%s" % (latex(eq.lhs), _terms(eq.rhs, per_line), tag))
     return "\\begin{align}\n" + " \\\\\n".join(lines) + "\n\\end{align}"
+
+
+def display(rows, tex=latex, per_line=3) -> str:
+    r"""A theory's ``latex_equations()`` rows ``(name, Eq)`` as one notebook display, ``$$\begin{aligned}..$$``
+    (what ``_repr_latex_`` returns: MathJax renders ``aligned``, but no ``align`` or ``\tag`` inside it); each row
+    named in a text column, long right-hand sides continued ``per_line`` terms a line; ``tex`` prints the
+    expressions (a family's own printer)."""
+    lines = []
+    for name, eq in rows:
+        label = re.sub(r"[^\w\s,.()'-]", "", name).replace("_", "")
+        lines.append(r"%s &= %s && \text{%s}" % (tex(eq.lhs), _terms(eq.rhs, per_line, tex, " \\\\\n&\\quad "), label))
+    return "$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$"
 
 
 def document(title: str, body: str) -> str:

@@ -235,8 +235,7 @@ def ggdln(depth, gates=None, gated_readout=False, shared_gates=False, outputs=1,
             raise ParameterError("gates must be one count or %d counts (one per layer [+ readout]), got %r"
                                  % (depth, gates))
         for c in counts:
-            if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-                raise ParameterError("gate counts M must be integers >= 1, got %r" % (gates,))
+            checks.integer("gate counts M", c, low=1)
         if shared_gates and len(set(counts)) != 1:
             raise ParameterError("shared gates need one gate count, got %r" % (gates,))
     for l in linear_layers:

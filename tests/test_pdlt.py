@@ -414,7 +414,7 @@ def test_solver_argument_errors():
         solver.sweep(X, [1, 2.0], 2.0)
     with pytest.raises(ParameterError, match=r"^X must be a 2-D array, got shape \(3,\)$"):
         solver.solve(np.ones(3), 2, 2.0)
-    with pytest.raises(ParameterError, match="^X contains NaN or inf"):
+    with pytest.raises(ParameterError, match="^X must have finite entries, got NaN or inf"):
         solver.solve(np.full((2, 2), np.nan), 2, 2.0)
     with pytest.raises(ParameterError, match=r"^widths: N_2 must be an integer >= 1, got 0.5$"):
         solver.solve(X, 3, 2.0, widths=[10, 0.5])

@@ -63,7 +63,7 @@ def test_mala_agrees_with_exact_theory():
 
 def test_sampler_rejects_bad_input():
     X, y, Xt, yt = teacher_data(P=5, N0=4, P_test=2)
-    with pytest.raises(srg.ParameterError, match="T > 0"):
+    with pytest.raises(srg.ParameterError, match="temperature T must be finite and > 0"):
         gibbs_deep_linear(X, y, Xt, [3], T=0.0)
     with pytest.raises(srg.ParameterError, match="samples"):
         gibbs_deep_linear(X, y, Xt, [3], T=0.1, samples=0)

@@ -173,7 +173,7 @@ def test_bad_data(solvers, small_data):
     X, y, Xt, yt = small_data
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    with pytest.raises(srg.ParameterError, match="X contains NaN"):
+    with pytest.raises(srg.ParameterError, match="X must have finite entries"):
         solvers[1].solve(Xn, y, width=10, T=0.1)
     with pytest.raises(srg.ParameterError, match="rows"):
         solvers[1].solve(X, y[:-1], width=10, T=0.1)
@@ -231,3 +231,14 @@ def test_solvers_and_results_follow_the_protocol(theories, solvers, small_data):
         assert isinstance(result, srg.protocol.Solution)
     out = json.loads(json.dumps(sw.as_dict()))
     assert out["shape"] == [2] and out["points"][1] == sw[1].as_dict()
+
+
+def test_width_grid_and_array_widths():
+    """``width=[...]`` sweeps equal widths (a grid), ``widths=`` may be an array with one entry per layer."""
+    from symbolic_rg.kernel import parameter_grid
+    grid, shape = parameter_grid(3, width=[50, 100, 200], T=0.1)
+    assert shape == (3,) and np.allclose(grid[:, 1:4], 1 / np.array([[50] * 3, [100] * 3, [200] * 3]))
+    grid, shape = parameter_grid(3, widths=np.array([200, 100, 300]), T=0.1)
+    assert shape == () and np.allclose(grid[0, 1:4], [1 / 200, 1 / 100, 1 / 300])
+    with pytest.raises(srg.ParameterError, match="3 widths"):
+        parameter_grid(3, widths=[10, 20], T=0.1)

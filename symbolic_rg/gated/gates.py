@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..errors import ParameterError
 
 __all__ = ["HalfSpaceGates", "SigmoidGates", "FixedGates", "TaskGates", "evaluate_gates"]
@@ -19,11 +20,8 @@ __all__ = ["HalfSpaceGates", "SigmoidGates", "FixedGates", "TaskGates", "evaluat
 
 class _ProjectionGates:
     def __init__(self, count, seed=0, bias=0.0):
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ParameterError("gate count M must be an integer >= 1, got %r" % (count,))
-        if not np.isfinite(bias):
-            raise ParameterError("gate bias must be finite, got %r" % (bias,))
-        self.count, self.seed, self.bias = int(count), int(seed), float(bias)
+        self.count = checks.integer("gate count M", count, low=1)
+        self.seed, self.bias = int(seed), checks.finite("gate bias", bias)
         self._directions = {}
 
     def directions(self, n_features):
@@ -53,9 +51,7 @@ class SigmoidGates(_ProjectionGates):
 
     def __init__(self, count, seed=0, bias=0.0, sharpness=4.0):
         super().__init__(count, seed, bias)
-        if not (np.isfinite(sharpness) and sharpness > 0):
-            raise ParameterError("sigmoid gate sharpness must be > 0, got %r" % (sharpness,))
-        self.sharpness = float(sharpness)
+        self.sharpness = checks.positive("sigmoid gate sharpness", sharpness)
 
     def __call__(self, X):
         return 1.0 / (1.0 + np.exp(-self.sharpness * self.field(X)))

@@ -19,16 +19,17 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
-from .. import checks
+from .. import checks, parallel
 from ..errors import ConvergenceError, NoSolutionError, ParameterError
 from ..matrices import face_split, lambdify
-from ..protocol import GeneralizationError, Iteration, SolutionSweep
+from ..protocol import GeneralizationError, Iteration, SolutionSweep, SolutionTable
 from .gates import FixedGates, HalfSpaceGates, evaluate_gates
 
-__all__ = ["GatedSolver", "GatedSolution", "GatedSweep", "START_SCALES"]
+__all__ = ["GatedSolver", "GatedSolution", "GatedSweep", "START_SCALES", "RULE"]
 
 START_SCALES = (1.0, 0.2, 5.0)      # starts: the infinite-width order parameters times these
 SINGULAR_RTOL = 1e-10               # at T = 0, min/max eigenvalue of K_GP below this: no interpolating weights
+RULE = "lowest effective action H among the converged stationary points (the minimum of H)"
 
 
 class _Data(NamedTuple):
@@ -270,15 +271,32 @@ class GatedSolver:
         :class:`~symbolic_rg.gated.FixedGates` for user arrays.  ``initial``: order parameters to start from
         (a warm start; the scaled infinite-width starts follow only if it does not converge).
         """
-        L = self.depth
-        widths = self._widths(widths)
-        s2 = self._sigma2(sigma2)
-        T = self._temperature(T)
+        setup = self._setup(X, y, gates, gate_seed)
+        point = self._point(setup, widths, sigma2, T)
+        sol = self._solution(setup, point, *self._roots(setup, point, tol, maxiter, starts, initial))
+        if raise_on_failure and not sol.converged:
+            raise ConvergenceError("matrix saddle point did not converge at T=%g, widths=%s, sigma2=%s "
+                                   "(max residual %.3g after %d iterations)"
+                                   % (sol.T, list(sol.widths), list(sol.sigma2), sol.residual, sol.iterations))
+        return sol
+
+    def _setup(self, X, y, gates, gate_seed):
+        """What a solve needs besides its parameter point: the training data with the gate values, the gate
+        functions, their counts and the compiled functions of those counts."""
         funcs = self.gate_functions(gates, gate_seed)
         data, raw = self.prepare(X, y, funcs)
         counts = {gs: arr.shape[1] for gs, arr in raw.items()}
-        self._check_gates(raw, T)
-        fn = self.compiled_functions(counts)
+        return _Setup(data, raw, funcs, counts, self.compiled_functions(counts))
+
+    def _point(self, setup, widths, sigma2, T):
+        """A parameter point, checked (widths at least the dimension of their order parameter; at T = 0, gates and
+        kernel that admit interpolating weights), with the infinite-width order parameters and their Cholesky
+        factors."""
+        L, fn = self.depth, setup.fn
+        widths = self._widths(widths)
+        s2 = self._sigma2(sigma2)
+        T = self._temperature(T)
+        self._check_gates(setup.raw, T)
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
                 raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d "
@@ -287,14 +305,19 @@ class GatedSolver:
         scalars = list(widths) + list(np.sqrt(s2))
         Vgp = self._infinite_width_order_parameters(fn, scalars)
         if T == 0:
-            Kgp, _ = self._kernel(np.atleast_2d(fn["input_tilt"](*Vgp, *scalars)), data)
+            Kgp, _ = self._kernel(np.atleast_2d(fn["input_tilt"](*Vgp, *scalars)), setup.data)
             ev = np.linalg.eigvalsh(Kgp)
             if ev[0] <= SINGULAR_RTOL * ev[-1]:
                 raise NoSolutionError("T = 0: the gated kernel on the training set is singular (rank %d < %d "
                                       "points); no interpolating weights — use T > 0 or fewer points"
                                       % (int(np.sum(ev > SINGULAR_RTOL * ev[-1])), len(ev)))
-        chol_ref = [np.linalg.cholesky(V) for V in Vgp]
-        evaluate, residual = self.objective(fn, data, T, widths, scalars, chol_ref)
+        return _Point(widths, s2, T, scalars, [np.linalg.cholesky(V) for V in Vgp])
+
+    def _roots(self, setup, point, tol, maxiter, starts, initial):
+        """L-BFGS from ``initial`` (if given; the ``starts`` follow only if it does not converge) and from the
+        infinite-width order parameters scaled by ``starts``: the best root and the distinct converged ones."""
+        chol_ref, widths = point.chol_ref, point.widths
+        evaluate, residual = self.objective(setup.fn, setup.data, point.T, widths, point.scalars, chol_ref)
         roots = []
         thetas = [self._pack([np.sqrt(scale) * C for C in chol_ref], chol_ref, widths) for scale in starts]
         if initial is not None:
@@ -308,13 +331,11 @@ class GatedSolver:
             Vs = [V.copy() for V in evaluate.last[0]]
             roots.append(_Root(Vs, float(r.value), int(r.iterations), bool(r.converged), float(r.residual),
                                evaluate.count - start))
-        best = _best(roots)
-        sol = GatedSolution(self, data, funcs, counts, widths, s2, T, fn, scalars, best, _distinct(roots))
-        if raise_on_failure and not sol.converged:
-            raise ConvergenceError("matrix saddle point did not converge at T=%g, widths=%s, sigma2=%s "
-                                   "(max residual %.3g after %d iterations)"
-                                   % (T, list(widths), list(s2), sol.residual, sol.iterations))
-        return sol
+        return _best(roots), _distinct(roots)
+
+    def _solution(self, setup, point, best, roots):
+        return GatedSolution(self, setup.data, setup.funcs, setup.counts, point.widths, point.s2, point.T, setup.fn,
+                             point.scalars, best, roots)
 
     @staticmethod
     def _infinite_width_order_parameters(fn, scalars):
@@ -336,11 +357,18 @@ class GatedSolver:
             out.append(L[np.tril_indices(L.shape[0])] * np.sqrt(N))
         return np.concatenate(out)
 
-    def sweep(self, X, y, widths, *, T, sigma2=1.0, gates=None, gate_seed=0, tol=1e-9, maxiter=3000):
-        """Saddle points along a path of parameter points, each warm-started from the previous one.
+    def sweep(self, X, y, widths, *, T, sigma2=1.0, gates=None, gate_seed=0, tol=1e-9, maxiter=3000,
+              raise_on_failure=True, chunks=None, executor=None, progress=None):
+        """Saddle points along a path of parameter points, each warm-started from the previous one of its chunk.
 
         ``widths``: a list of width specifications (each as in :meth:`solve`) or one for all points; ``T``:
-        a sequence of temperatures or one.  Their lengths must match (or be 1).  Returns a :class:`GatedSweep`.
+        a sequence of temperatures or one.  Their lengths must match (or be 1).  The path is cut into ``chunks``
+        contiguous chunks (default: one; with an ``executor``, :func:`~symbolic_rg.parallel.default_chunks`), each
+        warm-started from its own first point; they run one after the other, or as tasks of ``executor`` (a
+        :class:`concurrent.futures.Executor` or a dask ``Client``; gate functions must then pickle), with the same
+        numbers for the same chunks.  ``progress``: a bar.  Returns a :class:`GatedSweep`; a point that does not
+        converge raises a ConvergenceError at the end (``raise_on_failure``), a failed task keeps the finished
+        chunks (the error's ``partial``).
         """
         W = list(widths) if np.ndim(widths) == 2 or (np.ndim(widths) == 1 and self.depth == 1) else [widths]
         Ts = list(np.atleast_1d(np.asarray(T, dtype=float)))
@@ -348,14 +376,30 @@ class GatedSolver:
         if len(W) not in (1, n) or len(Ts) not in (1, n):
             raise ParameterError("sweep: %d width points and %d temperatures; their numbers must match or be 1"
                                  % (len(W), len(Ts)))
-        W, Ts = W * (n // len(W)), Ts * (n // len(Ts))
-        solutions, previous = [], None
-        for w, t in zip(W, Ts):
-            sol = self.solve(X, y, w, sigma2=sigma2, T=t, gates=gates, gate_seed=gate_seed, tol=tol,
-                             maxiter=maxiter, initial=previous)
-            solutions.append(sol)
-            previous = sol.order_parameters
-        return GatedSweep(solutions)
+        points = list(zip(W * (n // len(W)), Ts * (n // len(Ts))))
+        bounds = parallel.chunk_bounds(n, chunks or (parallel.default_chunks(n, executor) if executor else 1))
+        setup = self._setup(X, y, gates, gate_seed)
+
+        def solutions(rows, found):
+            return [self._solution(setup, self._point(setup, points[i][0], sigma2, points[i][1]), *roots)
+                    for i, roots in zip(rows, found)]
+        assemble = lambda done: GatedSweep([s for k in sorted(done) for s in solutions(range(*bounds[k]), done[k])])
+        tasks = [(self, X, y, points[lo:hi], sigma2, gates, gate_seed, tol, maxiter) for lo, hi in bounds]
+        found = parallel.run_chunks(_path, tasks, [hi - lo for lo, hi in bounds], executor, progress,
+                                    "gated saddle points", assemble)
+        sweep = GatedSweep(solutions(range(n), [r for part in found for r in part]))
+        bad = [i for i, sol in enumerate(sweep.solutions) if not sol.converged]
+        if raise_on_failure and bad:
+            sol = sweep[bad[0]]
+            raise ConvergenceError("matrix saddle point did not converge at T=%g, widths=%s, sigma2=%s (point %d "
+                                   "of %d; max residual %.3g after %d iterations)"
+                                   % (sol.T, list(sol.widths), list(sol.sigma2), bad[0], n, sol.residual,
+                                      sol.iterations))
+        return sweep
+
+    def __reduce__(self):
+        """Pickles as its theory (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {})
 
     def _widths(self, widths):
         """N_1..N_L from one width or L of them (integers >= 1), as a float array."""
@@ -387,6 +431,37 @@ class GatedSolver:
                                       % (gs.name, ", ".join(map(str, where)), int(off[0]), vals.shape[1]))
 
 
+def _path(solver, X, y, points, sigma2, gates, gate_seed, tol, maxiter, tick=None):
+    """The (best root, distinct roots) at each (widths, T) of ``points``, each warm-started from the previous
+    one's best (here or on a worker)."""
+    setup = solver._setup(X, y, gates, gate_seed)
+    out, previous = [], None
+    for widths, T in points:
+        best, roots = solver._roots(setup, solver._point(setup, widths, sigma2, T), tol, maxiter, START_SCALES,
+                                    previous)
+        out.append((best, roots))
+        previous = best.order_parameters
+        if tick is not None:
+            tick(1)
+    return out
+
+
+class _Setup(NamedTuple):
+    data: _Data
+    raw: dict
+    funcs: list
+    counts: dict
+    fn: dict
+
+
+class _Point(NamedTuple):
+    widths: np.ndarray
+    s2: np.ndarray
+    T: float
+    scalars: list
+    chol_ref: list
+
+
 class _Root(NamedTuple):
     order_parameters: list
     action: float
@@ -411,8 +486,16 @@ def _distinct(roots, rtol=1e-6):
     return out
 
 
-class GatedSolution:
+def _names(depth):
+    """The table columns of the parameters, and of the order parameters (tr V_l / d_l)."""
+    return (["T"] + ["N_%d" % l for l in range(1, depth + 1)] + ["sigma2_%d" % l for l in range(1, depth + 1)]
+            + ["sigma2_a"], ["tr(V_%d)/d_%d" % (l, l) for l in range(1, depth + 1)])
+
+
+class GatedSolution(SolutionTable):
     """The matrix saddle point at one parameter point and the observables it implies."""
+
+    rule = RULE
 
     def __init__(self, solver, data, gate_functions, gate_counts, widths, sigma2, T, fn, scalars, root, roots):
         self.solver, self.data, self.gate_functions, self.gate_counts = solver, data, gate_functions, gate_counts
@@ -543,6 +626,23 @@ class GatedSolution:
             out[g.item()] = GeneralizationError(bias + variance, bias, variance)
         return out
 
+    def rows(self):
+        """One row per distinct stationary point (``branch`` 0, ``selected``: this solution; then the others of
+        :attr:`roots` by action): the parameters, tr V_l / d_l, kernel scale (the selected point's), action,
+        iterations, residual, converged."""
+        names, ops = _names(len(self.widths))
+        params = dict(zip(names, map(float, [self.T, *self.widths, *self.sigma2])))
+        trace = lambda Vs: {n: float(np.trace(V) / V.shape[0]) for n, V in zip(ops, Vs)}
+        out = [{**params, "branch": 0, "selected": True, **trace(self.order_parameters),
+                "kernel_scale": self.kernel_scale, "action": float(self.action), "iterations": int(self.iterations),
+                "residual": float(self.residual), "converged": bool(self.converged)}]
+        for r in self.roots:
+            if r.action != self.action:
+                out.append({**params, "branch": len(out), "selected": False, **trace(r.order_parameters),
+                            "kernel_scale": np.nan, "action": r.action, "iterations": r.iterations,
+                            "residual": r.residual, "converged": r.converged})
+        return out
+
     def as_dict(self, X_test=None, y_test=None, gates_test=None):
         """JSON-ready summary: the deep-linear keys (``order_parameters`` = tr V_l / d_l) plus the matrices."""
         out = {"order_parameters": [float(np.trace(V) / V.shape[0]) for V in self.order_parameters],
@@ -563,6 +663,12 @@ class GatedSolution:
 class GatedSweep(SolutionSweep):
     """Saddle points along a sweep (:meth:`GatedSolver.sweep`): ``sweep[i]`` at point i (a :class:`GatedSolution`);
     ``order_parameters`` lists V_1..V_L per point."""
+
+    rule = RULE
+
+    def __init__(self, solutions):
+        super().__init__(solutions)
+        self.parameter_names, self.quantities = _names(len(self.solutions[0].widths)) if self.solutions else ((), ())
 
     @property
     def iterations(self):

@@ -39,8 +39,7 @@ from functools import cached_property, lru_cache
 
 import sympy as sp
 
-from .. import cache, latex as _latex
-from ..errors import ParameterError
+from .. import cache, checks, latex as _latex
 from ..layers import GatedLinear, Network
 from ..matrices import FaceSplit, PartialTrace
 from ..stages import GateSet
@@ -283,14 +282,18 @@ class GatedTheory:
         return _latex.document("Saddle-point theory: %s, depth %d" % (self.network.name, self.depth),
                                intro + "\n\n" + derivation + "\n\n" + body)
 
+    def __reduce__(self):
+        """Pickles as the derivation (read from the disk cache where it runs: a worker of a sweep)."""
+        return derive_gated, (self.network,)
+
     def _repr_latex_(self):
-        return "$$" + self.latex().replace("\\begin{align}", "\\begin{aligned}").replace("\\end{align}", "\\end{aligned}") + "$$"
+        """The notebook display: :meth:`latex_equations` as one aligned block."""
+        return _latex.display(self.latex_equations(), per_line=2)
 
     def compile(self, precision=None):
         """A float64 solver (:class:`~symbolic_rg.gated.GatedSolver`; NumPy/LAPACK on :math:`P\times P` matrices).
         There is no arbitrary-precision backend for matrix order parameters: ``precision`` must be None."""
-        if precision is not None:
-            raise ParameterError("precision must be None for a gated theory (float64 only), got %r" % (precision,))
+        checks.float64_only(precision, "a gated theory")
         return GatedSolver(self)
 
 

@@ -32,11 +32,11 @@ import mpmath as mp
 import numpy as np
 import sympy as sp
 
-from .. import checks
+from .. import checks, parallel
 from ..errors import ParameterError
-from ..protocol import GeneralizationError, SolutionSweep
+from ..protocol import GeneralizationError, SolutionSweep, SolutionTable
 from ..symbols import eigenvalue, label, mode, test_projection, test_variance
-from .solver import parameter_grid, spectral_data
+from .solver import grid_columns, grid_names, parameter_grid, spectral_data
 
 __all__ = ["ExactSolver", "ExactSolution", "ExactSweep", "ExactSolverMP", "ExactSolutionMP", "ExactSweepMP"]
 
@@ -147,16 +147,28 @@ class ExactSolver:
         self._data = data = spectral_data(self._data, X, y)
         return self._solve_row(data, grid[0], resolution)
 
-    def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, resolution=16):
+    def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, resolution=16, chunks=None,
+              executor=None, progress=None):
         """The exact posterior over a grid (any of ``widths`` entries, ``width``, ``sigma2`` entries and ``T`` may
-        be arrays, as in :meth:`Solver.sweep <symbolic_rg.kernel.Solver.sweep>`); returns an :class:`ExactSweep`."""
+        be arrays, as in :meth:`Solver.sweep <symbolic_rg.kernel.Solver.sweep>`); returns an :class:`ExactSweep`.
+        The points are independent: with an ``executor`` they are solved in ``chunks`` tasks (default
+        :func:`~symbolic_rg.parallel.default_chunks`), with the same numbers; ``progress``: a bar."""
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         resolution = checks.integer("resolution", resolution, low=4)
         self._data = data = spectral_data(self._data, X, y)
-        return ExactSweep(grid, shape, [self._solve_row(data, row, resolution) for row in grid])
+        solutions = lambda rows, parts: [ExactSolution(self, data, grid[i], *p) for i, p in zip(rows, parts)]
+        assemble = lambda rows, parts: ExactSweep(grid[rows], (len(rows),), solutions(rows, parts))
+        parts = parallel.each(self._posteriors, [(data, row, resolution) for row in grid], chunks, executor, progress,
+                              "exact posteriors", assemble)
+        return ExactSweep(grid, shape, solutions(range(len(grid)), parts))
 
     def _solve_row(self, data, row, resolution):
         """The :class:`ExactSolution` at one row ``[T, 1/N_1.., sigma_1^2.., sigma_a^2]`` of a parameter grid."""
+        return ExactSolution(self, data, row, *self._posteriors(data, row, resolution))
+
+    def _posteriors(self, data, row, resolution):
+        """The posterior of V on the grid of the quadrature and on twice its spacing, and the spacing, at one row
+        of a parameter grid."""
         c, yk = data.modes(row[0])
         # width of the narrowest factor: each prior (~sqrt(2/N)) and the posterior (from a coarse pass)
         nus = row[1:self.depth + 1]
@@ -169,12 +181,14 @@ class ExactSolver:
             mean_v = np.sum(w * V)
             sd = min(sd, max(math.sqrt(np.sum(w * (V - mean_v) ** 2)), 1e-6))
         h = sd / resolution
-        fine = self._posterior(row, c, yk, h)
-        coarse = self._posterior(row, c, yk, 2 * h)
-        return ExactSolution(self, data, row, fine, coarse, h)
+        return self._posterior(row, c, yk, h), self._posterior(row, c, yk, 2 * h), h
+
+    def __reduce__(self):
+        """Pickles as its theory (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"method": "exact"})
 
 
-class ExactSolution:
+class ExactSolution(SolutionTable):
     """Observables of the exact finite-width posterior: ``order_parameters`` = [E[u_1], ..., E[u_L]],
     ``kernel_scale`` = E[U] / prod_l sigma_{l+1}^2, ``log_evidence`` = log p(y | X).
 
@@ -236,6 +250,14 @@ class ExactSolution:
         m2, v2 = self._predict(self._coarse, X_test)
         return float(np.max(np.abs(m1 - m2))), float(np.max(np.abs(v1 - v2)))
 
+    def rows(self):
+        """One row: the parameters, the posterior means of the order parameters by name, kernel scale, log evidence,
+        residual (the quadrature error), converged."""
+        names = [str(u) for u in self.solver.theory.order_parameters]
+        return [{**grid_columns(self.solver.depth, self.parameters),
+                 **dict(zip(names, map(float, self.order_parameters))), "kernel_scale": self.kernel_scale,
+                 "log_evidence": self.log_evidence, "residual": self.residual, "converged": True}]
+
     def as_dict(self, X_test=None, y_test=None):
         """JSON-ready summary (with the generalization error and its quadrature error when test data are given)."""
         V, w = self._fine[0], self._fine[1]
@@ -262,6 +284,9 @@ class ExactSweep(SolutionSweep):
         self.grid = grid
         self.kernel_scale = np.array([s.kernel_scale for s in solutions]).reshape(shape)
         self.log_evidence = np.array([s.log_evidence for s in solutions]).reshape(shape)
+        depth = grid.shape[1] // 2 - 1
+        self.parameter_names = grid_names(depth)
+        self.quantities = ["u_%d" % l for l in range(1, depth + 1)]
 
     @property
     def order_parameters(self):
@@ -328,13 +353,20 @@ class ExactSolverMP:
         self._data = data = spectral_data(self._data, X, y)
         return self._solve_row(data, grid[0], self._test_inputs(data, X_test))
 
-    def sweep(self, X, y, X_test=None, widths=None, *, width=None, sigma2=1.0, T=None):
-        """:meth:`solve` at every point of a grid (arguments as :meth:`ExactSolver.sweep`): an
-        :class:`ExactSweepMP`."""
+    def sweep(self, X, y, X_test=None, widths=None, *, width=None, sigma2=1.0, T=None, chunks=None, executor=None,
+              progress=None):
+        """:meth:`solve` at every point of a grid (arguments, ``chunks``, ``executor`` and ``progress`` as
+        :meth:`ExactSolver.sweep`): an :class:`ExactSweepMP`."""
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         self._data = data = spectral_data(self._data, X, y)
         X_test = self._test_inputs(data, X_test)
-        return ExactSweepMP(grid, shape, [self._solve_row(data, row, X_test) for row in grid])
+        assemble = lambda rows, solutions: ExactSweepMP(grid[rows], (len(rows),), solutions)
+        return ExactSweepMP(grid, shape, parallel.each(self._solve_row, [(data, row, X_test) for row in grid], chunks,
+                                                       executor, progress, "exact posteriors (mpmath)", assemble))
+
+    def __reduce__(self):
+        """Pickles as its theory and precision (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"method": "exact", "precision": self.precision})
 
     @staticmethod
     def _test_inputs(data, X_test):
@@ -440,7 +472,7 @@ class ExactSolverMP:
         return means, variances
 
 
-class ExactSolutionMP:
+class ExactSolutionMP(SolutionTable):
     """The exact posterior at ``precision`` digits (:meth:`ExactSolverMP.solve`), numbers as mpf:
     ``order_parameters`` = [E[u_1], ..., E[u_L]], ``kernel_scale`` = E[U] / prod_l sigma_{l+1}^2,
     ``log_evidence`` = log p(y | X), and the predictor ``mean`` and ``variance`` at the rows of X_test (lists;
@@ -471,6 +503,15 @@ class ExactSolutionMP:
             raise KeyError(key)
         return getattr(self, key)
 
+    def rows(self):
+        """One row: the parameters, the posterior means ``u_l``, kernel scale, log evidence (as floats), residual,
+        converged."""
+        L = len(self.order_parameters)
+        return [{**grid_columns(L, self.parameters),
+                 **{"u_%d" % l: float(u) for l, u in enumerate(self.order_parameters, start=1)},
+                 "kernel_scale": float(self.kernel_scale), "log_evidence": float(self.log_evidence),
+                 "residual": self.residual, "converged": True}]
+
     def as_dict(self):
         """JSON-ready summary; mpf numbers as decimal strings of ``precision`` significant digits (``float()``
         reads them; they keep the digits that float64 would drop), the rest as floats, ints and bools."""
@@ -495,3 +536,6 @@ class ExactSweepMP(SolutionSweep):
         self.grid = grid
         self.kernel_scale = [s.kernel_scale for s in solutions]
         self.log_evidence = [s.log_evidence for s in solutions]
+        depth = grid.shape[1] // 2 - 1
+        self.parameter_names = grid_names(depth)
+        self.quantities = ["u_%d" % l for l in range(1, depth + 1)]

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import sympy as sp
 
-from .. import checks
+from .. import checks, parallel
 from ..errors import ConvergenceError, NoSolutionError, ParameterError
 from ..pdlt.recursions import NNGPInputKernel
-from ..protocol import GeneralizationError, Iteration
+from ..protocol import GeneralizationError, Iteration, SolutionTable, SweepTable
 from ..symbols import eigenvalue, label, mode, test_projection, test_variance
 from . import codegen
 
-__all__ = ["Solver", "Solution", "Sweep", "SpectralData", "spectral_data", "parameter_grid", "GeneralizationError"]
+__all__ = ["Solver", "Solution", "Sweep", "SpectralData", "spectral_data", "parameter_grid", "grid_names",
+           "grid_columns", "GeneralizationError", "RULE"]
 
 RANGE_RTOL = 1e-10     # eigenvalues below RANGE_RTOL * max eigenvalue span the kernel's null space
 NULL_LABEL_RTOL = 1e-8  # |y_perp| / |y| above this: no interpolating weights at T = 0
 START_OFFSETS = np.log([1.0, 0.1, 10.0, 0.01, 100.0, 1e-4, 1e4])   # starts: prior means times these
+RULE = "lowest effective action H among the converged roots"
 
 
 class LinearInputKernel:
@@ -100,15 +103,28 @@ def parameter_grid(depth, widths=None, width=None, sigma2=1.0, T=None):
     """Broadcast the runtime parameters to rows ``[T, 1/N_1.., sigma_1^2.., sigma_a^2]`` and a shape."""
     if (widths is None) == (width is None):
         raise ParameterError("give exactly one of widths=[N_1, ..., N_L] (per layer) or width=N (all layers)")
-    if widths is not None and not isinstance(widths, (list, tuple)):
+    if widths is not None and not isinstance(widths, (list, tuple)) and np.ndim(widths) == 0:
         raise ParameterError("widths must list one width per hidden layer, got %r; use width=N for equal widths"
                              % (widths,))
+    per_layer = [width] * depth if widths is None else list(widths)    # an entry may be an array (a grid)
     cols = [np.asarray(checks.temperature(T), dtype=float)]
-    cols += [1.0 / w for w in checks.widths(depth, width if widths is None else widths, infinite=True)]
+    cols += [1.0 / w for w in checks.widths(depth, per_layer, infinite=True)]
     cols += checks.prior_variances(depth, sigma2)
     shape = np.broadcast_shapes(*[c.shape for c in cols])
     grid = np.stack([np.broadcast_to(c, shape).ravel() for c in cols], axis=1)
     return np.ascontiguousarray(grid), shape
+
+
+def grid_names(depth):
+    """The columns of a grid row ``[T, 1/N_1.., sigma_1^2.., sigma_a^2]`` in a result table."""
+    return ["T"] + ["N_%d" % l for l in range(1, depth + 1)] + ["sigma2_%d" % l for l in range(1, depth + 1)] + \
+        ["sigma2_a"]
+
+
+def grid_columns(depth, row):
+    """``{name: value}`` of a grid row (widths, not their inverses; inf at infinite width)."""
+    values = [row[0]] + [1 / v if v > 0 else np.inf for v in row[1:depth + 1]] + list(row[depth + 1:])
+    return dict(zip(grid_names(depth), map(float, values)))
 
 
 def _describe(depth, row):
@@ -287,43 +303,80 @@ class Solver:
         return Iteration(x, H, res, maxiter, res < tol)
 
     def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
-              raise_on_failure=True, chunks=None):
+              raise_on_failure=True, chunks=None, executor=None, progress=None):
         """Solve over a grid: any of ``widths`` entries, ``width``, ``sigma2`` entries and ``T`` may be arrays.
 
-        Points are solved in order, each warm-started from the previous converged point of its chunk and
-        checked against the prior start (lowest H wins), falling back to the wider set of starts of
-        :meth:`solve` where neither converges; chunks run in parallel (numba prange).
+        The points (those at T = 0 and those at T > 0 separately) are cut into ``chunks`` contiguous chunks
+        (default: one per Numba thread and at most one per 8 points; with an ``executor``,
+        :func:`~symbolic_rg.parallel.default_chunks`).  Within a chunk each point is warm-started from the previous
+        converged one and checked against the prior start (lowest H wins), falling back to the wider set of starts
+        of :meth:`solve` where neither converges.  Chunks run in parallel: in Numba threads, or one task each on
+        ``executor`` (a :class:`concurrent.futures.Executor` or a dask ``Client``), with the same numbers for the
+        same chunks.  ``progress``: a bar (:func:`~symbolic_rg.parallel.bar`).  A failed task keeps the finished
+        chunks (the error's ``partial``).
         """
         if self.precision is not None:
             raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         self._data = data = spectral_data(self._data, X, y, self.input_kernel)
-        n = grid.shape[0]
-        out_u = np.empty((n, self.depth))
-        its, conv, H, res = np.empty(n, int), np.empty(n, bool), np.empty(n), np.empty(n)
-        import numba
+        tasks, where = [], []
         for zero_T in (False, True):
             idx = np.flatnonzero((grid[:, 0] == 0) == zero_T)
             if idx.size == 0:
                 continue
             c, yk = data.modes(0.0 if zero_T else 1.0)
-            sub = np.ascontiguousarray(grid[idx])
-            offsets = np.array([0.0])
-            fallback = self._starts_offsets(sub, None)
-            nchunks = chunks or max(1, min(numba.get_num_threads(), idx.size // 8 or 1))
-            x, h, r, it, ok = self.module.sweep(sub, self._priors(sub), offsets, fallback, c, yk, tol, maxiter,
-                                                2.0, nchunks)
-            out_u[idx], its[idx], conv[idx], H[idx], res[idx] = np.exp(x), it, ok, h, r
-        sw = Sweep(self, data, grid, shape, out_u, its, conv, H, res)
-        if raise_on_failure and not conv.all():
-            i = int(np.flatnonzero(~conv)[0])
+            fallback = self._starts_offsets(grid[idx], None)
+            if executor is not None:
+                pieces = [(idx[lo:hi], 1) for lo, hi in
+                          parallel.chunk_bounds(idx.size, chunks or parallel.default_chunks(idx.size, executor))]
+            else:
+                pieces = [(idx, chunks or max(1, min(numba.get_num_threads(), idx.size // 8 or 1)))]
+            for rows, nchunks in pieces:
+                sub = np.ascontiguousarray(grid[rows])
+                tasks.append((self.theory, sub, self._priors(sub), np.array([0.0]), fallback, c, yk, tol, maxiter,
+                              nchunks))
+                where.append(rows)
+        assemble = lambda done: self._collect(data, grid, None, [where[k] for k in done], list(done.values()))
+        results = parallel.run_chunks(_sweep_chunk, tasks, [len(w) for w in where], executor, progress,
+                                      "saddle points", assemble)
+        sw = self._collect(data, grid, shape, where, results)
+        if raise_on_failure and not sw.converged.all():
+            i = int(np.flatnonzero(~sw.converged.ravel())[0])
             raise ConvergenceError("saddle point did not converge at %s (point %d of %d; max residual %.3g)"
-                                   % (_describe(self.depth, grid[i]), i, n, res[i]))
+                                   % (_describe(self.depth, grid[i]), i, len(sw), sw.residual.ravel()[i]))
         return sw
 
+    def _collect(self, data, grid, shape, where, results):
+        """The :class:`Sweep` of the grid rows ``where`` (index arrays) from their chunks' ``results``; ``shape``
+        None: of those rows alone, in grid order (a partial sweep)."""
+        rows = np.concatenate(where) if where else np.zeros(0, int)
+        if shape is None:
+            grid, shape, rows = grid[np.sort(rows)], (rows.size,), np.argsort(np.argsort(rows))
+        n = grid.shape[0]
+        u, its, conv, H, res = np.empty((n, self.depth)), np.empty(n, int), np.empty(n, bool), np.empty(n), np.empty(n)
+        if where:
+            x, h, r, it, ok = (np.concatenate(parts) for parts in zip(*results))
+            u[rows], its[rows], conv[rows], H[rows], res[rows] = np.exp(x), it, ok, h, r
+        return Sweep(self, data, grid, shape, u, its, conv, H, res)
 
-class Solution:
+    def __reduce__(self):
+        """Pickles as its theory and precision (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"precision": self.precision})
+
+
+def _sweep_chunk(theory, params, priors, offsets, fallback, c, yk, tol, maxiter, nchunks, tick=None):
+    """The compiled sweep over the grid rows ``params`` in ``nchunks`` warm-started chunks (here or on a worker):
+    arrays (log u, H, max|R|, iterations, converged)."""
+    out = codegen.load(theory, "numba").sweep(params, priors, offsets, fallback, c, yk, tol, maxiter, 2.0, nchunks)
+    if tick is not None:
+        tick(params.shape[0])
+    return out
+
+
+class Solution(SolutionTable):
     """The saddle point at one parameter point, and the observables it implies."""
+
+    rule = RULE
 
     def __init__(self, solver, data, row, u, iterations, converged, action, residual):
         self.solver, self.data, self.parameters = solver, data, row
@@ -421,6 +474,15 @@ class Solution:
         coeffs = self.solver._kernel_coefficients(*self.order_parameters, *self.parameters[1:L + 1], *sig)
         return [float(a) * self.sigma2[0] * C + float(b) * KMK for (a, b), C in zip(coeffs, grams)]
 
+    def rows(self):
+        """One row: the parameters, the order parameters by name, kernel scale, action, iterations, residual,
+        converged."""
+        names = [str(u) for u in self.solver.theory.order_parameters]
+        return [{**grid_columns(self.solver.depth, self.parameters),
+                 **dict(zip(names, map(float, self.order_parameters))), "kernel_scale": self.kernel_scale,
+                 "action": float(self.action), "iterations": int(self.iterations), "residual": float(self.residual),
+                 "converged": bool(self.converged)}]
+
     def as_dict(self, X_test=None, y_test=None, one_loop=False):
         """JSON-ready summary (with the generalization error when test data are given)."""
         u, scale = self.order_parameters, self.kernel_scale
@@ -440,12 +502,16 @@ class Solution:
         return out
 
 
-class Sweep:
+class Sweep(SweepTable):
     """Saddle points over a parameter grid; arrays have the broadcast shape of the swept parameters."""
+
+    rule = RULE
 
     def __init__(self, solver, data, grid, shape, u, iterations, converged, action, residual):
         self.solver, self.data, self.grid, self.shape = solver, data, grid, shape
         L = solver.depth
+        self.parameter_names = grid_names(L)
+        self.quantities = [str(u) for u in solver.theory.order_parameters]
         self.order_parameters = u.reshape(shape + (L,))
         self.iterations = iterations.reshape(shape)
         self.converged = converged.reshape(shape)
@@ -470,3 +536,7 @@ class Sweep:
     def as_dict(self):
         """JSON-ready: the grid's ``shape`` and every point's :meth:`Solution.as_dict` in flat order."""
         return {"shape": list(self.shape), "points": [self[i].as_dict() for i in range(len(self))]}
+
+    def rows(self):
+        """One row per point (flat order): its ``point`` index and :meth:`Solution.rows`."""
+        return [{"point": i, **self[i].rows()[0]} for i in range(len(self))]

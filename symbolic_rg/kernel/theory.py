@@ -300,8 +300,13 @@ class Theory:
         return _latex.document("Saddle-point theory: %s, depth %d" % (self.network.name, L),
                                intro + "\n\n" + derivation + "\n\n" + body + "\n\n" + one_loop)
 
+    def __reduce__(self):
+        """Pickles as the derivation (read from the disk cache where it runs: a worker of a sweep)."""
+        return derive_kernel, (self.network,)
+
     def _repr_latex_(self):
-        return "$$" + self.latex().replace("\\begin{align}", "\\begin{aligned}").replace("\\end{align}", "\\end{aligned}") + "$$"
+        """The notebook display: :meth:`latex_equations` as one aligned block."""
+        return _latex.display(self.latex_equations())
 
     def compile(self, precision=None, method="saddle"):
         """Compile the theory into a solver.

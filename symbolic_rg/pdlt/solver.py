@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import checks
+from .. import checks, parallel
 from ..activations import criticality
 from ..errors import ParameterError
-from ..protocol import SolutionSweep
+from ..protocol import SolutionSweep, SolutionTable
 from ..two_point import STEP
 from .recursions import GaussianAverages, finite_width, kernel_recursion
 
@@ -21,7 +21,7 @@ class PDLTSolver:
     trapezoidal rule)."""
 
     def __init__(self, theory, step=STEP):
-        self.theory = theory
+        self.theory, self.step = theory, step
         self.averages = GaussianAverages(theory.spec, step=step)
 
     def critical_point(self):
@@ -33,23 +33,41 @@ class PDLTSolver:
         r"""Kernels and NTKs of layers 1..``depth`` on the rows of ``X`` (:func:`kernel_recursion`), and with
         ``widths`` (one hidden width, or :math:`n_1..n_{L-1}`) the vertex and 1/width kernel correction
         (:func:`finite_width`); a :class:`PDLTSolution`."""
+        return PDLTSolution(self, *self._recursions(X, depth, C_W, C_b, lambda_b, lambda_W, widths))
+
+    def _recursions(self, X, depth, C_W, C_b, lambda_b, lambda_W, widths):
+        """(parameters, :class:`KernelRecursion`, :class:`FiniteWidth` or None) at one point."""
         spec, av = self.theory.spec, self.averages
         recursion = kernel_recursion(spec, X, depth, C_W, C_b, lambda_b, lambda_W, averages=av)
         finite = None if widths is None else finite_width(spec, X, depth, widths, C_W, C_b, averages=av)
         parameters = {"depth": int(depth), "C_W": float(C_W), "C_b": float(C_b), "lambda_b": float(lambda_b),
                       "lambda_W": float(lambda_W)}
-        return PDLTSolution(self, parameters, recursion, finite)
+        return parameters, recursion, finite
 
-    def sweep(self, X, depths, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, widths=None):
+    def sweep(self, X, depths, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, widths=None, chunks=None, executor=None,
+              progress=None):
         r""":meth:`solve` at every point of the grid ``depths`` × ``C_W`` (each one value or a sequence; depth
-        varies slowest); a :class:`PDLTSweep`."""
+        varies slowest); a :class:`PDLTSweep`.  The points are independent: with an ``executor`` (a
+        :class:`concurrent.futures.Executor` or a dask ``Client``) they are computed in ``chunks`` tasks (default
+        :func:`~symbolic_rg.parallel.default_chunks`), with the same numbers; ``progress``: a bar; a failed task
+        keeps the finished points (the error's ``partial``)."""
         depths = list(depths) if np.ndim(depths) else [depths]
         C_Ws = list(C_W) if np.ndim(C_W) else [C_W]
-        return PDLTSweep([self.solve(X, L, c, C_b, lambda_b, lambda_W, widths) for L in depths for c in C_Ws],
-                         (len(depths), len(C_Ws)))
+        items = [(X, L, c, C_b, lambda_b, lambda_W, widths) for L in depths for c in C_Ws]
+        solutions = lambda parts: [PDLTSolution(self, *p) for p in parts]
+        assemble = lambda rows, parts: PDLTSweep(solutions(parts))
+        parts = parallel.each(self._recursions, items, chunks, executor, progress, "PDLT recursions", assemble)
+        return PDLTSweep(solutions(parts), (len(depths), len(C_Ws)))
+
+    def __reduce__(self):
+        """Pickles as its theory and quadrature step (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"step": self.step})
 
 
-class PDLTSolution:
+NAMES = ("K", "Theta", "V", "K1")         # the order parameters' names in tables and JSON
+
+
+class PDLTSolution(SolutionTable):
     r"""The recursions at one parameter point.
 
     ``kernels`` and ``ntk`` (L × P × P) per layer; with widths also ``vertex`` (L × P × P × P × P),
@@ -83,6 +101,13 @@ class PDLTSolution:
         r""":math:`V^{(l)}/n_{l-1}`, the connected four-point function of two neurons of layer ``layer``."""
         return self._finite("connected").connected(checks.integer("layer", layer, 1, len(self.kernels)))
 
+    def rows(self):
+        """One row: the parameters, the last layer's K, Theta (and with widths V, K1) as their mean over the
+        inputs' diagonal entries (K(x, x), V_(xx)(xx)), residual (the quadrature error), converged."""
+        diagonal = lambda a: float(np.mean(np.einsum("%s->%s" % ("i" * a.ndim, "i"), a)))
+        return [{**self.parameters, **{n: diagonal(a) for n, a in zip(NAMES, self.order_parameters)},
+                 "residual": self.residual, "converged": self.converged}]
+
     def as_dict(self):
         """JSON-ready: the parameters, per-layer ``kernel`` and ``ntk`` (with widths ``widths``, ``vertex``,
         ``correction``, ``mean_kernel``), ``order_parameters``, ``converged``, ``residual`` and which pair averages
@@ -92,7 +117,7 @@ class PDLTSolution:
                "P": int(self.kernels.shape[1]), "converged": self.converged, "residual": self.residual,
                "quadrature_error": self.residual,
                "closed_forms": {k: v is not None for k, v in self.solver.averages.closed_forms.items()},
-               "order_parameters": {k: v.tolist() for k, v in zip(("K", "Theta", "V", "K1"), self.order_parameters)},
+               "order_parameters": {k: v.tolist() for k, v in zip(NAMES, self.order_parameters)},
                "kernel": self.kernels.tolist(), "ntk": self.ntk.tolist()}
         if self.finite is not None:
             out.update(widths=[int(n) for n in self.widths[1:]], vertex=self.vertex.tolist(),
@@ -104,6 +129,12 @@ class PDLTSolution:
 class PDLTSweep(SolutionSweep):
     """:class:`PDLTSolution` s over a grid (:meth:`PDLTSolver.sweep`): ``sweep[i]`` the i-th point (depth
     slowest), ``shape`` (depths, C_W values)."""
+
+    parameter_names = ("depth", "C_W", "C_b", "lambda_b", "lambda_W")
+
+    def __init__(self, solutions, shape=None):
+        super().__init__(solutions, shape)
+        self.quantities = NAMES[:len(self.solutions[0].order_parameters)] if self.solutions else ()
 
     @property
     def parameters(self):

@@ -9,9 +9,9 @@ from functools import cached_property
 
 import sympy as sp
 
-from .. import latex as _latex
+from .. import checks, latex as _latex
 from ..activations import activation, gaussian_expectation, z
-from ..errors import NoSolutionError, ParameterError
+from ..errors import NoSolutionError
 from ..two_point import STEP, closed_form
 from .recursions import depth_scaling
 from .solver import PDLTSolver
@@ -248,10 +248,16 @@ class PDLTTheory:
         body = "\n\n".join(parts)
         return _latex.document("PDLT recursions at initialization", body) if document else body
 
+    def __reduce__(self):
+        """Pickles as its activation (a callable one as the SymPy expression it gave)."""
+        return PDLTTheory, (self.spec if isinstance(self.spec, (str, sp.Expr)) else self.sigma,)
+
+    def _repr_latex_(self):
+        """The notebook display: :meth:`latex_equations` as one aligned block."""
+        return _latex.display(self.latex_equations())
+
     def compile(self, precision=None, step=STEP):
         """The float64 :class:`~symbolic_rg.pdlt.PDLTSolver` of these recursions over many inputs (``step``: of the
         trapezoidal rule of pair averages without a closed form).  ``precision`` must be None."""
-        if precision is not None:
-            raise ParameterError("precision must be None for the PDLT recursions (float64 only), got %r"
-                                 % (precision,))
+        checks.float64_only(precision, "the PDLT recursions")
         return PDLTSolver(self, step=step)

@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 
+from .. import checks, parallel
 from .networks import (SparseNetwork, align_gauge, annealed_student, forward, gauge_signs, gauged, melted_student,
                        metropolis_sweeps, on_sphere, perceptron_student, sparse_network)
 
@@ -174,15 +176,17 @@ class PosteriorChain:
     def sweeps(self):
         return len(self.rows) * self.measure_every
 
-    def run(self, sweeps):
+    def run(self, sweeps, progress=None):
         """Append ``sweeps`` sweeps (a multiple of measure_every is used; the Numba kernels release the GIL, so
-        chains run in parallel threads)."""
+        chains run in parallel threads); ``progress``: a bar (:func:`~symbolic_rg.parallel.bar`)."""
         d, t = self.data, self.data.teacher
         zero = np.zeros(1, np.int64)                          # no training output is wrong
-        for _ in range(sweeps // self.measure_every):
-            metropolis_sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every, self.seed + len(self.rows),
-                    self.shrinks, zero)
-            self.rows.append(measure(self.J, self.S, d))
+        with parallel.bar(sweeps // self.measure_every * self.measure_every, "chain", progress, "sweep") as shown:
+            for _ in range(sweeps // self.measure_every):
+                metropolis_sweeps(self.J, t.inputs, *t.readers, self.S, d.y, self.measure_every,
+                                  self.seed + len(self.rows), self.shrinks, zero)
+                self.rows.append(measure(self.J, self.S, d))
+                shown.update(self.measure_every)
         return self
 
     def result(self, burn_in=None):
@@ -269,21 +273,25 @@ class TemperedChain(PosteriorChain):
         r[-1][3] = "cold"
         self._rounds += 1
 
-    def run(self, sweeps):
+    def run(self, sweeps, progress=None):
         """Append ``sweeps`` sweeps of every replica (a multiple of measure_every is used), with an exchange every
-        ``swap_every`` sweeps and a trace row of the beta = infinity replica every measure_every sweeps."""
+        ``swap_every`` sweeps and a trace row of the beta = infinity replica every measure_every sweeps; ``progress``:
+        a bar."""
         d, t = self.data, self.data.teacher
-        for _ in range(sweeps // self.measure_every):
-            for _ in range(self.measure_every // self.swap_every):
-                for k, (J, S, E, _) in enumerate(self.replicas):
-                    seed = (self.seed + self._rounds * len(self.betas) + k) % 2 ** 32
-                    metropolis_sweeps(J, t.inputs, *t.readers, S, d.y, self.swap_every, seed, self._shrinks[k], E, 0,
-                            self.betas[k])
-                self._exchange()
-            self.J, self.S, E, _ = self.replicas[-1]
-            if E[0]:
-                raise AssertionError("the replica at beta = infinity must reproduce every training output")
-            self.rows.append(measure(self.J, self.S, d))
+        with parallel.bar(sweeps // self.measure_every * self.measure_every, "tempered chain", progress,
+                          "sweep") as shown:
+            for _ in range(sweeps // self.measure_every):
+                for _ in range(self.measure_every // self.swap_every):
+                    for k, (J, S, E, _) in enumerate(self.replicas):
+                        seed = (self.seed + self._rounds * len(self.betas) + k) % 2 ** 32
+                        metropolis_sweeps(J, t.inputs, *t.readers, S, d.y, self.swap_every, seed, self._shrinks[k],
+                                          E, 0, self.betas[k])
+                    self._exchange()
+                self.J, self.S, E, _ = self.replicas[-1]
+                if E[0]:
+                    raise AssertionError("the replica at beta = infinity must reproduce every training output")
+                self.rows.append(measure(self.J, self.S, d))
+                shown.update(self.measure_every)
         return self
 
 
@@ -325,15 +333,16 @@ def tuned_ladder(betas, swap_acceptance, size=None):
 
 
 def teacher_student(depth, N, c, alpha, sweeps, burn_in, seed=0, measure_every=10, n_test=1000, start="teacher",
-                    anneal=None):
+                    anneal=None, progress=None):
     """Sample the student posterior of a depth-``depth`` sparse sign network (N units per layer, c inputs per unit)
     trained on M = round(alpha c) teacher-labelled random inputs, from ``start`` (see :class:`PosteriorChain`;
-    ``anneal``: :func:`annealed_student`'s keywords); averages use the sweeps after ``burn_in``."""
+    ``anneal``: :func:`annealed_student`'s keywords); averages use the sweeps after ``burn_in``; ``progress``: a
+    bar."""
     if burn_in >= sweeps:
         raise ValueError("burn_in (%d) must be below sweeps (%d)" % (burn_in, sweeps))
     rng = np.random.default_rng(seed)
     data = teacher_data(depth, N, c, alpha, rng, n_test)
-    return PosteriorChain(data, start, rng, measure_every, anneal).run(sweeps).result(burn_in)
+    return PosteriorChain(data, start, rng, measure_every, anneal).run(sweeps, progress).result(burn_in)
 
 
 def _estimates(r):
@@ -416,8 +425,9 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     ``max_sweeps``; :class:`Bracket`.  With ``betas`` both are :class:`TemperedChain` s on that ladder
     (exchanges every ``swap_every`` sweeps); after each of the first ``retune`` chunks both ladders move to the
     :func:`tuned_ladder` of the two chains' pooled exchange rates (:meth:`TemperedChain.retune`).  A chunk has at
-    least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``, if given, is called after
-    every chunk with the sweeps so far and the two chains' :class:`MCResult` s.  A RuntimeError from the start (no
+    least 20 measurements (a last half of 10 for the batch-means errors).  ``progress``: a bar over the sweeps of
+    the chains up to ``max_sweeps`` (None, True, False as :func:`~symbolic_rg.parallel.bar`), or a callable, called
+    after every chunk with the sweeps so far and the two chains' :class:`MCResult` s.  A RuntimeError from the start (no
     consistent network found) propagates.  ``checkpoint``: a file to which both chains are saved (pickled) after every
     chunk; a call with the same arguments and that file resumes from it and gives the same chains as one run without a
     stop (a larger ``max_sweeps`` extends a run that stopped at ``max_sweeps``; a file from other arguments is a
@@ -429,7 +439,9 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
                          % (20 * measure_every, max_sweeps))
     if retune and betas is None:
         raise ValueError("retune needs betas (the ladder to tune), got retune=%r without betas" % (retune,))
-    from concurrent.futures import ThreadPoolExecutor
+    callback = progress if callable(progress) else None
+    if callback is None:
+        checks.flag("progress", progress)
     chunk = max(chunk or max_sweeps // 20, 20 * measure_every)
     key = _bracket_key(depth, N, c, alpha, chunk, seed, measure_every, n_test, below, anneal, betas, swap_every, retune)
     chains, done = _restore(checkpoint, key)
@@ -446,17 +458,20 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         a, b = (ch.result() for ch in chains)
         converged = settled(a, b, z)
         finished = converged or chains[0].sweeps >= max_sweeps
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool, parallel.bar(max_sweeps, "bracket", None if callback else progress,
+                                                     "sweep") as shown:
+        shown.update(min(chains[0].sweeps, max_sweeps))
         while not finished:
             if 1 <= done <= retune:                      # before the next chunk, from the rates since the last retune
                 pooled = sum(ch.accepted for ch in chains) / np.maximum(sum(ch.attempts for ch in chains), 1)
                 for ch in chains:
                     ch.retune(pooled[:-1])
-            list(pool.map(lambda ch: ch.run(chunk), chains))
+            list(pool.map(lambda ch: ch.run(chunk, progress=False), chains))
             done += 1
             a, b = (ch.result() for ch in chains)
-            if progress is not None:
-                progress(chains[0].sweeps, a, b)
+            shown.update(min(chains[0].sweeps, max_sweeps) - shown.n)
+            if callback is not None:
+                callback(chains[0].sweeps, a, b)
             converged = settled(a, b, z)
             finished = converged or chains[0].sweeps >= max_sweeps
             if checkpoint is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import ParameterError
+from .. import checks
 from ..special import H, gaussian_measure
 
 __all__ = ["ParisiRSB", "pair_action", "quenched_limit", "integrate_constants", "abs_exponential_average", "n", "beta"]
@@ -31,9 +31,7 @@ class ParisiRSB:
     Overlaps :math:`q_0..q_k`, block sizes :math:`m_1..m_k` (:math:`m_0 = n`, :math:`m_{k+1} = 1`)."""
 
     def __init__(self, k):
-        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-            raise ParameterError("k (steps of replica-symmetry breaking) must be an integer >= 0, got %r" % (k,))
-        self.k = k
+        self.k = checks.integer("k (steps of replica-symmetry breaking)", k, low=0)
         self.q = tuple(sp.Symbol("q_%d" % j, nonnegative=True) for j in range(k + 1))
         self.m = tuple(sp.Symbol("m_%d" % j, positive=True) for j in range(1, k + 1))
         self.z = tuple(sp.Symbol("z_%d" % j, real=True) for j in range(k + 1))

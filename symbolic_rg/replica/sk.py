@@ -49,10 +49,9 @@ from functools import cached_property, lru_cache
 import mpmath
 import sympy as sp
 
-from .. import cache
+from .. import cache, checks
 from .. import latex as _latex
 from ..special import gaussian_measure
-from ..errors import ParameterError
 from .parisi import (ParisiRSB, abs_exponential_average, beta, integrate_constants, n, pair_action,
                      quenched_limit)
 from .selection import BREAKPOINT, OVERLAP
@@ -208,15 +207,18 @@ class SKTheory:
                 + "\n" + r"\begin{align}" + "\n" + " \\\\\n".join(rows) + "\n" + r"\end{align}")
         return _latex.document("SK model, %s" % name, body) if document else body
 
+    def __reduce__(self):
+        """Pickles as the derivation (read from the disk cache where it runs: a worker of a sweep)."""
+        return sk, (self.k,)
+
     def _repr_latex_(self):
-        return "$$" + _tex(self.free_entropy) + "$$"
+        """The notebook display: :meth:`latex_equations` as one aligned block."""
+        return _latex.display(self.latex_equations(), _tex)
 
     def compile(self, precision=None, grid=GRID):
         """The :class:`SKSolver` (float64; ``grid``: spacing of the field grid of the recursion).  The solver is
         float64 only (``precision`` must be None); :meth:`mp_free_entropy` evaluates phi at any precision."""
-        if precision is not None:
-            raise ParameterError("precision must be None for the SK solver (float64; mp_free_entropy evaluates phi "
-                                 "at any precision), got %r" % (precision,))
+        checks.float64_only(precision, "the SK solver (mp_free_entropy evaluates phi at any precision)")
         return SKSolver(self, grid)
 
     def mp_free_entropy(self, values, temperature, precision=30):

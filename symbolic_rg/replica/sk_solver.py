@@ -15,9 +15,9 @@ import numba
 import numpy as np
 import sympy as sp
 
-from .. import checks
+from .. import checks, parallel
 from ..errors import ConvergenceError, ParameterError
-from ..protocol import Iteration, SolutionSweep
+from ..protocol import Iteration, SolutionSweep, caption, html_table
 from .parisi import abs_exponential_average, beta
 from .selection import BREAKPOINT, OVERLAP, longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
@@ -215,6 +215,15 @@ class SKPoint(NamedTuple):
     longitudinal: tuple = ()  # selection.longitudinal_eigenvalues of its Hessian (negative: a local minimum)
     replicon: float = float("nan")   # RS points: beta^2 E sech^4(beta sqrt(q) z) - 1 (de Almeida-Thouless; < 0 stable)
 
+    def columns(self, breakpoint="m"):
+        """Its table columns: q_0..q_k and m_1..m_k (``breakpoint``: mu at zero temperature) by name, free
+        entropy, energy, entropy, residual, converged, the RSB steps it has, the replicon (RS points)."""
+        return {**{"q_%d" % j: float(v) for j, v in enumerate(self.q)},
+                **{"%s_%d" % (breakpoint, j): float(v) for j, v in enumerate(self.m, start=1)},
+                "free_entropy": float(self.free_entropy), "energy": float(self.energy), "entropy": float(self.entropy),
+                "residual": float(self.residual), "converged": bool(self.converged), "steps": int(self.steps),
+                "replicon": float(self.replicon)}
+
     def as_dict(self):
         out = {"q": [float(v) for v in self.q], "m": [float(v) for v in self.m], "free_entropy": self.free_entropy,
                "energy": self.energy, "entropy": self.entropy, "residual": self.residual,
@@ -271,6 +280,15 @@ class SKSolution(NamedTuple):
     @property
     def residual(self):
         return self.physical.residual
+
+    def rows(self):
+        """One row per stationary point (``branch`` 0, ``selected``: the physical one): the temperature and the
+        point's :meth:`SKPoint.columns`."""
+        return [{"temperature": self.temperature, "branch": b, "selected": b == 0, **p.columns()}
+                for b, p in enumerate(self.solutions)]
+
+    def _repr_html_(self):
+        return html_table(self.rows(), caption(self.rule))
 
     def as_dict(self):
         p = self.physical
@@ -331,6 +349,15 @@ class GroundState(NamedTuple):
     def residual(self):
         return self.solutions[0].residual
 
+    def rows(self):
+        """One row per stationary point (``branch`` 0, ``selected``: the physical one): temperature 0 and the
+        point's :meth:`SKPoint.columns` with the breakpoints mu_j = beta m_j."""
+        return [{"temperature": 0.0, "branch": b, "selected": b == 0, **p.columns("mu")}
+                for b, p in enumerate(self.solutions)]
+
+    def _repr_html_(self):
+        return html_table(self.rows(), caption(self.rule))
+
     def as_dict(self):
         return {"model": "sk", "temperature": 0.0, "ansatz": {0: "rs", 1: "1rsb"}.get(self.k, "%drsb" % self.k),
                 "energy": self.energy, "q": list(self.q), "mu": list(self.mu), "rule": self.rule,
@@ -341,9 +368,17 @@ class SKSweep(SolutionSweep):
     """:meth:`SKSolver.sweep`: the :class:`SKSolution` at every ``temperature``; ``order_parameters`` are the physical
     point's (q_0..q_k, m_1..m_k) per temperature (rows)."""
 
+    parameter_names = ("temperature",)
+
     def __init__(self, temperature, solutions):
         super().__init__(solutions)
         self.temperature = temperature
+        k = solutions[0].k if solutions else 0
+        self.quantities = ["q_%d" % j for j in range(k + 1)] + ["m_%d" % j for j in range(1, k + 1)]
+
+    @property
+    def rule(self):
+        return self.solutions[0].rule if self.solutions else None
 
     @property
     def order_parameters(self):
@@ -547,11 +582,22 @@ class SKSolver:
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1]))))
         return SKSolution(float(temperature), k, [physical] + others, rule_statement(kinds), qerr, lower)
 
-    def sweep(self, temperatures):
+    def sweep(self, temperatures, chunks=None, executor=None, progress=None):
         """:meth:`solve` at every temperature of ``temperatures`` (each point searched from every start, so a
-        sweep finds what separate solves find): an :class:`SKSweep`."""
+        sweep finds what separate solves find): an :class:`SKSweep`.  The points are independent: with an
+        ``executor`` (a :class:`concurrent.futures.Executor` or a dask ``Client``) they are solved in ``chunks``
+        tasks (default :func:`~symbolic_rg.parallel.default_chunks`), with the same numbers; ``progress``: a bar; a
+        failed task keeps the finished points (the error's ``partial``)."""
         T = np.atleast_1d(np.asarray(temperatures, dtype=float))
-        return SKSweep(T, [self.solve(float(t)) for t in T])
+        for t in T:
+            self._temperature(float(t))
+        assemble = lambda rows, solutions: SKSweep(T[rows], solutions)
+        return SKSweep(T, parallel.each(self.solve, [(float(t),) for t in T], chunks, executor, progress,
+                                        "SK temperatures", assemble))
+
+    def __reduce__(self):
+        """Pickles as its theory and field grid (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"grid": self.grid})
 
     # -- zero temperature ---------------------------------------------------------------------------------
     def ground_gradient(self, u):

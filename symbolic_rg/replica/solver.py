@@ -21,16 +21,17 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .. import checks
+from .. import checks, parallel
 from ..errors import ConvergenceError, NoSolutionError, ParameterError
-from ..protocol import Iteration
+from ..protocol import Iteration, SweepTable, caption, html_table
 from . import codegen
 from .codegen import BULK, Variables
 from .rules import alpha, kappa
 from .rules import kappa as kappa_symbol
 from .selection import longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
-__all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "RepliconStability"]
+__all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep", "RepliconStability",
+           "teacher_error"]
 
 PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0 where dphi/dQ_i = 0: a liquid layer
 GL8 = np.polynomial.legendre.leggauss(8)
@@ -40,6 +41,23 @@ GL16 = np.polynomial.legendre.leggauss(16)
 # --------------------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------------------
+def teacher_error(Q):
+    r"""Teacher scenario: the generalization error :math:`\epsilon = (1 - r_L)/2` of overlaps ``Q``,
+    :math:`r_l = \tfrac2\pi\arcsin(Q_lr_{l-1})`, :math:`r_0 = 1`."""
+    r = 1.0
+    for Ql in Q:
+        r = 2 / np.pi * np.arcsin(min(1.0, Ql * r))
+    return (1 - r) / 2
+
+
+class FixedPoint(NamedTuple):
+    """Where :meth:`ReplicaSolver.iterate` stopped: ``root`` (Newton variables x, None if it failed), ``status``
+    (converged, known, maxiter, saturated, failed) and ``iterations``."""
+    root: np.ndarray
+    status: str
+    iterations: int
+
+
 class StationaryPoint(NamedTuple):
     """One solution of the saddle-point equations."""
     Q: np.ndarray            # weight overlaps Q_1..Q_L
@@ -68,6 +86,15 @@ class StationaryPoint(NamedTuple):
         """A local extremum of the kind the rule asks for in the replica-symmetric directions (every longitudinal
         eigenvalue negative)."""
         return bool(len(self.longitudinal) and max(self.longitudinal) < 0)
+
+    def columns(self):
+        """Its table columns: Q_l, q_l, qhat_l by name, free entropy, residual, converged, replicon, local
+        stability."""
+        names = lambda name, values: {"%s_%d" % (name, l): float(v) for l, v in enumerate(values, start=1)}
+        return {**names("Q", self.Q), **names("q", self.q), **names("qhat", self.q_hat),
+                "free_entropy": float(self.free_entropy), "residual": float(self.residual),
+                "converged": bool(self.converged), "replicon": float(self.replicon),
+                "locally_stable": self.locally_stable}
 
 
 class RepliconStability(NamedTuple):
@@ -135,6 +162,17 @@ class ReplicaSolution(NamedTuple):
         the Nishimori line makes RS exact)."""
         return None if np.isnan(self.physical.replicon) else bool(self.physical.replicon < 0)
 
+    def rows(self):
+        """One row per stationary point (``branch`` 0, ``selected``: the physical one): alpha, kappa, the
+        point's :meth:`StationaryPoint.columns` and, teacher scenario, its generalization error."""
+        teacher = not np.isnan(self.generalization_error)
+        return [{"alpha": self.alpha, "kappa": self.kappa, "branch": b, "selected": b == 0, **p.columns(),
+                 **({"generalization_error": teacher_error(p.Q)} if teacher else {})}
+                for b, p in enumerate(self.solutions)]
+
+    def _repr_html_(self):
+        return html_table(self.rows(), caption(self.rule))
+
     def as_dict(self):
         out = {"alpha": self.alpha, "kappa": self.kappa, "Q": self.Q.tolist(), "q": self.q.tolist(),
                "q_hat": self.q_hat.tolist(), "free_entropy": self.free_entropy,
@@ -156,11 +194,37 @@ class ReplicaSolution(NamedTuple):
         return out
 
 
-class ReplicaSweep(NamedTuple):
-    """A sweep in alpha: per alpha the physical solution and every branch (forward and backward passes)."""
-    alpha: np.ndarray
-    points: list             # ReplicaSolution per alpha
-    depth: int
+class ReplicaSweep(SweepTable):
+    """A sweep in alpha: per alpha the physical solution and every branch (forward and backward passes):
+    ``alpha``, ``points`` (a :class:`ReplicaSolution` per alpha), ``depth``."""
+
+    parameter_names = ("alpha", "kappa")
+
+    def __init__(self, alpha, points, depth):
+        self.alpha, self.points, self.depth = np.asarray(alpha, float), list(points), depth
+        self.quantities = ["Q_%d" % l for l in range(1, depth + 1)] + ["q_%d" % l for l in range(1, depth)]
+
+    def __len__(self):
+        return len(self.points)
+
+    def __getitem__(self, i):
+        return self.points[i]
+
+    @property
+    def rule(self):
+        return self.points[0].rule if self.points else None
+
+    def rows(self):
+        """Every alpha's :meth:`ReplicaSolution.rows` (one per stationary point), led by the ``point`` index."""
+        return [{"point": i, **r} for i, p in enumerate(self.points) for r in p.rows()]
+
+    @property
+    def residual(self):
+        return np.array([p.residual for p in self.points])
+
+    def as_dict(self):
+        """JSON-ready: every alpha's :meth:`ReplicaSolution.as_dict`."""
+        return {"alpha": self.alpha.tolist(), "points": [p.as_dict() for p in self.points]}
 
     @property
     def Q(self):
@@ -391,10 +455,10 @@ class ReplicaSolver:
     def iterate(self, theta, alpha_value, kappa_value=0.0, damping=0.5, tol=1e-8, maxiter=100, memory=5, known=()):
         """Fixed-point iteration of the solved saddle-point equations (:meth:`_fixed_point_map`), damped and
         Anderson-accelerated over the last ``memory`` steps, to a relative change below ``tol`` (Newton polishes the
-        result).  It converges to the solutions that are attracting for the map.  Returns (x, status): "converged",
-        "known" (it came within 1e-3 of one of the ``known`` order-parameter vectors, a solution already found),
-        "maxiter", "saturated" (an overlap pinned at 1 by the projection: no stationary point there), or "failed"
-        (phi not finite; x is None)."""
+        result).  It converges to the solutions that are attracting for the map.  Returns a :class:`FixedPoint`
+        (root x, status): "converged", "known" (it came within 1e-3 of one of the ``known`` order-parameter vectors, a
+        solution already found), "maxiter", "saturated" (an overlap pinned at 1 by the projection: no stationary point
+        there), or "failed" (phi not finite; x is None)."""
         L = self.depth
         theta = self._project(np.array(theta, float))
         thetas, fs = [], []
@@ -402,7 +466,7 @@ class ReplicaSolver:
         for it in range(maxiter):
             new = self._fixed_point_map(theta, alpha_value, kappa_value)
             if new is None:
-                return None, "failed"
+                return FixedPoint(None, "failed", it)
             f = new - theta
             change = np.max(np.abs(f) / (1 + np.abs(theta)))
             if change < tol:
@@ -423,7 +487,7 @@ class ReplicaSolver:
                 break
         if status != "known" and np.any(theta[:2 * L - 1] > 1 - 1e-9):
             status = "saturated"
-        return self.variables.from_theta(theta), status
+        return FixedPoint(self.variables.from_theta(theta), status, it + 1)
 
     # -- solutions -----------------------------------------------------------------------------------
     def _starts(self):
@@ -461,11 +525,11 @@ class ReplicaSolver:
             iterations = r.iterations
             if not r.converged and fallback:
                 seen = [p.theta for p in known + found]
-                x1, status = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa,
-                                          known=seen)
-                if status == "known":
+                fixed = self.iterate(np.concatenate(self.variables.order_parameters(x0)), alpha, kappa, known=seen)
+                if fixed.status == "known":
                     continue
-                r = self.newton(r.root if x1 is None or status == "saturated" else x1, alpha, kappa)
+                r = self.newton(r.root if fixed.root is None or fixed.status == "saturated" else fixed.root, alpha,
+                                kappa)
                 iterations += r.iterations
             if not r.converged:
                 continue
@@ -492,12 +556,7 @@ class ReplicaSolver:
         best = physical_index([p.free_entropy for p in found], [p.theta for p in found], kinds)
         physical = found[best]
         found = [physical] + sorted(found[:best] + found[best + 1:], key=lambda p: -p.free_entropy)
-        eps = np.nan
-        if self.scenario == "teacher":
-            r = 1.0
-            for Ql in physical.Q:
-                r = 2 / np.pi * np.arcsin(min(1.0, Ql * r))
-            eps = (1 - r) / 2
+        eps = teacher_error(physical.Q) if self.scenario == "teacher" else np.nan
         x = self.variables.from_theta(physical.theta)
         a = self.evaluate(x, alpha, kappa, 8)
         b = self.evaluate(x, alpha, kappa, 16)
@@ -547,14 +606,34 @@ class ReplicaSolver:
             return self._solve_mp(alpha, kappa)
         return self._result(alpha, kappa, self.stationary_points(alpha, kappa))
 
-    def sweep(self, alpha, kappa=0.0, fresh_every=50):
+    def sweep(self, alpha, kappa=0.0, fresh_every=50, chunks=None, executor=None, progress=None):
         """Warm-started sweep over ``alpha`` in both directions: every branch found at one alpha is continued by
         Newton to the next, forward; then backward, the branches that had no forward predecessor (born at a
         spinodal, or found by a fresh start) are continued down until they end or merge.  The standard starts are
-        tried at both ends and every ``fresh_every`` points.  Returns a :class:`ReplicaSweep`."""
-        alpha = np.asarray(alpha, float)
+        tried at both ends and every ``fresh_every`` points.  The alphas are cut into ``chunks`` contiguous chunks
+        (default: one; with an ``executor``, :func:`~symbolic_rg.parallel.default_chunks`), each swept so on its own
+        (branches are not continued across chunk ends; both ends of each get the standard starts), one after the
+        other or as tasks of ``executor`` (a :class:`concurrent.futures.Executor` or a dask ``Client``), with the
+        same numbers for the same chunks.  ``progress``: a bar.  Returns a :class:`ReplicaSweep` (float64: refine
+        single points with ``compile(precision=...).solve``); a failed task keeps the finished chunks (the error's
+        ``partial``)."""
+        if self.precision is not None:
+            raise ParameterError("sweep() runs on the float64 solver; compile() without precision, got precision=%r"
+                                 % (self.precision,))
+        alpha = np.atleast_1d(np.asarray(alpha, float))
         for a in alpha:
             self._check(a, kappa)
+        n = alpha.size
+        bounds = parallel.chunk_bounds(n, chunks or (parallel.default_chunks(n, executor) if executor else 1))
+        assemble = lambda done: ReplicaSweep([a for k in sorted(done) for a in alpha[slice(*bounds[k])]],
+                                             [p for k in sorted(done) for p in done[k]], self.depth)
+        parts = parallel.run_chunks(_path, [(self, alpha[lo:hi], kappa, fresh_every) for lo, hi in bounds],
+                                    [hi - lo for lo, hi in bounds], executor, progress, "replica sweep", assemble)
+        return ReplicaSweep(alpha, [p for part in parts for p in part], self.depth)
+
+    def _path(self, alpha, kappa, fresh_every, tick):
+        """The :class:`ReplicaSolution` at every alpha of one chunk of :meth:`sweep`; ``tick(1)`` after each alpha
+        of the forward pass."""
         n = alpha.size
         found = [[] for _ in range(n)]
         continued = [[] for _ in range(n)]        # found[i][j] reached by continuing a branch from alpha[i - 1]
@@ -576,6 +655,8 @@ class ReplicaSolver:
                 annotated = self._descend(found[i], alpha[i], kappa)
                 found[i][:] = annotated[:len(found[i])]
                 add(i, annotated[len(found[i]):], False)
+            if tick is not None:
+                tick(1)
         for i in range(n - 1, 0, -1):
             orphans = [p for p, linked in zip(found[i], continued[i]) if not linked]
             if orphans:
@@ -584,7 +665,11 @@ class ReplicaSolver:
         for i in range(n):
             found[i].sort(key=lambda p: -p.free_entropy)
             points.append(self._result(alpha[i], kappa, found[i], search=False))   # searched in the passes
-        return ReplicaSweep(alpha, points, self.depth)
+        return points
+
+    def __reduce__(self):
+        """Pickles as its theory and precision (:func:`~symbolic_rg.parallel.solver_of`)."""
+        return parallel.solver_of, (self.theory, {"precision": self.precision})
 
     def hessian(self, point, alpha_value, kappa_value=0.0, step=1e-4):
         r"""Hessian :math:`\partial^2\phi/\partial\theta\partial\theta'` in the order parameters (Q, q, qhat) at a
@@ -719,7 +804,8 @@ class ReplicaSolver:
                 ok = False
                 for it in range(12):
                     phi, g, Hm = self.mp_evaluate(x, alpha, kappa)
-                    if max(abs(v) for v in g) < tol:
+                    residual = max((abs(v) for v in g), default=mpmath.mpf(0))
+                    if residual < tol:
                         ok = True
                         break
                     active = [i for i in range(self.nx) if abs(x[i]) > mpmath.mpf(10) ** (-8)]
@@ -731,25 +817,69 @@ class ReplicaSolver:
                 Q = [mpmath.tanh(v) ** 2 for v in x[:L]]
                 q = [mpmath.tanh(v) ** 2 for v in x[L:2 * L - 1]]
                 qh = [v ** 2 for v in x[2 * L - 1:]]
-                refined.append(_MpPoint(Q, q, qh, phi, ok, it))
-        return _MpSolution(alpha, kappa, refined, base)
+                refined.append(StationaryPointMP(Q, q, qh, phi, residual, it, ok))
+        return ReplicaSolutionMP(alpha, kappa, refined, base)
 
 
-class _MpPoint(NamedTuple):
+def _path(solver, alpha, kappa, fresh_every, tick=None):
+    """One chunk of :meth:`ReplicaSolver.sweep` (here or on a worker)."""
+    return solver._path(alpha, kappa, fresh_every, tick)
+
+
+class StationaryPointMP(NamedTuple):
+    """One stationary point refined at ``precision`` digits (mpf values)."""
     Q: list
     q: list
     q_hat: list
     free_entropy: object
-    converged: bool
+    residual: object          # max |grad phi| in Newton's variables at the last step
     iterations: int
+    converged: bool
+
+    @property
+    def theta(self):
+        return list(self.Q) + list(self.q) + list(self.q_hat)
+
+    def as_dict(self):
+        """JSON-ready, mpf values as decimal strings with every digit."""
+        return {"Q": [str(v) for v in self.Q], "q": [str(v) for v in self.q], "q_hat": [str(v) for v in self.q_hat],
+                "free_entropy": str(self.free_entropy), "residual": str(self.residual),
+                "iterations": self.iterations, "converged": self.converged}
 
 
-class _MpSolution(NamedTuple):
-    """mpmath refinement of every float64 stationary point (same order)."""
+class ReplicaSolutionMP(NamedTuple):
+    """mpmath refinement of every float64 stationary point (same order: the physical one first)."""
     alpha: float
     kappa: float
-    solutions: list
+    solutions: list           # StationaryPointMP
     float64: ReplicaSolution
+
+    @property
+    def order_parameters(self):
+        """The physical point's (Q, q, qhat) in the theory's order, mpf."""
+        return self.physical.theta
+
+    @property
+    def converged(self):
+        return self.physical.converged
+
+    @property
+    def residual(self):
+        return self.physical.residual
+
+    def as_dict(self):
+        return {"alpha": self.alpha, "kappa": self.kappa, "physical": self.physical.as_dict(),
+                "solutions": [p.as_dict() for p in self.solutions], "rule": self.float64.rule}
+
+    def rows(self):
+        """One row per stationary point (``branch`` 0, ``selected``: the physical one), the mpf values as floats."""
+        names = lambda name, values: {"%s_%d" % (name, l): float(v) for l, v in enumerate(values, start=1)}
+        return [{"alpha": self.alpha, "kappa": self.kappa, "branch": b, "selected": b == 0, **names("Q", p.Q),
+                 **names("q", p.q), **names("qhat", p.q_hat), "free_entropy": float(p.free_entropy),
+                 "residual": float(p.residual), "converged": bool(p.converged)} for b, p in enumerate(self.solutions)]
+
+    def _repr_html_(self):
+        return html_table(self.rows(), caption(self.float64.rule))
 
     @property
     def physical(self):

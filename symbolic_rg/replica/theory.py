@@ -353,6 +353,14 @@ class ReplicaTheory:
             out.append(("generalization error", sp.Eq(sp.Symbol("epsilon"), self.generalization_error, evaluate=False)))
         return out
 
+    def __reduce__(self):
+        """Pickles as the derivation (read from the disk cache where it runs: a worker of a sweep)."""
+        return derive_replica, (self.network,)
+
+    def _repr_latex_(self):
+        """The notebook display: :meth:`latex_equations` as one aligned block."""
+        return _latex.display(self.latex_equations(), _tex)
+
     def compile(self, precision=None):
         """Numba solver (float64), or the mpmath one at ``precision`` digits (one solver per theory and precision)."""
         solvers = self.__dict__.setdefault("_solvers", {})

@@ -5,8 +5,9 @@ Metropolis-adjusted Langevin for any activation) and Monte Carlo over networks d
 """
 from .prior import PriorStatistics, prior_network_statistics
 from .samplers import (PosteriorSamples, activation_functions, deep_linear_log_posterior, gibbs_deep_linear,
-                       gibbs_gated, jackknife, mala, mala_deep_linear, mala_network, network_log_posterior)
+                       gibbs_gated, jackknife, mala, mala_deep_linear, mala_network, network_log_posterior,
+                       regression_draw)
 
 __all__ = ["PosteriorSamples", "gibbs_deep_linear", "gibbs_gated", "mala", "mala_network", "mala_deep_linear",
            "network_log_posterior", "deep_linear_log_posterior", "activation_functions", "jackknife",
-           "PriorStatistics", "prior_network_statistics"]
+           "PriorStatistics", "prior_network_statistics", "regression_draw"]

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ParameterError
+from .. import checks
 from .samplers import activation_functions, jackknife
 
 __all__ = ["PriorStatistics", "prior_network_statistics"]
@@ -30,17 +30,13 @@ def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000,
     estimate the last layer's kernel and connected four-point function per network (averages over neurons
     and neuron pairs), with errors from batches of networks."""
     phi, _ = activation_functions(spec)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or not np.all(np.isfinite(X)):
-        raise ParameterError("X must be a finite 2-D array (inputs × features), got shape %s" % (X.shape,))
-    for name, v in (("depth", depth), ("width", width), ("networks", networks), ("batches", batches)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ParameterError("%s must be a positive integer, got %r" % (name, v))
-    if width < 2 or networks < 2 * batches:
-        raise ParameterError("width must be >= 2 and networks >= 2 * batches, got width %d, networks %d"
-                             % (width, networks))
-    if not (C_W > 0 and C_b >= 0):
-        raise ParameterError("C_W must be > 0 and C_b >= 0, got C_W = %r, C_b = %r" % (C_W, C_b))
+    X = checks.array("X", X, 2)
+    checks.integer("depth", depth, low=1)
+    checks.integer("width", width, low=2)
+    batches = checks.integer("batches", batches, low=1)
+    checks.integer("networks", networks, low=2 * batches)
+    checks.positive("C_W", C_W)
+    checks.nonnegative("C_b", C_b)
     rng = np.random.default_rng(seed)
     m, n0 = X.shape
     chunk = max(1, min(networks, int(2e7 // (width * width + width * n0))))

@@ -26,7 +26,8 @@ from ..errors import ParameterError
 from ..protocol import GeneralizationError
 
 __all__ = ["PosteriorSamples", "jackknife", "gibbs_deep_linear", "gibbs_gated", "activation_functions",
-           "network_log_posterior", "deep_linear_log_posterior", "mala", "mala_network", "mala_deep_linear"]
+           "network_log_posterior", "deep_linear_log_posterior", "mala", "mala_network", "mala_deep_linear",
+           "regression_draw"]
 
 
 class PosteriorSamples(NamedTuple):
@@ -83,23 +84,16 @@ def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches, zero_t
         raise ParameterError("X has %d rows but y has %d entries" % (X.shape[0], y.shape[0]))
     if X_test.shape[1] != X.shape[1]:
         raise ParameterError("X_test has %d features but X has %d" % (X_test.shape[1], X.shape[1]))
-    if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
-        raise ParameterError("widths must be positive integers, got %s" % (list(widths),))
+    if np.ndim(widths) != 1 or len(widths) < 1:
+        raise ParameterError("widths must be a list [N_1, ..., N_L] of hidden widths, got %r" % (widths,))
     L = len(widths)
-    s2 = [float(sigma2)] * (L + 1) if np.ndim(sigma2) == 0 else [float(s) for s in sigma2]
-    if len(s2) != L + 1 or min(s2) <= 0:
-        raise ParameterError("sigma2 must be > 0: one number or %d numbers [sigma_1^2..sigma_L^2, sigma_a^2]" % (L + 1))
-    if zero_temperature and not (np.isfinite(T) and T >= 0):
-        raise ParameterError("T must be finite and >= 0, got %r" % (T,))
-    if not zero_temperature and not (np.isfinite(T) and T > 0):
-        raise ParameterError("the samplers need temperature T > 0, got %r" % (T,))
-    if not (isinstance(samples, (int, np.integer)) and samples >= 1):
-        raise ParameterError("samples must be a positive integer, got %r" % (samples,))
-    if not (isinstance(batches, (int, np.integer)) and 2 <= batches <= samples):
-        raise ParameterError("batches must be an integer in [2, samples], got %r" % (batches,))
-    if not (isinstance(burn_in, (int, np.integer)) and burn_in >= 0):
-        raise ParameterError("burn_in must be an integer >= 0, got %r" % (burn_in,))
-    return X, y, X_test, [int(w) for w in widths], s2
+    widths = [int(w) for w in checks.widths(L, list(widths))]
+    s2 = [float(s) for s in checks.prior_variances(L, list(sigma2) if np.ndim(sigma2) else sigma2)]
+    checks.temperature(T, zero=zero_temperature)
+    samples = checks.integer("samples", samples, low=1)
+    checks.integer("batches", batches, low=2, high=samples)
+    checks.integer("burn_in", burn_in, low=0)
+    return X, y, X_test, widths, s2
 
 
 def regression_draw(rng, A, y, prior_var, T):
