@@ -6,6 +6,8 @@ import os
 import pathlib
 import pickle
 
+from .parallel import bar
+
 _PACKAGE = pathlib.Path(__file__).parent
 
 
@@ -53,7 +55,8 @@ def load_pickle(path: pathlib.Path):
 
 def stored_theory(kind, network, properties):
     """The derived theory ``kind(network)`` from the disk cache, or derived now with ``properties``
-    evaluated (cached properties) and stored.  What is stored is the theory's state (its ``__dict__``): a theory
+    evaluated (cached properties) and stored; a first derivation shows a progress bar over those steps on a
+    terminal (:func:`symbolic_rg.parallel.bar`).  What is stored is the theory's state (its ``__dict__``): a theory
     itself pickles as the call that derives it, which reads this entry (see :mod:`symbolic_rg.parallel`)."""
     path = cache_dir() / ("%s_%s.pkl" % (kind.__name__, key(repr(network))))
     state = load_pickle(path)
@@ -61,8 +64,12 @@ def stored_theory(kind, network, properties):
         theory = kind.__new__(kind)
         theory.__dict__.update(state)
     else:
-        theory = kind(network)
-        for name in properties:
-            getattr(theory, name)
+        with bar(1 + len(properties), "deriving %r" % (network,), unit="step") as shown:
+            theory = kind(network)
+            shown.update()
+            for name in properties:
+                shown.set_postfix_str(name)
+                getattr(theory, name)
+                shown.update()
         atomic_write(path, pickle.dumps(theory.__dict__))
     return theory

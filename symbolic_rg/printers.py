@@ -23,6 +23,7 @@ from sympy.printing.pycode import MpmathPrinter as _SymPyMpmathPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import cache
+from .parallel import bar
 
 __all__ = ["NumbaPrinter", "NumPyPrinter", "MpmathPrinter", "MatrixNumPyPrinter", "PRINTERS", "assignments",
            "cse_assignments", "load_module", "NUMBA_PRELUDE"]
@@ -112,7 +113,9 @@ def load_module(family, key, source):
         return sys.modules[name]
     path = cache.cache_dir() / (name + ".py")
     if not path.exists():
-        cache.atomic_write(path, source().encode())
+        with bar(1, "generating %s code" % family, unit="module") as shown:
+            cache.atomic_write(path, source().encode())
+            shown.update()
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -170,3 +170,19 @@ def test_cli_sweep_on_local_processes_prints_valid_json_and_no_bar(kernel, capsy
     assert cli.main(["sweep", "deep-linear", "--depth", "1", "--width", "20", "--T", "0.1", "--data", "teacher"]) == 2
     assert capsys.readouterr().err == ("symbolic-rg: error: sweep needs exactly one of --T, --alpha, --width with "
                                        "several comma-separated values, got none\n")
+
+
+def test_bracket_runs_its_chains_on_any_executor():
+    """The two chains of a bracket travel with their random state: threads here, another thread pool, and spawned
+    processes give the same chains bit for bit."""
+    from symbolic_rg.replica.monte_carlo import bracket
+    args = dict(depth=1, N=20, c=6, alpha=2.0, max_sweeps=600, chunk=200, seed=5, progress=False)
+    here = bracket(**args)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        threads = bracket(**args, executor=pool)
+    with parallel.local_processes(2) as pool:
+        processes = bracket(**args, executor=pool)
+    for other in (threads, processes):
+        assert other.sweeps == here.sweeps and other.converged == here.converged
+        assert np.array_equal(other.above.Q_trace, here.above.Q_trace)
+        assert np.array_equal(other.below.Q_trace, here.below.Q_trace)

@@ -20,6 +20,7 @@ agree; :func:`tuned_ladder` spaces the inverse temperatures for equal exchange r
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -35,7 +36,7 @@ from .networks import (SparseNetwork, align_gauge, annealed_student, forward, ga
 
 __all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student", "gauge_signs",
            "align_gauge", "forward", "metropolis_sweeps", "on_sphere", "gauged", "TeacherData", "teacher_data", "measure",
-           "PosteriorChain", "TemperedChain", "tuned_ladder", "teacher_student", "MCResult", "Bracket", "bracket",
+           "PosteriorChain", "TemperedChain", "tuned_ladder", "teacher_student", "MCResult", "Bracket", "bracket", "advance",
            "settled"]
 
 
@@ -414,8 +415,14 @@ class Bracket(NamedTuple):
     tempering: dict | None         # with betas: the (last) betas, swap_acceptance since then and hot_to_cold
 
 
+def advance(chain, sweeps):
+    """``chain`` run ``sweeps`` more sweeps, returned (in a worker process the chain is a copy that travels back)."""
+    return chain.run(sweeps, progress=False)
+
+
 def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10, n_test=1000, z=2.0,
-            below="annealed", anneal=None, betas=None, swap_every=2, retune=0, progress=None, checkpoint=None):
+            below="annealed", anneal=None, betas=None, swap_every=2, retune=0, progress=None, checkpoint=None,
+            executor=None):
     """Run a chain from the teacher and one from the start ``below`` ("annealed", "melted" or the weights of a
     consistent network on these data, see :class:`PosteriorChain`; ``anneal``: the keywords of
     :func:`annealed_student` or :func:`melted_student`) on the same data, ``chunk`` sweeps at a time in two threads,
@@ -431,7 +438,9 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
     consistent network found) propagates.  ``checkpoint``: a file to which both chains are saved (pickled) after every
     chunk; a call with the same arguments and that file resumes from it and gives the same chains as one run without a
     stop (a larger ``max_sweeps`` extends a run that stopped at ``max_sweeps``; a file from other arguments is a
-    ValueError)."""
+    ValueError).  ``executor``: where the two chains run each chunk (any :class:`concurrent.futures.Executor` or a
+    ``dask.distributed.Client``; default two threads here): a chain travels with its random state, so the result is
+    the same on any executor."""
     if not isinstance(below, np.ndarray) and below not in ("annealed", "melted"):
         raise ValueError("below must be 'annealed', 'melted' or a weight array, got %r" % (below,))
     if max_sweeps < 20 * measure_every:
@@ -458,15 +467,16 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
         a, b = (ch.result() for ch in chains)
         converged = settled(a, b, z)
         finished = converged or chains[0].sweeps >= max_sweeps
-    with ThreadPoolExecutor(2) as pool, parallel.bar(max_sweeps, "bracket", None if callback else progress,
-                                                     "sweep") as shown:
+    pool = parallel.executor_of(executor)
+    with (ThreadPoolExecutor(2) if pool is None else contextlib.nullcontext(pool)) as pool, \
+            parallel.bar(max_sweeps, "bracket", None if callback else progress, "sweep") as shown:
         shown.update(min(chains[0].sweeps, max_sweeps))
         while not finished:
             if 1 <= done <= retune:                      # before the next chunk, from the rates since the last retune
                 pooled = sum(ch.accepted for ch in chains) / np.maximum(sum(ch.attempts for ch in chains), 1)
                 for ch in chains:
                     ch.retune(pooled[:-1])
-            list(pool.map(lambda ch: ch.run(chunk, progress=False), chains))
+            chains = list(pool.map(advance, chains, [chunk] * len(chains)))
             done += 1
             a, b = (ch.result() for ch in chains)
             shown.update(min(chains[0].sweeps, max_sweeps) - shown.n)
