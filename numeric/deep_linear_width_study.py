@@ -6,6 +6,10 @@ blocked Gibbs at a few widths (points with 2-sigma error bars).  Prior variance 
 narrower networks generalize better (Li & Sompolinsky 2021).
 
     python numeric/deep_linear_width_study.py [--out docs/deep_linear_width_study.png] [--samples 2000]
+                                              [--workers N | --scheduler ADDRESS] [--quiet]
+
+The simulations (the expensive part, 24 Gibbs runs) run on ``--workers`` local processes or a Dask cluster at
+``--scheduler`` (each run is seeded, so the numbers do not depend on where it runs), with a progress bar.
 """
 import argparse
 import time
@@ -13,6 +17,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
+from symbolic_rg import parallel
 from symbolic_rg.data import digits
 from symbolic_rg.simulate import gibbs_deep_linear
 
@@ -21,8 +26,25 @@ THEORY_WIDTHS = np.unique(np.logspace(np.log10(4), 3, 24).astype(int))
 SIM_WIDTHS = (10, 30, 100, 400)
 
 
-def main(out="docs/deep_linear_width_study.png", samples=2000):
+def simulate(L, T, N, samples):
+    """One Gibbs run of the real network: (L, T, N, error, stderr, effective sample size, seconds)."""
     d = digits(P=P, P_test=500)
+    t0 = time.perf_counter()
+    sim = gibbs_deep_linear(d.X_train, d.y_train, d.X_test, [N] * L, sigma2=SIGMA2, T=T,
+                            samples=samples, burn_in=1000, batches=10, seed=N + 7 * L)
+    ge, se = sim.generalization_error(d.y_test)
+    return L, T, N, ge.total, se.total, sim.diagnostics["effective_sample_size"], time.perf_counter() - t0
+
+
+def main(out="docs/deep_linear_width_study.png", samples=2000, executor=None, progress=None):
+    d = digits(P=P, P_test=500)
+    points = [(L, T, N, samples) for L in DEPTHS for T in TEMPERATURES for N in SIM_WIDTHS]
+    pool = parallel.executor_of(executor)
+    with parallel.bar(len(points), "Gibbs simulations", progress, "run") as shown:
+        runs = {}
+        for r in (map(simulate, *zip(*points)) if pool is None else pool.map(simulate, *zip(*points))):
+            runs[r[:3]] = r[3:]
+            shown.update()
     rows = []
     results = {}
     for L in DEPTHS:
@@ -38,15 +60,12 @@ def main(out="docs/deep_linear_width_study.png", samples=2000):
                                        .generalization_error(d.X_test, d.y_test).total)
             sims = []
             for N in SIM_WIDTHS:
-                t0 = time.perf_counter()
-                sim = gibbs_deep_linear(d.X_train, d.y_train, d.X_test, [N] * L, sigma2=SIGMA2, T=T,
-                                        samples=samples, burn_in=1000, batches=10, seed=N + 7 * L)
-                ge, se = sim.generalization_error(d.y_test)
+                ge_total, se_total, ess, seconds = runs[L, T, N]
                 ex = exact.solve(d.X_train, d.y_train, width=N, sigma2=SIGMA2, T=T).generalization_error(d.X_test, d.y_test)
                 sd = saddle.solve(d.X_train, d.y_train, width=N, sigma2=SIGMA2, T=T).generalization_error(d.X_test, d.y_test)
-                sims.append((N, ge.total, se.total))
-                rows.append((L, T, N, ge.total, se.total, ex.total, sd.total, (ge.total - ex.total) / se.total,
-                             sim.diagnostics["effective_sample_size"], time.perf_counter() - t0))
+                sims.append((N, ge_total, se_total))
+                rows.append((L, T, N, ge_total, se_total, ex.total, sd.total, (ge_total - ex.total) / se_total, ess,
+                             seconds))
             results[L, T] = (curves, sims)
     print("digits even/odd, P = %d, sigma^2 = %g; simulation: %d Gibbs sweeps after 1000 burn-in, errors from 10 batches" % (P, SIGMA2, samples))
     print("%2s %5s %5s %10s %8s %10s %10s %8s %8s %6s" % ("L", "T", "N", "sim", "stderr", "exact", "saddle",
@@ -87,5 +106,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="docs/deep_linear_width_study.png")
     parser.add_argument("--samples", type=int, default=2000)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run the simulations on N local processes")
+    where.add_argument("--scheduler", help="run the simulations on the Dask cluster at this address")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     a = parser.parse_args()
-    main(a.out, a.samples)
+    executor = (parallel.local_processes(a.workers) if a.workers else
+                parallel.scheduler(a.scheduler) if a.scheduler else None)
+    main(a.out, a.samples, executor, False if a.quiet else None)
