@@ -39,12 +39,7 @@ def simulate(L, T, N, samples):
 def main(out="docs/deep_linear_width_study.png", samples=2000, executor=None, progress=None):
     d = digits(P=P, P_test=500)
     points = [(L, T, N, samples) for L in DEPTHS for T in TEMPERATURES for N in SIM_WIDTHS]
-    pool = parallel.executor_of(executor)
-    with parallel.bar(len(points), "Gibbs simulations", progress, "run") as shown:
-        runs = {}
-        for r in (map(simulate, *zip(*points)) if pool is None else pool.map(simulate, *zip(*points))):
-            runs[r[:3]] = r[3:]
-            shown.update()
+    runs = {r[:3]: r[3:] for r in parallel.map_points(simulate, points, "Gibbs simulations", executor, progress)}
     rows = []
     results = {}
     for L in DEPTHS:
@@ -106,11 +101,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="docs/deep_linear_width_study.png")
     parser.add_argument("--samples", type=int, default=2000)
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="run the simulations on N local processes")
-    where.add_argument("--scheduler", help="run the simulations on the Dask cluster at this address")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parallel.add_arguments(parser, "the simulations")
     a = parser.parse_args()
-    executor = (parallel.local_processes(a.workers) if a.workers else
-                parallel.scheduler(a.scheduler) if a.scheduler else None)
-    main(a.out, a.samples, executor, False if a.quiet else None)
+    main(a.out, a.samples, *parallel.from_arguments(a))

@@ -8,6 +8,10 @@ table prints theory − simulation in units of the error bar, so where the heuri
 can be read off.
 
     python numeric/relu_heuristic_study.py [--out docs/relu_heuristic_study.png] [--samples 1500]
+                                           [--workers N | --scheduler ADDRESS] [--quiet]
+
+The MALA runs (one per depth and width, each seeded) run on ``--workers`` local processes or a Dask cluster at
+``--scheduler``, with a progress bar; the numbers do not depend on where they run.
 """
 import argparse
 import json
@@ -16,6 +20,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
+from symbolic_rg import parallel
 from symbolic_rg.data import teacher
 from symbolic_rg.simulate import mala_network
 
@@ -23,8 +28,20 @@ P, N0, T, SIGMA2 = 20, 10, 0.01, 1.0
 DEPTHS, WIDTHS = (1, 2, 3), (100, 250, 500)
 
 
-def main(out="docs/relu_heuristic_study.png", samples=1500, burn_in=4000, thin=10):
+def simulate(L, N, samples, burn_in, thin):
+    """One MALA run of the real ReLU network: (L, N, generalization error, its stderr, acceptance, seconds)."""
     d = teacher(P=P, N0=N0, P_test=100, noise=0.1, seed=3)
+    t0 = time.time()
+    s = mala_network(d.X_train, d.y_train, d.X_test, [N] * L, "relu", sigma2=SIGMA2, T=T, samples=samples,
+                     burn_in=burn_in, thin=thin, seed=L * 1000 + N)
+    ge, se = s.generalization_error(d.y_test)
+    return L, N, ge, se, s.diagnostics["acceptance_rate"], time.time() - t0
+
+
+def main(out="docs/relu_heuristic_study.png", samples=1500, burn_in=4000, thin=10, executor=None, progress=None):
+    d = teacher(P=P, N0=N0, P_test=100, noise=0.1, seed=3)
+    points = [(L, N, samples, burn_in, thin) for L in DEPTHS for N in WIDTHS]
+    runs = {r[:2]: r[2:] for r in parallel.map_points(simulate, points, "MALA runs", executor, progress)}
     rows = []
     for L in DEPTHS:
         solver = srg.derive(srg.deep_nonlinear(L, "relu")).compile()
@@ -32,15 +49,12 @@ def main(out="docs/relu_heuristic_study.png", samples=1500, burn_in=4000, thin=1
         for N in WIDTHS:
             th = solver.solve(d.X_train, d.y_train, width=N, sigma2=SIGMA2, T=T)
             eg = th.generalization_error(d.X_test, d.y_test)
-            t0 = time.time()
-            s = mala_network(d.X_train, d.y_train, d.X_test, [N] * L, "relu", sigma2=SIGMA2, T=T, samples=samples,
-                             burn_in=burn_in, thin=thin, seed=L * 1000 + N)
-            (ge, se) = s.generalization_error(d.y_test)
+            ge, se, acceptance, seconds = runs[L, N]
             row = {"depth": L, "width": N, "theory_bias": eg.bias, "theory_variance": eg.variance,
                    "sim_bias": ge.bias, "sim_bias_err": se.bias, "sim_variance": ge.variance,
                    "sim_variance_err": se.variance, "gp_bias": gp.bias, "gp_variance": gp.variance,
                    "order_parameters": th.order_parameters.tolist(),
-                   "acceptance": s.diagnostics["acceptance_rate"], "seconds": time.time() - t0}
+                   "acceptance": acceptance, "seconds": seconds}
             rows.append(row)
             print("L=%d N=%3d  bias theory %.4g sim %.4g±%.2g (%+.1f sd)   variance theory %.4g sim %.4g±%.2g (%+.1f sd)"
                   "   GP bias %.4g var %.4g  acc %.2f  %.0fs"
@@ -81,5 +95,6 @@ if __name__ == "__main__":
     p.add_argument("--samples", type=int, default=1500)
     p.add_argument("--burn-in", type=int, default=4000)
     p.add_argument("--thin", type=int, default=10)
+    parallel.add_arguments(p, "the MALA chains")
     a = p.parse_args()
-    main(a.out, a.samples, a.burn_in, a.thin)
+    main(a.out, a.samples, a.burn_in, a.thin, *parallel.from_arguments(a))

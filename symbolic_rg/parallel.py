@@ -28,7 +28,7 @@ from . import checks
 from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 
 __all__ = ["quiet", "bar", "executor_of", "chunk_bounds", "default_chunks", "run_chunks", "each", "solver_of",
-           "local_processes", "scheduler", "CHUNKS_PER_WORKER"]
+           "local_processes", "scheduler", "map_points", "add_arguments", "from_arguments", "CHUNKS_PER_WORKER"]
 
 CHUNKS_PER_WORKER = 4        # default chunks of a sweep on an executor, per worker thread
 _quiet = []
@@ -189,3 +189,31 @@ def scheduler(address):
     except ImportError:
         raise ImportError("a Dask scheduler needs dask.distributed: pip install 'symbolic-rg[dask]'") from None
     return Client(address)
+
+
+def map_points(function, points, desc, executor=None, progress=None, unit="run"):
+    """``[function(*point) for point in points]``, here or on ``executor`` (results in order), with a progress bar:
+    the studies' independent, seeded simulations."""
+    pool = executor_of(executor)
+    arguments = list(zip(*points))
+    out = []
+    with bar(len(points), desc, progress, unit) as shown:
+        for result in (map(function, *arguments) if pool is None else pool.map(function, *arguments)):
+            out.append(result)
+            shown.update()
+    return out
+
+
+def add_arguments(parser, what):
+    """The options ``--workers N | --scheduler ADDRESS`` (where ``what`` runs) and ``--quiet`` of a study script."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run %s on N local processes" % what)
+    where.add_argument("--scheduler", help="run %s on the Dask cluster at this address" % what)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def from_arguments(args):
+    """``(executor, progress)`` of the options of :func:`add_arguments`."""
+    executor = (local_processes(args.workers) if args.workers else
+                scheduler(args.scheduler) if args.scheduler else None)
+    return executor, (False if args.quiet else None)

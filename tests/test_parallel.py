@@ -186,3 +186,18 @@ def test_bracket_runs_its_chains_on_any_executor():
         assert other.sweeps == here.sweeps and other.converged == here.converged
         assert np.array_equal(other.above.Q_trace, here.above.Q_trace)
         assert np.array_equal(other.below.Q_trace, here.below.Q_trace)
+
+
+def test_map_points_keeps_the_order_here_and_on_an_executor(capsys):
+    points = [(a, b) for a in range(3) for b in (1.0, 2.0)]
+    here = parallel.map_points(pow, points, "points", progress=False)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        there = parallel.map_points(pow, points, "points", executor=pool, progress=False)
+    assert here == there == [a ** b for a, b in points]
+    assert capsys.readouterr().err == ""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parallel.add_arguments(parser, "the points")
+    assert parallel.from_arguments(parser.parse_args(["--quiet"])) == (None, False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workers", "2", "--scheduler", "tcp://x:1"])
