@@ -13,9 +13,11 @@ kept part; the theory is the physical (largest free entropy) solution of the sad
     python numeric/deep_perceptron_mc.py [--part scan|relaxation|equilibrium|arcsine|all|replot] [--quick]
                                          [--out docs/deep_perceptron_mc]
                                          [--starts teacher,perceptron,annealed] [--point L,c,alpha,sweeps ...]
+                                         [--workers N | --scheduler ADDRESS] [--quiet]
                                          [--checkpoint DIR [--chunk SWEEPS]]
 
-``scan`` (L = 1, 2, 3; alpha = 1, 2, 4, 8; c = 10, 20; teacher and perceptron starts) writes OUT.json and OUT.png
+``scan`` (L = 1, 2, 3; alpha = 1, 2, 4, 8; c = 10, 20; teacher and perceptron starts; its seeded chains on
+``--workers`` local processes or a Dask ``--scheduler``, with a bar) writes OUT.json and OUT.png
 (Q_l, q_l and epsilon against alpha, theory lines, MC error bars); ``relaxation`` runs long chains (up to 40000
 sweeps) at RELAXATION_POINTS (or the ``--point`` ones) and writes OUT_relaxation.json and OUT_relaxation.png (Q_l
 against sweeps from every start, with the theory), keeping the other runs already there; ``equilibrium`` runs
@@ -37,6 +39,7 @@ import time
 import numpy as np
 
 import symbolic_rg as srg
+from symbolic_rg import parallel
 from symbolic_rg.replica.monte_carlo import (Bracket, PosteriorChain, bracket, melted_student, teacher_data,
                                        teacher_student)
 
@@ -329,41 +332,45 @@ def replot(out):
         json.dump(runs, f)
     plot_relaxation(out + "_relaxation.png", runs)
 
-def main(out, quick=False):
+def scan_chain(L, N, c, a, sweeps, start):
+    """One seeded posterior chain of the scan (``monte_carlo.teacher_student``): its measurements as a dict."""
+    t0 = time.perf_counter()
+    r = teacher_student(L, N, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=1000 * L + c, start=start, progress=False)
+    return {"depth": L, "c": c, "N": N, "alpha": a, "start": start, "sweeps": sweeps,
+            "Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(), "q_err": r.q_err.tolist(),
+            "generalization_error": r.generalization_error, "generalization_error_err": r.generalization_error_err,
+            "autocorrelation_time": r.autocorrelation_time, "drift": r.drift.tolist(),
+            "flipped": r.flipped_trace[len(r.flipped_trace) // 2:].mean(axis=0).tolist(),
+            "Q_first_row": r.Q_trace[0].tolist(), "shrinks_per_move": r.shrinks_per_move,
+            "seconds": time.perf_counter() - t0}
+
+
+def main(out, quick=False, executor=None, progress=None):
     depths = (1, 2, 3)
     cs = (10, 20) if not quick else (10,)
     loads = (1.0, 2.0, 4.0, 8.0) if not quick else (2.0,)
-    runs, curves = [], {}
+    curves, theory, chains = {}, {}, []
     for L in depths:
         grid = np.linspace(0.25, 9.0, 36)
         curves[L] = theory_curves(L, grid)
         point = srg.derive(srg.deep_perceptron(depth=L, scenario="teacher")).compile()
+        for a in loads:
+            theory[L, a] = point.solve(a)
         for c in cs:
             N = 100 if L == 1 else 5 * c
             sweeps = (4000 if L == 1 else 2000) // (10 if quick else 1)
-            for a in loads:
-                th = point.solve(a)
-                for start in ("teacher", "perceptron"):
-                    t0 = time.perf_counter()
-                    r = teacher_student(L, N, c, a, sweeps=sweeps, burn_in=sweeps // 2, seed=1000 * L + c,
-                                        start=start)
-                    run = {"depth": L, "c": c, "N": N, "alpha": a, "start": start, "sweeps": sweeps,
-                           "Q": r.Q.tolist(), "Q_err": r.Q_err.tolist(), "q": r.q.tolist(), "q_err": r.q_err.tolist(),
-                           "generalization_error": r.generalization_error,
-                           "generalization_error_err": r.generalization_error_err,
-                           "autocorrelation_time": r.autocorrelation_time, "drift": r.drift.tolist(),
-                           "flipped": r.flipped_trace[len(r.flipped_trace) // 2:].mean(axis=0).tolist(),
-                           "Q_first_row": r.Q_trace[0].tolist(), "shrinks_per_move": r.shrinks_per_move,
-                           "theory_Q": list(th.Q), "theory_q": list(th.q),
-                           "theory_generalization_error": th.generalization_error,
-                           "seconds": time.perf_counter() - t0}
-                    runs.append(run)
-                    print("L=%d c=%2d alpha=%4.1f %-10s Q=%s +- %s (theory %s)  q=%s  eps=%.3f+-%.3f (theory %.3f)  "
-                          "tau=%.0f drift=%s  %.0fs"
-                          % (L, c, a, start, np.round(r.Q, 3), np.round(r.Q_err, 3), np.round(th.Q, 3),
-                             np.round(r.q, 3), r.generalization_error, r.generalization_error_err,
-                             th.generalization_error, r.autocorrelation_time, np.round(r.drift, 1),
-                             run["seconds"]), flush=True)
+            chains += [(L, N, c, a, sweeps, start) for a in loads for start in ("teacher", "perceptron")]
+    runs = parallel.map_points(scan_chain, chains, "posterior chains", executor, progress, "chain")
+    for run in runs:
+        L, c, a, start = run["depth"], run["c"], run["alpha"], run["start"]
+        th = theory[L, a]
+        run.update(theory_Q=list(th.Q), theory_q=list(th.q), theory_generalization_error=th.generalization_error)
+        print("L=%d c=%2d alpha=%4.1f %-10s Q=%s +- %s (theory %s)  q=%s  eps=%.3f+-%.3f (theory %.3f)  "
+              "tau=%.0f drift=%s  %.0fs"
+              % (L, c, a, start, np.round(run["Q"], 3), np.round(run["Q_err"], 3), np.round(th.Q, 3),
+                 np.round(run["q"], 3), run["generalization_error"], run["generalization_error_err"],
+                 th.generalization_error, run["autocorrelation_time"], np.round(run["drift"], 1),
+                 run["seconds"]), flush=True)
     with open(out + ".json", "w") as f:
         json.dump({"runs": runs, "theory": curves}, f, indent=1)
     plot(out + ".png", runs, curves, depths)
@@ -424,11 +431,12 @@ if __name__ == "__main__":
     p.add_argument("--max-sweeps", type=int, help="equilibrium: run each bracket to this many sweeps per chain "
                    "instead of the point's (which still fix the measurement interval and the default chunk): with "
                    "--checkpoint the same command extends a stopped or finished bracket")
+    parallel.add_arguments(p, "the scan's chains")
     a = p.parse_args()
     if a.checkpoint:
         os.makedirs(a.checkpoint, exist_ok=True)
     if a.part in ("scan", "all"):
-        main(a.out, a.quick)
+        main(a.out, a.quick, *parallel.from_arguments(a))
     given = a.point and [(int(L), int(c), float(al), int(sw)) for L, c, al, sw in (p.split(",") for p in a.point)]
     if a.part in ("relaxation", "all"):
         relaxation(a.out, a.quick, tuple(a.starts.split(",")), given or RELAXATION_POINTS)
