@@ -24,6 +24,7 @@ from .gated import FixedGates
 from .layers import deep_linear, deep_nonlinear, ggdln
 from .pdlt import PDLTTheory, norm_vertex
 from .replica import SCENARIOS, deep_perceptron
+from .replica.rules import ANSATZE as REPLICA_ANSATZE
 from .replica.sk import ANSATZE, sk
 from .simulate import gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
 
@@ -137,7 +138,9 @@ def load_data(spec, P=None, seed=0):
 def _replica_theory(args):
     if args.depth is None:
         raise ParameterError("deep-perceptron needs --depth L (L >= 1)")
-    return derive(deep_perceptron(args.depth, args.scenario))
+    if args.ansatz not in REPLICA_ANSATZE:
+        raise ParameterError("deep-perceptron takes --ansatz %s, got %r" % ("|".join(REPLICA_ANSATZE), args.ansatz))
+    return derive(deep_perceptron(args.depth, args.scenario, args.ansatz))
 
 
 def _sk_theory(args):
@@ -146,14 +149,17 @@ def _sk_theory(args):
     return sk(ANSATZE[args.ansatz])
 
 
-def _reject_ansatz(args):
-    if args.architecture != "sk" and args.ansatz != "rs":
-        raise ParameterError("--ansatz applies to sk only (replica-symmetry breaking of %s is not implemented)"
-                             % args.architecture)
+def _reject_ansatz(args, command):
+    if args.architecture == "deep-perceptron" and command != "sweep" or args.architecture == "sk":
+        return
+    if args.ansatz != "rs":
+        raise ParameterError("--ansatz applies to %s (replica-symmetry breaking of %s is not implemented%s)"
+                             % ("sk" if command == "sweep" else "sk and deep-perceptron", args.architecture,
+                                " for sweep: run solve per alpha" if command == "sweep" else ""))
 
 
 def cmd_derive(args):
-    _reject_ansatz(args)
+    _reject_ansatz(args, "derive")
     if args.architecture == "deep-perceptron":
         theory = _replica_theory(args)
     elif args.architecture == "sk":
@@ -237,7 +243,7 @@ def _solve_replica(args):
     solver = _replica_theory(args).compile()
     sol = solver.solve(args.alpha, args.kappa)
     out = sol.as_dict()
-    out.update(depth=args.depth, scenario=args.scenario)
+    out.update(depth=args.depth, scenario=args.scenario, ansatz=args.ansatz)
     _print(out, args.json)
 
 
@@ -264,7 +270,7 @@ def _require_T_and_data(args):
 
 
 def cmd_solve(args):
-    _reject_ansatz(args)
+    _reject_ansatz(args, "solve")
     if args.architecture == "deep-perceptron":
         _solve_replica(args)
         return
@@ -441,7 +447,7 @@ def _sweep(args, name, values, executor):
 
 
 def cmd_sweep(args):
-    _reject_ansatz(args)
+    _reject_ansatz(args, "sweep")
     name, values = _swept(args)
     executor = _executor(args)
     try:
@@ -495,7 +501,8 @@ def _scenario_argument(p):
 
 def _ansatz_argument(p):
     p.add_argument("--ansatz", choices=("rs", "1rsb", "2rsb"), default="rs",
-                   help="sk: replica symmetric, one- or two-step replica-symmetry breaking")
+                   help="sk: replica symmetric, one- or two-step replica-symmetry breaking; deep-perceptron (random "
+                        "scenario): rs or 1rsb")
 
 
 def _gate_arguments(p):

@@ -6,6 +6,7 @@ from .gated.theory import derive_gated
 from .kernel.theory import derive_kernel
 from .layers import Network
 from .replica.rules import DeepPerceptron
+from .replica.rsb import rsb_theory
 from .replica.theory import derive_replica
 
 __all__ = ["derive"]
@@ -18,7 +19,8 @@ def derive(network):
       output) gives a :class:`~symbolic_rg.kernel.Theory` (one scalar order parameter per layer);
     * one with gated layers, a gated readout or several outputs gives a :class:`~symbolic_rg.gated.GatedTheory`
       (matrix order parameters);
-    * a :class:`~symbolic_rg.replica.DeepPerceptron` gives its :class:`~symbolic_rg.replica.ReplicaTheory`.
+    * a :class:`~symbolic_rg.replica.DeepPerceptron` gives its :class:`~symbolic_rg.replica.ReplicaTheory`
+      (replica symmetric) or, with ``ansatz="1rsb"``, its :class:`~symbolic_rg.replica.RSBTheory`.
 
     Theories are immutable; deriving the same network again returns the same object within a process and loads
     the stored derivation from the cache directory (:func:`symbolic_rg.cache.cache_dir`) in a new one.
@@ -28,7 +30,7 @@ def derive(network):
     'GatedTheory'
     """
     if isinstance(network, DeepPerceptron):
-        return derive_replica(network)
+        return derive_replica(network) if network.ansatz == "rs" else rsb_theory(network)
     if not isinstance(network, Network):
         raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)) or a DeepPerceptron, got %r"
                              % (network,))

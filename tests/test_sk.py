@@ -153,8 +153,11 @@ def test_cli_sk():
     bad = run("--temperature", "0.5", "--width", "10")
     assert bad.returncode == 2 and "--width" in bad.stderr
     bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-perceptron", "--depth", "2", "--alpha",
-                          "1", "--ansatz", "1rsb"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--ansatz applies to sk only" in bad.stderr
+                          "1", "--ansatz", "2rsb"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "deep-perceptron takes --ansatz rs|1rsb" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "sweep", "deep-perceptron", "--depth", "2", "--alpha",
+                          "1,2", "--ansatz", "1rsb"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--ansatz applies to sk" in bad.stderr and "Traceback" not in bad.stderr
     with pytest.raises(ParameterError, match="temperature"):
         sk(0).compile().solve(float("nan"))
     with pytest.raises(ParameterError, match="k"):

@@ -54,6 +54,47 @@ class ParisiRSB:
         lower = (sp.S.Zero,) + self.q[:-1]
         return sum(sp.sqrt(qj - ql) * zj for qj, ql, zj in zip(self.q, lower, self.z))
 
+    def pairs(self, values):
+        r"""[(number of ordered pairs :math:`a\ne b`, value)] of a Parisi matrix whose off-diagonal entries at level
+        :math:`j` are ``values[j]``: :math:`n(m_j - m_{j+1})` pairs each."""
+        return list(zip(self.pair_counts().values(), values))
+
+    def eigenvalues(self, diagonal, values):
+        r"""[(multiplicity, eigenvalue)] of the :math:`n\times n` Parisi matrix with ``diagonal`` and level values
+        ``values`` (:math:`v_0..v_k`): constant vectors on the blocks of level :math:`j+1` summing to zero on those of
+        level :math:`j` have :math:`\lambda_j = d - v_k + \sum_{i>j}m_i(v_i - v_{i-1})`, multiplicity
+        :math:`n/m_{j+1} - n/m_j`; the constant vector :math:`\lambda_0 + nv_0`, once."""
+        M = self.sizes()
+        k = self.k
+        out = []
+        for j in range(k, -1, -1):
+            lam = diagonal - values[k] + sum(M[i] * (values[i] - values[i - 1]) for i in range(j + 1, k + 1))
+            out.append((n / M[j + 1] - n / M[j], lam))
+        out.append((sp.S.One, out[-1][1] + n * values[0]))
+        return out
+
+    def level_field(self, values, variables):
+        r""":math:`\sum_j\sqrt{v_j - v_{j-1}}\,g_j` (:math:`v_{-1} = 0`): a field whose replicas have covariance
+        :math:`v_j` at level :math:`j`, one standard normal ``variables[j]`` per level (shared by a block)."""
+        lower = (sp.S.Zero,) + tuple(values[:-1])
+        return sum(sp.sqrt(v - l) * g for v, l, g in zip(values, lower, variables))
+
+    def nested_average(self, zeta, fields):
+        r""":math:`\int\prod Dg_0\big[\int\prod Dg_1[\cdots\int\prod Dg_k\,\zeta^{m_k}\cdots]^{m_1/m_2}\big]^{n/m_1}`:
+        :math:`\prod_a\zeta(\text{fields of replica }a)` averaged over Gaussian fields with a Parisi covariance.
+        ``fields`` maps each field symbol of ``zeta`` to (level values :math:`v_0..v_k`, one Gaussian variable per
+        level); each field is decoupled by :meth:`level_field`, the variables of level :math:`j` integrated at
+        level :math:`j`, innermost first."""
+        M = self.sizes()
+        inner = zeta.subs({f: self.level_field(v, g) for f, (v, g) in fields.items()}) ** M[self.k]
+        for j in range(self.k, -1, -1):
+            variables = [g[j] for _, g in fields.values()]
+            weight = sp.Mul(*[gaussian_measure(g) for g in variables])
+            inner = sp.Integral(inner * weight, *[(g, -sp.oo, sp.oo) for g in variables])
+            if j:
+                inner = inner ** (M[j - 1] / M[j])
+        return inner
+
     def replicated_trace(self, zeta, coupling):
         r""":math:`\ln\operatorname{Tr}_{\{S^a\}}\exp(\tfrac12\,\mathrm{coupling}\sum_{a\ne b}Q_{ab}S^aS^b)` for spins whose
         one-replica partition function in a field is ``zeta(h)``: the quadratic form
@@ -70,12 +111,14 @@ class ParisiRSB:
 
 
 def integrate_constants(expr):
-    r"""Rule of Gaussian integration, :math:`\int Dz\,c = c`: every :math:`\int Dz` whose integrand is free of
-    :math:`z` apart from the density is replaced by that integrand."""
+    r"""Rule of Gaussian integration, :math:`\int Dz\,c = c`: every :math:`\int\prod Dz_i` whose integrand is free of
+    its variables apart from their densities is replaced by that integrand."""
+    def plain(e):
+        return sp.expand(e.function / sp.Mul(*[gaussian_measure(lim[0]) for lim in e.limits]))
+
     def trivial(e):
-        return isinstance(e, sp.Integral) and len(e.limits) == 1 and \
-            not sp.expand(e.function / gaussian_measure(e.limits[0][0])).has(e.limits[0][0])
-    return expr.replace(trivial, lambda e: sp.expand(e.function / gaussian_measure(e.limits[0][0])))
+        return isinstance(e, sp.Integral) and not plain(e).has(*[lim[0] for lim in e.limits])
+    return expr.replace(trivial, plain)
 
 
 def quenched_limit(G):

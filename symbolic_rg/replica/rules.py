@@ -50,7 +50,7 @@ from ..special import gaussian_average, gaussian_measure, step_average
 from .selection import NISHIMORI, OVERLAP
 
 __all__ = ["ReplicaSymmetric", "SphericalWeights", "HiddenSpins", "OutputSpins", "Quenched", "Nishimori",
-           "apply_limit", "DeepPerceptron", "deep_perceptron", "SCENARIOS", "LIMITS", "Q_", "q_", "qhat_", "p_",
+           "apply_limit", "DeepPerceptron", "deep_perceptron", "SCENARIOS", "ANSATZE", "LIMITS", "Q_", "q_", "qhat_", "p_",
            "n", "z", "w", "u", "x", "y", "alpha", "kappa"]
 
 n = sp.Symbol("n")                                     # number of replicas
@@ -59,6 +59,7 @@ x, y = sp.symbols("x y", real=True)                    # one replica's shared fi
 alpha = sp.Symbol("alpha", positive=True)              # load M/c
 kappa = sp.Symbol("kappa", nonnegative=True)           # Gardner margin
 SCENARIOS = ("random", "teacher")
+ANSATZE = {"rs": 0, "1rsb": 1}                        # replica ansatz: steps of replica-symmetry breaking
 
 
 def _gaussian_expectation(integrand, variables):
@@ -249,23 +250,34 @@ class OutputSpins:
 # Architecture and derived theory
 # --------------------------------------------------------------------------------------------------------
 class DeepPerceptron:
-    """A deep network of sign perceptrons (see the module docstring): depth and scenario."""
+    """A deep network of sign perceptrons (see the module docstring): depth, scenario and replica ansatz (``"rs"``, or
+    ``"1rsb"``: one step of replica-symmetry breaking, :mod:`symbolic_rg.replica.rsb`; random scenario only)."""
 
-    def __init__(self, depth, scenario="random"):
+    def __init__(self, depth, scenario="random", ansatz="rs"):
         checks.integer("depth", depth, low=1)
         if scenario not in SCENARIOS:
             raise ParameterError("scenario must be one of %s, got %r" % ("|".join(SCENARIOS), scenario))
+        if ansatz not in ANSATZE:
+            raise ParameterError("ansatz must be one of %s, got %r" % ("|".join(ANSATZE), ansatz))
+        if scenario == "teacher" and ansatz != "rs":
+            raise ParameterError("ansatz must be 'rs' in the teacher scenario, got %r: on the Nishimori line the "
+                                 "replica-symmetric saddle point is exact (Nishimori 2001; Zdeborova-Krzakala 2016)"
+                                 % ansatz)
         self.depth = depth
         self.scenario = scenario
+        self.ansatz = ansatz
+        self.steps = ANSATZE[ansatz]
 
     def __repr__(self):
-        return "DeepPerceptron(depth=%d, scenario=%r)" % (self.depth, self.scenario)
+        extra = ", ansatz=%r" % self.ansatz if self.ansatz != "rs" else ""
+        return "DeepPerceptron(depth=%d, scenario=%r%s)" % (self.depth, self.scenario, extra)
 
     def __eq__(self, other):
-        return isinstance(other, DeepPerceptron) and (self.depth, self.scenario) == (other.depth, other.scenario)
+        return isinstance(other, DeepPerceptron) and \
+            (self.depth, self.scenario, self.ansatz) == (other.depth, other.scenario, other.ansatz)
 
     def __hash__(self):
-        return hash((self.depth, self.scenario))
+        return hash((self.depth, self.scenario, self.ansatz))
 
     def rules(self):
         """The layer rules: weights of every layer, spins of every hidden layer, the output boundary."""
@@ -274,6 +286,7 @@ class DeepPerceptron:
                 + [OutputSpins(L)])
 
 
-def deep_perceptron(depth, scenario="random"):
-    """Factory: :class:`DeepPerceptron` of ``depth`` layers of weights in the ``random`` or ``teacher`` scenario."""
-    return DeepPerceptron(depth, scenario)
+def deep_perceptron(depth, scenario="random", ansatz="rs"):
+    """Factory: :class:`DeepPerceptron` of ``depth`` layers of weights in the ``random`` or ``teacher`` scenario,
+    replica symmetric (``ansatz="rs"``) or with one step of replica-symmetry breaking (``"1rsb"``)."""
+    return DeepPerceptron(depth, scenario, ansatz)

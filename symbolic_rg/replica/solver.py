@@ -189,8 +189,9 @@ class ReplicaSolution(NamedTuple):
         if self.rs_stable is False:
             out["rsb"] = ("the selected point is RS-unstable (replicon %.3g > 0): its free entropy is only an upper "
                           "bound on the quenched one (Guerra 2003), and the physical state breaks replica symmetry; "
-                          "the engine's 1RSB ansatz is implemented for the SK model (symbolic-rg solve sk --ansatz "
-                          "1rsb), not yet for the deep perceptron" % self.physical.replicon)
+                          "its one-step RSB solution: symbolic-rg solve deep-perceptron ... --ansatz 1rsb (in Python "
+                          "srg.derive(srg.deep_perceptron(L, 'random', ansatz='1rsb')).compile().solve(alpha, kappa))"
+                          % self.physical.replicon)
         return out
 
 

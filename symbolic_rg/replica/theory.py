@@ -31,6 +31,9 @@ def _derived(depth, scenario):
 def derive_replica(network):
     """The :class:`ReplicaTheory` of a :class:`DeepPerceptron`: derived once per depth and scenario per process, and
     stored in the cache directory (keyed by the engine's source) for the next process."""
+    if network.ansatz != "rs":
+        raise ParameterError("derive_replica derives the replica-symmetric theory; %r needs srg.derive (its RSB "
+                             "theory)" % (network,))
     return _derived(network.depth, network.scenario)
 
 
