@@ -45,10 +45,11 @@ TABLE_STEP = 0.01      # spacing of the t-table (cubic Hermite: error ~ step^4 /
 LN2 = math.log(2.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def gamma_table(b, m, step):
     r"""Rows (Gamma, T1, T2, Lambda) and their t-derivatives on t = 0, step, ..., t_max (t_max = b^2 + 22):
-    returns (values (4, N), derivatives (4, N), t_max)."""
+    returns (values (4, N), derivatives (4, N), t_max).  The weights are scaled by their upper bound
+    :math:`e^{m|t| + m^2b^2/2}` (:math:`\ln\cosh u\le|u|`), within :math:`e^{m\ln2 + m^2b^2/2}` of their maximum."""
     t_max = b * b + 22.0
     N = int(math.ceil(t_max / step)) + 1
     h = min(0.25, 0.3 / b)
@@ -56,16 +57,9 @@ def gamma_table(b, m, step):
     K = int(math.ceil(W / h))
     vals = np.empty((4, N))
     ders = np.empty((4, N))
-    for i in range(N):
+    for i in numba.prange(N):
         t = i * step
-        top = -np.inf
-        for k in range(-K, K + 1):
-            u = t + b * k * h
-            a = abs(u)
-            lc = a + math.log1p(math.exp(-2 * a)) - LN2
-            e = m * lc - 0.5 * (k * h) ** 2
-            if e > top:
-                top = e
+        top = m * t + 0.5 * m * m * b * b
         s0 = s1 = s2 = s3 = sl = slt = 0.0
         for k in range(-K, K + 1):
             u = t + b * k * h
@@ -147,7 +141,7 @@ def _trivial():
     return np.zeros(1), np.ones(1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
     r"""The hidden-layer average :math:`F = \mathbb E_{z_0,w_0}\tfrac1m\ln\mathbb E_{z_1,w_1}\zeta^m` and its gradient
     in (p0, p1, qhat0, qhat1, m): returns an array of 6.  :math:`A_\pm(x) = H(c_\pm + d_\pm x)` (own noise
@@ -156,7 +150,6 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
     b = math.sqrt(max(h1 - h0, 0.0))
     sp0, sh0 = math.sqrt(max(p0, 0.0)), math.sqrt(max(h0, 0.0))
     vals, ders, t_max = gamma_table(b, m, TABLE_STEP)
-    look = np.empty(4)
     # outer z0 panels: kinks where an argument of H vanishes, widths from the total spread of x around x0
     spread = math.sqrt(1.0 - p0)
     if sp0 > 0:
@@ -166,16 +159,17 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
     else:
         z0, v0 = _trivial()
     n_inner = 4 * (int(2 * Z_MAX / bulk) + 40) * xg.shape[0]
-    e = np.empty(n_inner)
-    ell = np.empty(n_inner)
-    d_ell = np.empty(n_inner)
-    d_r = np.empty(n_inner)
-    r_ = np.empty(n_inner)
-    t1 = np.empty(n_inner)
-    t2 = np.empty(n_inner)
-    lc = np.empty(n_inner)
     F = dP0 = dP1 = dH0 = dH1 = dM = 0.0
-    for i in range(z0.shape[0]):
+    for i in numba.prange(z0.shape[0]):
+        look = np.empty(4)
+        e = np.empty(n_inner)
+        ell = np.empty(n_inner)
+        d_ell = np.empty(n_inner)
+        d_r = np.empty(n_inner)
+        r_ = np.empty(n_inner)
+        t1 = np.empty(n_inner)
+        t2 = np.empty(n_inner)
+        lc = np.empty(n_inner)
         x0 = sp0 * z0[i]
         # inner z1 nodes (independent of y0): kinks where an argument of H vanishes
         if a > 0:

@@ -88,8 +88,8 @@ class RSBPoint(NamedTuple):
 
     @property
     def locally_stable(self):
-        """Every longitudinal eigenvalue negative (up to 1e-8: the embedded RS point is flat in m)."""
-        return bool(len(self.longitudinal) and max(self.longitudinal) < 1e-8)
+        """Every longitudinal eigenvalue negative (up to 1e-6: the embedded RS point is flat in m)."""
+        return bool(len(self.longitudinal) and max(self.longitudinal) < 1e-6)
 
     def columns(self):
         out = {}
@@ -249,8 +249,9 @@ class RSBSolver:
         return out
 
     # -- phi, gradient, Hessian ------------------------------------------------------------------------------
-    def evaluate(self, theta, alpha, kappa, nodes=None, hessian=False):
-        r"""(:math:`\phi`, gradient[, Hessian]) at ``theta`` (the theory's order)."""
+    def evaluate(self, theta, alpha, kappa, nodes=None, hessian=False, central=True):
+        r"""(:math:`\phi`, gradient[, Hessian]) at ``theta`` (the theory's order); the layers' Hessians by central
+        differences of their gradients, or (``central=False``, half the cost: Newton's steps) forward ones."""
         theta = np.asarray(theta, float)
         nodes = nodes or self.nodes
         value, grad, hess = self._closed(theta, alpha)
@@ -269,7 +270,9 @@ class RSBSolver:
                     e = np.zeros(args.size)
                     e[k] = STEP * max(1.0, abs(args[k]))
                     g = lambda a: self._layer(l, a, kappa, nodes)[1:]
-                    if self._feasible(args + e, l) and self._feasible(args - e, l):
+                    if not central and self._feasible(args + e, l):
+                        Hf[:, k] = (g(args + e) - out[1:]) / e[k]
+                    elif self._feasible(args + e, l) and self._feasible(args - e, l):
                         Hf[:, k] = (g(args + e) - g(args - e)) / (2 * e[k])
                     elif self._feasible(args + 2 * e, l):      # one-sided, second order, on an edge of the domain
                         Hf[:, k] = (-3 * out[1:] + 4 * g(args + e) - g(args + 2 * e)) / (2 * e[k])
@@ -304,48 +307,56 @@ class RSBSolver:
         upper[-1] = 1.0
         return lower, upper
 
-    def newton(self, theta0, alpha, kappa, tol=TOL, maxiter=60):
+    def newton(self, theta0, alpha, kappa, tol=TOL, maxiter=60, hold_m=False):
         r"""Damped Newton on :math:`\nabla\phi = 0` in the box of the order parameters (a coordinate on a bound whose
-        gradient vanishes stays there); the Hessian recomputed whenever the residual fell by less than 4x."""
+        gradient vanishes stays there; ``hold_m``: m kept at its start, its equation left out; a free m reaching 0 or 1,
+        where every 1RSB point is an RS one, ends the search unconverged); steps capped at 0.2 in
+        the overlaps and m, at max(1, qhat/2) in a conjugate; the Hessian recomputed whenever the residual fell by less
+        than 4x."""
         lower, upper = self._bounds()
         theta = np.clip(np.array(theta0, float), lower, upper)
-        value, g, H = self.evaluate(theta, alpha, kappa, hessian=True)
+        value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
+        held = np.zeros(self.n, bool)
+        held[-1] = hold_m
+        conjugate = np.array([k.direction == 0 for k in self.theory.order_parameter_kinds])
+        cap = lambda theta: np.where(conjugate, np.maximum(1.0, 0.5 * theta), 0.2)     # largest step per coordinate
+        norm = lambda g: float(np.max(np.abs(g[~held])))
         fresh = True
         it = 0
         for it in range(1, maxiter + 1):
-            res = float(np.max(np.abs(g)))
+            res = norm(g)
             if not np.all(np.isfinite(g)) or res < tol:
                 break
-            free = ~(((theta <= lower) | (theta >= upper)) & (np.abs(g) < 1e-7))
+            if not hold_m and not 1e-3 < theta[-1] < 0.999:     # m -> 0 or 1: onto the RS family, abandoned
+                return Iteration(theta, value, res, it, False, g, H)
+            free = ~(((theta <= lower) | (theta >= upper)) & (np.abs(g) < 1e-6)) & ~held
             step = np.zeros_like(theta)
-            try:
-                step[free] = np.linalg.solve(H[np.ix_(free, free)], -g[free])
+            try:            # least squares: a liquid layer (Q = q = qhat = 0) makes the Hessian singular (p = qQ)
+                step[free] = np.linalg.lstsq(H[np.ix_(free, free)], -g[free], rcond=1e-12)[0]
             except np.linalg.LinAlgError:
                 break
-            big = np.max(np.abs(step))
-            if big > 0.2:
-                step *= 0.2 / big
+            step *= min(1.0, np.min(cap(theta) / np.maximum(np.abs(step), 1e-300)))
             t, accepted = 1.0, False
             for _ in range(10):
                 trial = np.clip(theta + t * step, lower, upper)
                 vt, gt = self.evaluate(trial, alpha, kappa)
-                if np.all(np.isfinite(gt)) and np.max(np.abs(gt)) < res:
+                if np.all(np.isfinite(gt)) and norm(gt) < res:
                     accepted = True
                     break
                 t *= 0.5
             if not accepted:
                 if fresh:
                     break
-                value, g, H = self.evaluate(theta, alpha, kappa, hessian=True)
+                value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
                 fresh = True
                 continue
             theta, value, g = trial, vt, gt
-            if np.max(np.abs(g)) > res / 4:
-                value, g, H = self.evaluate(theta, alpha, kappa, hessian=True)
+            if norm(g) > res / 4:
+                value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
                 fresh = True
             else:
                 fresh = False
-        res = float(np.max(np.abs(g)))
+        res = norm(g)
         return Iteration(theta, value, res, it, bool(np.isfinite(res) and res < tol), g, H)
 
     # -- starts, stationary points, selection ---------------------------------------------------------------------
@@ -354,23 +365,57 @@ class RSBSolver:
         L = self.depth
         return np.concatenate([np.repeat(rs_point.Q, 2), np.repeat(rs_point.q, 2), np.repeat(rs_point.q_hat, 2), [m]])
 
-    def _starts(self, rs_point):
-        """Broken starts around the RS point: level 1 above it and level 0 below (or at zero: the fixed inputs and
-        outputs act as fields, so x0 > 0 and x0 = 0 branches can both exist), at m = 1/2; :meth:`_descend` then
-        follows every direction in which the selected point is not the minimum the rule asks for."""
+    def _starts(self, rs_point, alpha, kappa):
+        """Broken starts around the RS point, at m = 0.3 and 0.7: level 1 above it and level 0 below, or at zero (the fixed
+        inputs and outputs act as fields, so x0 > 0 and x0 = 0 branches can both exist); and the RS point displaced
+        along each direction in which, embedded, it is not the minimum the rule asks for (the replicon directions
+        where RS is unstable), at m = 0.4 and 0.8, level 1 up."""
         Q, q, qh = rs_point.Q, rs_point.q, rs_point.q_hat
         starts = []
-        for m, (low, high) in ((0.5, (0.6, 0.35)), (0.5, (0.0, 0.35))):
-            up = lambda v: v + high * (1 - v)
+        for m, low in itertools.product((0.3, 0.7), (0.6, 0.0)):
+            up = lambda v: v + 0.35 * (1 - v)
             starts.append(np.concatenate([np.column_stack([low * Q, up(Q)]).ravel(),
                                           np.column_stack([low * q, up(q)]).ravel(),
                                           np.column_stack([low * qh, 2 * qh + 1.0]).ravel(), [m]]))
+        embedded = self.embed(rs_point)
+        levels = np.array([1 if str(t).endswith("__1") else -1 if str(t).endswith("__0") else 0
+                           for t in self.theory.order_parameters], float)
+        lower, upper = self._bounds()
+        for vec in self.curvature(embedded, alpha, kappa)[1]:
+            if abs(vec[-1]) > 0.5 * np.max(np.abs(vec)):         # the flat direction of m at the RS point
+                continue
+            vec = vec / np.max(np.abs(vec)) * np.sign(levels @ vec or 1.0)
+            for m in (0.4, 0.8):
+                start = np.clip(embedded + 0.15 * vec, lower, upper)
+                start[-1] = m
+                starts.append(start)
         return starts
 
-    def _point(self, r, alpha, kappa):
+    def _liquid(self, theta):
+        """Coordinates of overlaps in the liquid state, both levels zero (below 1e-9; Q_l, q_l or qhat_l): left out of the
+        curvature.  There the closure p = qQ makes the Hessian indefinite in directions that leave the domain (a
+        conjugate below zero); whether a liquid layer freezes is the RS question, answered by the RS solution's own
+        longitudinal eigenvalues (``rs`` beside every 1RSB result)."""
+        pairs = theta[:-1].reshape(-1, 2)
+        return np.append(np.repeat(np.all(np.abs(pairs) < 1e-9, axis=1), 2), False)
+
+    def curvature(self, theta, alpha, kappa):
+        """(longitudinal eigenvalues, wrong directions over every coordinate) at ``theta``, liquid overlaps left out
+        (:meth:`_liquid`; selection.longitudinal_eigenvalues and selection.wrong_directions, threshold 1e-6)."""
+        H = self.evaluate(theta, alpha, kappa, hessian=True)[2]
+        keep = ~self._liquid(np.asarray(theta, float))
+        kinds = [k for k, kept in zip(self.theory.order_parameter_kinds, keep) if kept]
+        Hk = H[np.ix_(keep, keep)]
+        directions = []
+        for vec in wrong_directions(Hk, kinds, threshold=1e-6):
+            full = np.zeros(self.n)
+            full[keep] = vec
+            directions.append(full)
+        return tuple(map(float, longitudinal_eigenvalues(Hk, kinds))), directions
+
+    def _point(self, r, alpha, kappa, curvature=True):
         Q, q, qh, m = self._layout(r.root)
-        H = r.hessian if r.hessian is not None else self.evaluate(r.root, alpha, kappa, hessian=True)[2]
-        longitudinal = tuple(map(float, longitudinal_eigenvalues(H, self.theory.order_parameter_kinds)))
+        longitudinal = self.curvature(r.root, alpha, kappa)[0] if curvature else ()
         return RSBPoint(Q.copy(), q.copy(), qh.copy(), float(m), float(r.value), r.residual, r.iterations,
                         r.converged, longitudinal)
 
@@ -386,8 +431,11 @@ class RSBSolver:
         embedded = self.embed(rs_point)
         v, g = self.evaluate(embedded, alpha, kappa)
         found = [self._point(Iteration(embedded, v, float(np.max(np.abs(g))), 0, True, g, None), alpha, kappa)]
-        for theta0 in (self._starts(rs_point) if starts is None else starts):
-            r = self.newton(theta0, alpha, kappa)
+        for theta0 in (self._starts(rs_point, alpha, kappa) if starts is None else starts):
+            r = self.newton(theta0, alpha, kappa, hold_m=True)         # first at the start's m, then m free
+            if not r.converged or not self._point(r, alpha, kappa, curvature=False).breaks_symmetry:
+                continue
+            r = self.newton(r.root, alpha, kappa)
             if not r.converged or not np.isfinite(r.value):
                 continue
             p = self._point(r, alpha, kappa)
@@ -409,9 +457,8 @@ class RSBSolver:
             best = self._selected(points)
             if best.locally_stable:
                 break
-            H = self.evaluate(best.theta, alpha, kappa, hessian=True)[2]
             starts = []
-            for vec in wrong_directions(H, kinds):
+            for vec in self.curvature(best.theta, alpha, kappa)[1]:
                 vec = vec / np.max(np.abs(vec[overlap]))
                 for step, sign in itertools.product(steps, (1, -1)):
                     starts.append(np.clip(best.theta + sign * step * vec, lower, upper))

@@ -154,17 +154,18 @@ def _oriented_blocks(hessian, kinds):
     return out
 
 
-def wrong_directions(hessian, kinds):
+def wrong_directions(hessian, kinds, threshold=0.0):
     r"""Directions (over every coordinate) in which a stationary point fails to be the extremum its kinds ask for:
     the eigenvectors of :func:`longitudinal_eigenvalues`' blocks with a positive eigenvalue, each completed by the
     displacement of the conjugates that keeps their own equations, :math:`\delta_c = -H_{cc}^{-1}H_{co}\delta_o`.  A
-    point selected by the rule that has such a direction is not the physical one: a stationary point lies beyond it."""
+    point selected by the rule that has such a direction is not the physical one: a stationary point lies beyond it.
+    ``threshold``: eigenvalues up to it count as zero (a flat direction, e.g. the breakpoint m at an RS point)."""
     H = np.asarray(hessian, float)
     d = _directions(kinds)
     o, c = np.flatnonzero(d != 0), np.flatnonzero(d == 0)
     out = []
     for w, E in _oriented_blocks(H, kinds):
-        for i in np.flatnonzero(w > 0):
+        for i in np.flatnonzero(w > threshold):
             full = np.zeros(d.size)
             full[o] = E[:, i]
             if c.size:
