@@ -43,7 +43,7 @@ from ..errors import ParameterError
 from ..special import H, gaussian_measure
 from .parisi import ParisiRSB, integrate_constants, n, quenched_limit
 from .rsb_solver import RSBSolver
-from .rules import (DeepPerceptron, HiddenSpins, OutputSpins, Q_, alpha, kappa, q_, qhat_, x, y)
+from .rules import DeepPerceptron, HiddenSpins, OutputSpins, Q_, alpha, q_, qhat_, x, y
 from .selection import BREAKPOINT, CONJUGATE, OVERLAP
 from .theory import ReplicaLatexPrinter, derive_replica
 

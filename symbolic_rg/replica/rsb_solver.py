@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from .. import checks
-from ..errors import ConvergenceError, ParameterError
+from ..errors import ParameterError
 from ..parallel import bar
 from ..protocol import Iteration, SolutionSweep, caption, html_table
 from ..special import H
@@ -362,7 +362,6 @@ class RSBSolver:
     # -- starts, stationary points, selection ---------------------------------------------------------------------
     def embed(self, rs_point, m=0.5):
         """The RS stationary point as a 1RSB one (both levels equal; stationary for every m)."""
-        L = self.depth
         return np.concatenate([np.repeat(rs_point.Q, 2), np.repeat(rs_point.q, 2), np.repeat(rs_point.q_hat, 2), [m]])
 
     def _starts(self, rs_point, alpha, kappa):
