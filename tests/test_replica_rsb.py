@@ -26,7 +26,7 @@ def rsb(depth):
     return srg.derive(srg.deep_perceptron(depth, "random", ansatz="1rsb"))
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("depth", [1, 2])
 def test_reduces_to_replica_symmetry_symbolically(depth):
     """x1 = x0 for every overlap, or m = 1 (inner integrals by the Gaussian rules): exactly the RS free entropy."""
     rs = srg.derive(srg.deep_perceptron(depth, "random")).free_entropy
