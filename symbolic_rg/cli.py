@@ -149,17 +149,14 @@ def _sk_theory(args):
     return sk(ANSATZE[args.ansatz])
 
 
-def _reject_ansatz(args, command):
-    if args.architecture == "deep-perceptron" and command != "sweep" or args.architecture == "sk":
-        return
-    if args.ansatz != "rs":
-        raise ParameterError("--ansatz applies to %s (replica-symmetry breaking of %s is not implemented%s)"
-                             % ("sk" if command == "sweep" else "sk and deep-perceptron", args.architecture,
-                                " for sweep: run solve per alpha" if command == "sweep" else ""))
+def _reject_ansatz(args):
+    if args.architecture not in ("deep-perceptron", "sk") and args.ansatz != "rs":
+        raise ParameterError("--ansatz applies to sk and deep-perceptron (replica-symmetry breaking of %s is not "
+                             "implemented)" % args.architecture)
 
 
 def cmd_derive(args):
-    _reject_ansatz(args, "derive")
+    _reject_ansatz(args)
     if args.architecture == "deep-perceptron":
         theory = _replica_theory(args)
     elif args.architecture == "sk":
@@ -270,7 +267,7 @@ def _require_T_and_data(args):
 
 
 def cmd_solve(args):
-    _reject_ansatz(args, "solve")
+    _reject_ansatz(args)
     if args.architecture == "deep-perceptron":
         _solve_replica(args)
         return
@@ -407,7 +404,7 @@ def _sweep(args, name, values, executor):
         if name != "--alpha":
             raise ParameterError("sweep deep-perceptron sweeps --alpha, got %s" % name)
         sweep = _replica_theory(args).compile().sweep(values, args.kappa, **kw)
-        return sweep, dict(sweep.as_dict(), depth=args.depth, scenario=args.scenario)
+        return sweep, dict(sweep.as_dict(), depth=args.depth, scenario=args.scenario, ansatz=args.ansatz)
     if args.architecture == "sk":
         if name != "--T" or args.depth is not None or args.scenario != "random":
             raise ParameterError("sweep sk sweeps --temperature (> 0); --depth and --scenario do not apply")
@@ -447,7 +444,7 @@ def _sweep(args, name, values, executor):
 
 
 def cmd_sweep(args):
-    _reject_ansatz(args, "sweep")
+    _reject_ansatz(args)
     name, values = _swept(args)
     executor = _executor(args)
     try:

@@ -173,3 +173,23 @@ def test_against_the_independent_reference():
     Q, q, qh = theta[:4].reshape(2, 2), theta[4:6].reshape(1, 2), theta[6:8].reshape(1, 2)   # levels per layer
     theirs = ref.pack(Q[:, 0], Q[:, 1], q[:, 0], q[:, 1], qh[:, 0], qh[:, 1], theta[8])     # theirs: level-major
     assert abs(phi - ref.free_entropy(theirs, 2, 0.8, 0.5, accuracy="coarse")) < 1e-10
+
+
+def test_sweep_on_an_executor_and_from_the_cli(capsys):
+    """A 1RSB sweep (independent points) gives the same result serially and on a thread pool; the CLI's sweep prints
+    one JSON point per alpha with the 1RSB keys."""
+    from concurrent.futures import ThreadPoolExecutor
+    from symbolic_rg import cli
+    solver = rsb(1).compile()
+    serial = solver.sweep([0.3, 0.6], 0.5, progress=False)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = solver.sweep([0.3, 0.6], 0.5, executor=pool, progress=False)
+    assert [p.free_entropy for p in serial] == [p.free_entropy for p in threaded]
+    assert isinstance(serial, protocol.Solution) and serial.converged.all()
+    assert all(not p.physical.breaks_symmetry for p in serial)            # convex: RS exact
+    assert cli.main(["sweep", "deep-perceptron", "--depth", "1", "--alpha", "0.3,0.6", "--kappa", "0.5", "--ansatz",
+                     "1rsb", "--json"]) in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    assert out["ansatz"] == "1rsb" and len(out["points"]) == 2
+    assert abs(out["points"][1]["free_entropy"] - serial[1].free_entropy) < 1e-12
+    assert out["points"][0]["rs"]["free_entropy"] == pytest.approx(out["points"][0]["free_entropy"], abs=1e-10)

@@ -155,9 +155,10 @@ def test_cli_sk():
     bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-perceptron", "--depth", "2", "--alpha",
                           "1", "--ansatz", "2rsb"], capture_output=True, text=True)
     assert bad.returncode == 2 and "deep-perceptron takes --ansatz rs|1rsb" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "sweep", "deep-perceptron", "--depth", "2", "--alpha",
-                          "1,2", "--ansatz", "1rsb"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--ansatz applies to sk" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "symbolic_rg", "solve", "deep-linear", "--depth", "2", "--T", "0.1",
+                          "--data", "teacher", "--ansatz", "1rsb"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--ansatz applies to sk and deep-perceptron" in bad.stderr
+    assert "Traceback" not in bad.stderr
     with pytest.raises(ParameterError, match="temperature"):
         sk(0).compile().solve(float("nan"))
     with pytest.raises(ParameterError, match="k"):

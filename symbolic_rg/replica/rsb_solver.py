@@ -20,14 +20,14 @@ import sympy as sp
 
 from .. import checks
 from ..errors import ParameterError
-from ..parallel import bar
+from .. import parallel
 from ..protocol import Iteration, SolutionSweep, caption, html_table
 from ..special import H
 from .rules import HiddenSpins, OutputSpins, Q_, alpha as alpha_symbol, kappa as kappa_symbol, q_, x, y
 from .rsb_kernels import BULK, hidden_term, output_term
 from .selection import longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
-__all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients"]
+__all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients", "solve_point"]
 
 NODES = 8               # Gauss-Legendre nodes per panel
 CHECK_NODES = 12        # the quadrature error: the change from NODES to CHECK_NODES
@@ -490,13 +490,23 @@ class RSBSolver:
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1]))))
         return RSBSolution(float(alpha), float(kappa), [physical] + rest, rs, qerr, rule_statement(kinds))
 
-    def sweep(self, alpha, kappa=0.0, progress=None):
-        """:meth:`solve` at every alpha (each from its own RS solution and starts): a
-        :class:`~symbolic_rg.protocol.SolutionSweep`."""
+    def sweep(self, alpha, kappa=0.0, chunks=None, executor=None, progress=None):
+        """:meth:`solve` at every alpha, each from its own RS solution and starts (no warm start: the points are
+        independent, so ``chunks`` changes nothing), here or on ``executor`` (any concurrent.futures.Executor or a
+        dask.distributed.Client; the solver travels as its theory and options): a
+        :class:`~symbolic_rg.protocol.SolutionSweep`, in the order of ``alpha``."""
+        checks.nonnegative("kappa", kappa)
         alphas = np.atleast_1d(np.asarray(alpha, float))
-        out = []
-        with bar(len(alphas), "1RSB sweep", progress=progress) as shown:
-            for a in alphas:
-                out.append(self.solve(float(a), kappa))
-                shown.update()
-        return SolutionSweep(out)
+        for a in alphas:
+            checks.positive("alpha", float(a))
+        points = [(self, float(a), float(kappa)) for a in alphas]
+        return SolutionSweep(parallel.map_points(solve_point, points, "1RSB sweep", executor, progress, unit="point"))
+
+    def __reduce__(self):
+        """Pickles as its theory (itself pickled as its derivation) and options."""
+        return RSBSolver, (self.theory, self.nodes, self.bulk)
+
+
+def solve_point(solver, alpha, kappa):
+    """``solver.solve(alpha, kappa)``: one point of a sweep, on whatever executor runs it."""
+    return solver.solve(alpha, kappa)
