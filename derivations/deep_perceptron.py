@@ -26,8 +26,9 @@ def main(depth=3, scenario="teacher", out=None, ansatz="rs"):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--depth", type=int, default=3)
-    parser.add_argument("--scenario", default="teacher", choices=["random", "teacher"])
+    parser.add_argument("--scenario", choices=["random", "teacher"], help="default: teacher (rs), random (1rsb)")
     parser.add_argument("--ansatz", default="rs", choices=["rs", "1rsb"])
     parser.add_argument("--out")
     args = parser.parse_args()
-    print("wrote", main(args.depth, args.scenario, args.out, args.ansatz))
+    scenario = args.scenario or ("teacher" if args.ansatz == "rs" else "random")
+    print("wrote", main(args.depth, scenario, args.out, args.ansatz))

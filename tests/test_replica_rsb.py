@@ -127,6 +127,17 @@ def test_bad_input():
         rsb(1).compile().solve(-1.0, 0.5)
     with pytest.raises(ParameterError, match="replica-symmetric"):
         srg.replica.derive_replica(srg.deep_perceptron(1, "random", ansatz="1rsb"))
+    with pytest.raises(ParameterError, match="ansatz"):
+        srg.deep_perceptron(1, "random", ansatz=["rs"])
+    solver = rsb(2).compile()
+    good = np.array([0.1, 0.2, 0.1, 0.3, 0.1, 0.4, 0.1, 0.5, 0.5])
+    assert np.isfinite(solver.evaluate(good, 0.8, 0.5)[0])
+    for bad, word in ((good[:-1], "entries"), (np.where(np.arange(9) == 8, 0.0, good), "m must"),
+                      (np.where(np.arange(9) == 0, 0.3, good), "Q must"), (np.where(np.arange(9) == 7, np.nan, good),
+                                                                           "finite"),
+                      (np.where(np.arange(9) == 3, 1.0, good), "Q must")):
+        with pytest.raises(ParameterError, match=word):
+            solver.evaluate(bad, 0.8, 0.5)
 
 
 def test_protocol_and_latex(tmp_path):
@@ -157,10 +168,11 @@ def test_against_the_independent_reference():
     entropy too, with the same value."""
     ref = _reference()
     xg, wg = np.polynomial.legendre.leggauss(8)
+    edges = [(0.0, 0.5, 0.0, 1.2, 0.5), (0.3, 0.3, 0.8, 0.8, 0.4), (0.2, 0.7, 0.3, 2.0, 0.999)]   # x0 = 0, equal, m ~ 1
     for kappa in (0.5, 0.0):
-        args = (0.2, 0.5, 0.3, 1.2, 0.5)
-        assert abs(hidden_term(*args, *_coefficients(0.5, kappa), xg, wg, 1.5)[0]
-                   - ref.hidden_term(*args, kappa)) < 1e-10
+        for args in [(0.2, 0.5, 0.3, 1.2, 0.5)] + edges:
+            assert abs(hidden_term(*args, *_coefficients(args[1], kappa), xg, wg, 1.5)[0]
+                       - ref.hidden_term(*args, kappa)) < 1e-9, (args, kappa)
         c, d = _coefficients(0.5, kappa)[:2]
         ours = 0.5 * (output_term(0.2, 0.5, 0.5, c, d, xg, wg, 1.5)[0] + output_term(0.2, 0.5, 0.5, c, -d, xg, wg,
                                                                                     1.5)[0])

@@ -39,7 +39,7 @@ from .codegen import panel_edges
 
 __all__ = ["hidden_term", "output_term", "gamma_table", "gamma_lookup", "Z_MAX", "BULK", "TABLE_STEP"]
 
-Z_MAX = 8.5            # Gaussian weight beyond 8.5 standard deviations: 2e-17
+Z_MAX = 8.5            # Gaussian weight beyond 8.5 standard deviations: 2e-17 (codegen's RS integrals use 9.5)
 BULK = 1.5             # bulk panel width
 TABLE_STEP = 0.01      # spacing of the t-table (cubic Hermite: error ~ step^4 / 384 times the 4th derivative)
 LN2 = math.log(2.0)
@@ -142,14 +142,14 @@ def _trivial():
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
+def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk, step=TABLE_STEP):
     r"""The hidden-layer average :math:`F = \mathbb E_{z_0,w_0}\tfrac1m\ln\mathbb E_{z_1,w_1}\zeta^m` and its gradient
     in (p0, p1, qhat0, qhat1, m): returns an array of 6.  :math:`A_\pm(x) = H(c_\pm + d_\pm x)` (own noise
-    :math:`1 - p_1` already in c, d)."""
+    :math:`1 - p_1` already in c, d); ``step``: the spacing of the t-table."""
     a = math.sqrt(max(p1 - p0, 0.0))
     b = math.sqrt(max(h1 - h0, 0.0))
     sp0, sh0 = math.sqrt(max(p0, 0.0)), math.sqrt(max(h0, 0.0))
-    vals, ders, t_max = gamma_table(b, m, TABLE_STEP)
+    vals, ders, t_max = gamma_table(b, m, step)
     # outer z0 panels: kinks where an argument of H vanishes, widths from the total spread of x around x0
     spread = math.sqrt(1.0 - p0)
     if sp0 > 0:
@@ -158,7 +158,13 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
         z0, v0 = _nodes(panel_edges(kz, wz, -Z_MAX, Z_MAX, bulk), xg, wg)
     else:
         z0, v0 = _trivial()
-    n_inner = 4 * (int(2 * Z_MAX / bulk) + 40) * xg.shape[0]
+    # the inner nodes' buffers: at most ceil(2 Z / bulk) bulk panels, and per kink of width w, 1 + 2 ceil(log2(bulk / w))
+    # + 2 graded edges (panel_edges)
+    n_edges = int(math.ceil(2 * Z_MAX / bulk)) + 1
+    if a > 0:
+        for width in (1.0 / abs(dp) / a, 1.0 / abs(dm) / a):
+            n_edges += 3 + 2 * max(0, int(math.ceil(math.log2(bulk / width))))
+    n_inner = n_edges * xg.shape[0]
     F = dP0 = dP1 = dH0 = dH1 = dM = 0.0
     for i in numba.prange(z0.shape[0]):
         look = np.empty(4)
@@ -200,7 +206,7 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk):
             y0 = sh0 * w0[j]
             top = -np.inf
             for k in range(n1):
-                gamma_lookup(vals, ders, t_max, TABLE_STEP, b, m, y0 + r_[k], look)
+                gamma_lookup(vals, ders, t_max, step, b, m, y0 + r_[k], look)
                 e[k] = m * ell[k] + look[0]
                 t1[k], t2[k], lc[k] = look[1], look[2], look[3]
                 if e[k] > top:

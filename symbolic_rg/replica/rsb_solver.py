@@ -8,7 +8,7 @@ starts, and the physical one by the rule of :mod:`.selection`.
 average is exact (heat-equation identities, :mod:`.rsb_kernels`); the Hessian of each average in its own arguments by
 central differences of that gradient, assembled by the chain rule through the products :math:`p = qQ`.  Newton
 reuses a Hessian while the residual falls by 4x per step.  The stated ``quadrature_error`` is the change of
-:math:`\phi` and its gradient from 8 to 12 Gauss–Legendre nodes per panel.
+:math:`\phi` and its gradient from 8 to 12 Gauss–Legendre nodes per panel together with the t-table's step halved.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .. import parallel
 from ..protocol import Iteration, SolutionSweep, caption, html_table
 from ..special import H
 from .rules import HiddenSpins, OutputSpins, Q_, alpha as alpha_symbol, kappa as kappa_symbol, q_, x, y
-from .rsb_kernels import BULK, hidden_term, output_term
+from .rsb_kernels import BULK, TABLE_STEP, hidden_term, output_term
 from .selection import longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
 __all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients", "solve_point"]
@@ -68,7 +68,7 @@ class RSBPoint(NamedTuple):
     Q: np.ndarray             # (L, 2): Q^(0)_l, Q^(1)_l
     q: np.ndarray             # (L-1, 2)
     q_hat: np.ndarray         # (L-1, 2)
-    m: float
+    m: float                  # (an RS point, both levels equal, is stationary for every m: reported as None)
     free_entropy: float
     residual: float           # max |d phi / d theta|
     iterations: int
@@ -96,12 +96,14 @@ class RSBPoint(NamedTuple):
         for name, values in (("Q", self.Q), ("q", self.q), ("qhat", self.q_hat)):
             for l, row in enumerate(values, start=1):
                 out.update({"%s%d_%d" % (name, j, l): float(v) for j, v in enumerate(row)})
-        return {**out, "m": float(self.m), "free_entropy": float(self.free_entropy), "residual": float(self.residual),
+        return {**out, "m": float(self.m) if self.breaks_symmetry else float("nan"),
+                "free_entropy": float(self.free_entropy), "residual": float(self.residual),
                 "converged": bool(self.converged), "breaks_symmetry": self.breaks_symmetry,
                 "locally_stable": self.locally_stable}
 
     def as_dict(self):
-        return {"Q": self.Q.tolist(), "q": self.q.tolist(), "q_hat": self.q_hat.tolist(), "m": float(self.m),
+        return {"Q": self.Q.tolist(), "q": self.q.tolist(), "q_hat": self.q_hat.tolist(),
+                "m": float(self.m) if self.breaks_symmetry else None,
                 "free_entropy": float(self.free_entropy), "residual": float(self.residual),
                 "iterations": int(self.iterations), "converged": bool(self.converged),
                 "breaks_symmetry": self.breaks_symmetry, "longitudinal": [float(v) for v in self.longitudinal]}
@@ -147,7 +149,8 @@ class RSBSolution(NamedTuple):
     def as_dict(self):
         p = self.physical
         out = {"ansatz": "1rsb", "alpha": self.alpha, "kappa": self.kappa, "Q": p.Q.tolist(), "q": p.q.tolist(),
-               "q_hat": p.q_hat.tolist(), "m": float(p.m), "free_entropy": float(p.free_entropy),
+               "q_hat": p.q_hat.tolist(), "m": float(p.m) if p.breaks_symmetry else None,
+               "free_entropy": float(p.free_entropy),
                "breaks_symmetry": p.breaks_symmetry, "residual": float(p.residual), "converged": bool(p.converged),
                "longitudinal": [float(v) for v in p.longitudinal], "quadrature_error": self.quadrature_error,
                "rule": self.rule, "solutions": [s.as_dict() for s in self.solutions], "rs": self.rs.as_dict()}
@@ -175,7 +178,8 @@ class RSBSolver:
         weighted, _ = OutputSpins(L).one_replica()
         self.output = [(float(weight), step_coefficients(zeta.subs(_rs_to_p(L, P)), None, P)[0])
                        for weight, zeta in weighted]
-        # the closed-form part of phi: every integral set to zero; checked to be what the kernels do not carry
+        # the closed-form part of phi: every integral set to zero (the nested averages are the kernels' part; their
+        # symbols are checked to be order parameters, alpha and kappa)
         theta = theory.order_parameters
         phi = theory.free_entropy
         closed = phi.replace(lambda e: isinstance(e, sp.Integral), lambda e: sp.S.Zero)
@@ -232,7 +236,7 @@ class RSBSolver:
         second.append({})
         return np.array(args), jac, second
 
-    def _layer(self, l, args, kappa, nodes):
+    def _layer(self, l, args, kappa, nodes, table_step=TABLE_STEP):
         """Value and gradient (in its own arguments) of layer l's averages, weighted as in phi (without alpha)."""
         xg, wg = np.polynomial.legendre.leggauss(nodes)
         if l < self.depth:
@@ -240,7 +244,7 @@ class RSBSolver:
             (_, cp, dp), (_, cm, dm) = self.hidden[l - 1]
             P = min(p1, 1 - 1e-15)
             return hidden_term(p0, p1, h0, h1, m, cp(P, kappa), dp(P, kappa), cm(P, kappa), dm(P, kappa), xg, wg,
-                               self.bulk)
+                               self.bulk, table_step)
         p0, p1, m = args
         P = min(p1, 1 - 1e-15)
         out = np.zeros(4)
@@ -249,17 +253,17 @@ class RSBSolver:
         return out
 
     # -- phi, gradient, Hessian ------------------------------------------------------------------------------
-    def evaluate(self, theta, alpha, kappa, nodes=None, hessian=False, central=True):
+    def evaluate(self, theta, alpha, kappa, nodes=None, hessian=False, central=True, table_step=TABLE_STEP):
         r"""(:math:`\phi`, gradient[, Hessian]) at ``theta`` (the theory's order); the layers' Hessians by central
         differences of their gradients, or (``central=False``, half the cost: Newton's steps) forward ones."""
-        theta = np.asarray(theta, float)
+        theta = self.check(theta)
         nodes = nodes or self.nodes
         value, grad, hess = self._closed(theta, alpha)
         value, grad = float(value), np.array(grad, float)
         hess = np.array(hess, float) if hessian else None
         for l in range(1, self.depth + 1):
             args, jac, second = self._layer_arguments(theta, l)
-            out = self._layer(l, args, kappa, nodes)
+            out = self._layer(l, args, kappa, nodes, table_step)
             value += alpha * out[0]
             for k, row in enumerate(jac):
                 for i, d in row.items():
@@ -269,6 +273,8 @@ class RSBSolver:
                 for k in range(args.size):
                     e = np.zeros(args.size)
                     e[k] = STEP * max(1.0, abs(args[k]))
+                    if k < 2:                                  # p0, p1: within a tenth of the gap 1 - p1
+                        e[k] = min(e[k], 0.1 * (1 - args[1]))
                     g = lambda a: self._layer(l, a, kappa, nodes)[1:]
                     if not central and self._feasible(args + e, l):
                         Hf[:, k] = (g(args + e) - out[1:]) / e[k]
@@ -276,8 +282,10 @@ class RSBSolver:
                         Hf[:, k] = (g(args + e) - g(args - e)) / (2 * e[k])
                     elif self._feasible(args + 2 * e, l):      # one-sided, second order, on an edge of the domain
                         Hf[:, k] = (-3 * out[1:] + 4 * g(args + e) - g(args + 2 * e)) / (2 * e[k])
-                    else:
+                    elif self._feasible(args - 2 * e, l):
                         Hf[:, k] = (3 * out[1:] - 4 * g(args - e) + g(args - 2 * e)) / (2 * e[k])
+                    else:       # a corner (p0 = p1 = 0: a liquid overlap), held by Newton, left out of the curvature
+                        Hf[:, k] = 0.0
                 Hf = (Hf + Hf.T) / 2
                 for a_, ra in enumerate(jac):
                     for b_, rb in enumerate(jac):
@@ -288,6 +296,33 @@ class RSBSolver:
                     for (i, j), d in pairs.items():
                         hess[i, j] += alpha * out[1 + k] * d
         return (value, grad, hess) if hessian else (value, grad)
+
+    def check(self, theta):
+        """``theta`` as a float array, or a ParameterError naming what is out of the domain: its length, finite
+        values, 0 <= Q^(0) <= Q^(1) < 1 and the same for q, 0 <= qhat^(0) <= qhat^(1), 0 < m <= 1."""
+        theta = np.asarray(theta, float)
+        if theta.shape != (self.n,):
+            raise ParameterError("theta must have %d entries (the theory's order_parameters), got shape %s"
+                                 % (self.n, theta.shape))
+        if not np.all(np.isfinite(theta)):
+            raise ParameterError("theta must be finite, got %s" % theta)
+        Q, q, qh, m = self._layout(theta)
+        for name, levels, top in (("Q", Q, 1.0), ("q", q, 1.0), ("qhat", qh, np.inf)):
+            if levels.size and not (np.all(levels[:, 0] >= 0) and np.all(levels[:, 0] <= levels[:, 1] + 1e-12)
+                                    and np.all(levels[:, 1] < top)):
+                raise ParameterError("%s must satisfy 0 <= level 0 <= level 1%s, got %s"
+                                     % (name, " < 1" if top == 1.0 else "", levels.tolist()))
+        if not 0 < m <= 1:
+            raise ParameterError("m must be in (0, 1], got %r" % m)
+        return theta
+
+    def project(self, theta):
+        """``theta`` clipped to the box of the order parameters with level 0 at most level 1 in every overlap."""
+        lower, upper = self._bounds()
+        theta = np.clip(np.asarray(theta, float), lower, upper)
+        pairs = theta[:-1].reshape(-1, 2)
+        pairs[:, 0] = np.minimum(pairs[:, 0], pairs[:, 1])
+        return theta
 
     def _feasible(self, args, l):
         """Layer arguments inside the domain of the averages: 0 <= p0 <= p1 < 1, 0 <= qhat0 <= qhat1, 0 < m <= 1."""
@@ -314,7 +349,7 @@ class RSBSolver:
         the overlaps and m, at max(1, qhat/2) in a conjugate; the Hessian recomputed whenever the residual fell by less
         than 4x."""
         lower, upper = self._bounds()
-        theta = np.clip(np.array(theta0, float), lower, upper)
+        theta = self.project(theta0)
         value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
         held = np.zeros(self.n, bool)
         held[-1] = hold_m
@@ -338,7 +373,7 @@ class RSBSolver:
             step *= min(1.0, np.min(cap(theta) / np.maximum(np.abs(step), 1e-300)))
             t, accepted = 1.0, False
             for _ in range(10):
-                trial = np.clip(theta + t * step, lower, upper)
+                trial = self.project(theta + t * step)
                 vt, gt = self.evaluate(trial, alpha, kappa)
                 if np.all(np.isfinite(gt)) and norm(gt) < res:
                     accepted = True
@@ -379,13 +414,12 @@ class RSBSolver:
         embedded = self.embed(rs_point)
         levels = np.array([1 if str(t).endswith("__1") else -1 if str(t).endswith("__0") else 0
                            for t in self.theory.order_parameters], float)
-        lower, upper = self._bounds()
         for vec in self.curvature(embedded, alpha, kappa)[1]:
             if abs(vec[-1]) > 0.5 * np.max(np.abs(vec)):         # the flat direction of m at the RS point
                 continue
             vec = vec / np.max(np.abs(vec)) * np.sign(levels @ vec or 1.0)
             for m in (0.4, 0.8):
-                start = np.clip(embedded + 0.15 * vec, lower, upper)
+                start = self.project(embedded + 0.15 * vec)
                 start[-1] = m
                 starts.append(start)
         return starts
@@ -403,6 +437,8 @@ class RSBSolver:
         (:meth:`_liquid`; selection.longitudinal_eigenvalues and selection.wrong_directions, threshold 1e-6)."""
         H = self.evaluate(theta, alpha, kappa, hessian=True)[2]
         keep = ~self._liquid(np.asarray(theta, float))
+        if not np.any(keep[:-1]):          # every overlap liquid: nothing left to judge here (the RS solution says)
+            return (), []
         kinds = [k for k, kept in zip(self.theory.order_parameter_kinds, keep) if kept]
         Hk = H[np.ix_(keep, keep)]
         directions = []
@@ -429,7 +465,8 @@ class RSBSolver:
         """The RS point embedded, and every distinct converged 1RSB stationary point from ``starts``."""
         embedded = self.embed(rs_point)
         v, g = self.evaluate(embedded, alpha, kappa)
-        found = [self._point(Iteration(embedded, v, float(np.max(np.abs(g))), 0, True, g, None), alpha, kappa)]
+        res = float(np.max(np.abs(g)))
+        found = [self._point(Iteration(embedded, v, res, 0, res < TOL, g, None), alpha, kappa)]
         for theta0 in (self._starts(rs_point, alpha, kappa) if starts is None else starts):
             r = self.newton(theta0, alpha, kappa, hold_m=True)         # first at the start's m, then m free
             if not r.converged or not self._point(r, alpha, kappa, curvature=False).breaks_symmetry:
@@ -451,7 +488,6 @@ class RSBSolver:
         Newton from it displaced along each such direction (:func:`.selection.wrong_directions`)."""
         kinds = self.theory.order_parameter_kinds
         overlap = np.array([k.direction != 0 for k in kinds])
-        lower, upper = self._bounds()
         for _ in range(rounds):
             best = self._selected(points)
             if best.locally_stable:
@@ -460,7 +496,7 @@ class RSBSolver:
             for vec in self.curvature(best.theta, alpha, kappa)[1]:
                 vec = vec / np.max(np.abs(vec[overlap]))
                 for step, sign in itertools.product(steps, (1, -1)):
-                    starts.append(np.clip(best.theta + sign * step * vec, lower, upper))
+                    starts.append(self.project(best.theta + sign * step * vec))
             new = []
             for theta0 in starts:
                 r = self.newton(theta0, alpha, kappa)
@@ -486,7 +522,7 @@ class RSBSolver:
         physical = found[best]
         rest = sorted([p for p in found if p is not physical], key=lambda p: -p.free_entropy)
         a = self.evaluate(physical.theta, alpha, kappa)
-        b = self.evaluate(physical.theta, alpha, kappa, nodes=CHECK_NODES)
+        b = self.evaluate(physical.theta, alpha, kappa, nodes=CHECK_NODES, table_step=TABLE_STEP / 2)
         qerr = float(max(abs(a[0] - b[0]), np.max(np.abs(a[1] - b[1]))))
         return RSBSolution(float(alpha), float(kappa), [physical] + rest, rs, qerr, rule_statement(kinds))
 

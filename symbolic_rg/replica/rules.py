@@ -257,7 +257,7 @@ class DeepPerceptron:
         checks.integer("depth", depth, low=1)
         if scenario not in SCENARIOS:
             raise ParameterError("scenario must be one of %s, got %r" % ("|".join(SCENARIOS), scenario))
-        if ansatz not in ANSATZE:
+        if not isinstance(ansatz, str) or ansatz not in ANSATZE:
             raise ParameterError("ansatz must be one of %s, got %r" % ("|".join(ANSATZE), ansatz))
         if scenario == "teacher" and ansatz != "rs":
             raise ParameterError("ansatz must be 'rs' in the teacher scenario, got %r: on the Nishimori line the "
