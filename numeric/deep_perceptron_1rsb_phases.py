@@ -54,8 +54,9 @@ def point(depth, kappa, alpha):
     if not p.breaks_symmetry and rs.physical.replicon > 0:
         states = ["unresolved" for _ in states]
     out.update(rs_Q=rs.Q.tolist(), rs_q=rs.q.tolist(), rs_free_entropy=rs.free_entropy, rs_replicon=rs.physical.replicon,
-               Q=p.Q.tolist(), q=p.q.tolist(), m=p.m, free_entropy=p.free_entropy, residual=p.residual,
-               breaks_symmetry=p.breaks_symmetry, locally_stable=p.locally_stable,
+               Q=p.Q.tolist(), q=p.q.tolist(), m=p.m if p.breaks_symmetry else None, free_entropy=p.free_entropy,
+               residual=p.residual, breaks_symmetry=p.breaks_symmetry,
+               locally_stable=p.locally_stable if len(p.longitudinal) else None,   # None: all liquid (RS decides)
                states=states, rs_states=["liquid" if Q < GAP else "frozen" for Q in rs.Q],
                branches=len(sol.solutions))
     return out
@@ -76,7 +77,7 @@ def figure(results, depths, kappas, alphas, path):
                         grid[l, a] = colours[s]
                         Q0, Q1 = r["Q"][l]
                         text = "%.2f" % (Q1 - Q0) if s == "glass" else ""
-                        ax.text(a, l, text + ("*" if text and not r["locally_stable"] else ""), ha="center",
+                        ax.text(a, l, text + ("*" if text and r["locally_stable"] is False else ""), ha="center",
                                 va="center", fontsize=6)
             ax.imshow(grid, cmap=cmap, vmin=0, vmax=3, aspect="auto", origin="lower")
             ax.set_xticks(range(len(alphas)), ["%g" % a for a in alphas], fontsize=7)
@@ -109,9 +110,10 @@ def main(depths, kappas, alphas, executor=None, progress=None, replot=False):
         if "error" in r:
             print("L=%d kappa=%g alpha=%g: %s" % (r["depth"], r["kappa"], r["alpha"], r["error"]))
             continue
-        print("L=%d kappa=%g alpha=%-4g RS %-40s 1RSB %-40s m=%.3f dphi=%.2e" % (
+        print("L=%d kappa=%g alpha=%-4g RS %-12s 1RSB %-12s m=%-6s dphi=%.2e" % (
             r["depth"], r["kappa"], r["alpha"], " ".join(s[0] for s in r["rs_states"]),
-            " ".join(s[0] for s in r["states"]), r["m"], r["free_entropy"] - r["rs_free_entropy"]))
+            " ".join(s[0] for s in r["states"]), "-" if r["m"] is None else "%.3f" % r["m"],
+            r["free_entropy"] - r["rs_free_entropy"]))
     return results
 
 
