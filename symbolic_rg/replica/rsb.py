@@ -42,7 +42,8 @@ from .. import latex as _latex
 from ..errors import ParameterError
 from ..special import H, gaussian_measure
 from .parisi import ParisiRSB, integrate_constants, n, quenched_limit
-from .rsb_solver import RSBSolver
+from .rsb_kernels import BULK
+from .rsb_solver import NODES, RSBSolver
 from .rules import DeepPerceptron, HiddenSpins, OutputSpins, Q_, alpha, q_, qhat_, x, y
 from .selection import BREAKPOINT, CONJUGATE, OVERLAP
 from .theory import ReplicaLatexPrinter, derive_replica
@@ -278,10 +279,14 @@ class RSBTheory:
         """The replica-symmetric theory of the same network."""
         return derive_replica(DeepPerceptron(self.depth, "random"))
 
-    def compile(self, precision=None, **options):
-        """The :class:`~symbolic_rg.replica.rsb_solver.RSBSolver` (float64; ``options``: quadrature, see there)."""
+    def compile(self, precision=None, nodes=NODES, bulk=BULK):
+        """The :class:`~symbolic_rg.replica.rsb_solver.RSBSolver` (float64; ``nodes`` per panel and ``bulk`` panel
+        width of its quadrature), one per options and theory."""
         checks.float64_only(precision, "the RSB solver")
-        return RSBSolver(self, **options)
+        solvers = self.__dict__.setdefault("_solvers", {})
+        if (nodes, bulk) not in solvers:
+            solvers[nodes, bulk] = RSBSolver(self, nodes, bulk)
+        return solvers[nodes, bulk]
 
 
 @lru_cache(maxsize=None)

@@ -27,7 +27,7 @@ from .rules import HiddenSpins, OutputSpins, Q_, alpha as alpha_symbol, kappa as
 from .rsb_kernels import BULK, TABLE_STEP, hidden_term, output_term
 from .selection import longitudinal_eigenvalues, physical_index, rule_statement, wrong_directions
 
-__all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients", "solve_point"]
+__all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients", "solve_point", "compiled", "NODES"]
 
 NODES = 8               # Gauss-Legendre nodes per panel
 CHECK_NODES = 12        # the quadrature error: the change from NODES to CHECK_NODES
@@ -539,8 +539,14 @@ class RSBSolver:
         return SolutionSweep(parallel.map_points(solve_point, points, "1RSB sweep", executor, progress, unit="point"))
 
     def __reduce__(self):
-        """Pickles as its theory (itself pickled as its derivation) and options."""
-        return RSBSolver, (self.theory, self.nodes, self.bulk)
+        """Pickles as the compilation of its theory (itself pickled as its derivation) with its options: a worker
+        builds one solver per process and options."""
+        return compiled, (self.theory, self.nodes, self.bulk)
+
+
+def compiled(theory, nodes, bulk):
+    """``theory.compile(nodes=nodes, bulk=bulk)``: how a solver is rebuilt where it is unpickled."""
+    return theory.compile(nodes=nodes, bulk=bulk)
 
 
 def solve_point(solver, alpha, kappa):
