@@ -279,11 +279,11 @@ class Solver:
         import mpmath
         L = self.depth
         R, J = mpmath.matrix(L, 1), mpmath.matrix(L, L)
-        H = self.module.evaluate(x, p, cs, ys, R, J)
+        self.module.evaluate(x, p, cs, ys, R, J)
         for it in range(maxiter):
             res = max(abs(R[l]) for l in range(L))
             if res < tol:
-                return Iteration(x, H, res, it, True)
+                return Iteration(x, self.module.action(x, p, cs, ys), res, it, True)
             dx = mpmath.lu_solve(J, -R)
             big = max(abs(dx[l]) for l in range(L))
             if big > 2:
@@ -292,15 +292,15 @@ class Solver:
             while step > 1e-12:
                 xt = x + step * dx
                 Rt, Jt = mpmath.matrix(L, 1), mpmath.matrix(L, L)
-                Ht = self.module.evaluate(xt, p, cs, ys, Rt, Jt)
+                self.module.evaluate(xt, p, cs, ys, Rt, Jt)
                 if sum(Rt[l] ** 2 for l in range(L)) <= (1 - 1e-4 * step) * merit:
                     break
                 step /= 2
             else:
-                return Iteration(x, H, res, it, False)
-            x, R, J, H = xt, Rt, Jt, Ht
+                return Iteration(x, self.module.action(x, p, cs, ys), res, it, False)
+            x, R, J = xt, Rt, Jt
         res = max(abs(R[l]) for l in range(L))
-        return Iteration(x, H, res, maxiter, res < tol)
+        return Iteration(x, self.module.action(x, p, cs, ys), res, maxiter, res < tol)
 
     def sweep(self, X, y, widths=None, *, width=None, sigma2=1.0, T=None, tol=1e-11, maxiter=200,
               raise_on_failure=True, chunks=None, executor=None, progress=None):
