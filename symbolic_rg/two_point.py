@@ -13,6 +13,7 @@ arc-cosine kernel :math:`\frac{\sqrt{K_{11}K_{22}}}{2\pi}\big(\sqrt{1-\rho^2} + 
 Functions whose derivative is a Gaussian, :math:`f' = C e^{-\alpha z^2}` (erf and its rescalings), by Price's
 theorem :math:`\partial g/\partial K_{12} = \langle f'(z_1)h'(z_2)\rangle_K = C_fC_h/\sqrt{\det(I + 2\,\mathrm{diag}(\alpha)K)}`,
 integrated by SymPy from :math:`K_{12} = 0`, where :math:`g = \langle f\rangle\langle h\rangle = f(0)h(0)`.
+Two Gaussians themselves (erf's derivative) give that determinant's inverse square root directly.
 
 Otherwise a compiled two-dimensional trapezoidal rule in whitened coordinates (:func:`quadrature`),
 spectrally accurate for analytic integrands, with the error stated as the difference from the rule with
@@ -104,24 +105,36 @@ def closed_form(f, h=None):
     return sp.simplify(sp.expand(total))
 
 
-def _gaussian_derivative(f):
-    """``(C, alpha)`` when ``f' = C exp(-alpha z^2)`` with alpha > 0, else None."""
+def _gaussian(f):
+    """``(C, alpha)`` when ``f = C exp(-alpha z^2)`` with alpha > 0, else None."""
     C, a = sp.Wild("C", exclude=[z]), sp.Wild("a", exclude=[z])
-    m = sp.simplify(sp.diff(f, z)).match(C * sp.exp(a * z**2))
+    m = sp.simplify(f).match(C * sp.exp(a * z**2))
     if not m or m[C] == 0 or not (-m[a]).is_positive:
         return None
     return m[C], -m[a]
 
 
+def _gaussian_determinant(a1, a2, k12):
+    r""":math:`\det(I + 2\,\mathrm{diag}(\alpha)K)` with :math:`K_{12}` = ``k12``."""
+    return ((1 + 2 * a1 * K11) * (1 + 2 * a2 * K22) - 4 * a1 * a2 * k12**2).expand()
+
+
 def _price(f, h):
-    r"""Price's theorem for two functions with Gaussian derivatives (module doc); None otherwise."""
-    df, dh = _gaussian_derivative(f), _gaussian_derivative(h)
-    if df is None or dh is None:
-        return None
-    (C1, a1), (C2, a2) = df, dh
-    c = sp.Symbol("c", real=True)
-    det = (1 + 2 * a1 * K11) * (1 + 2 * a2 * K22) - 4 * a1 * a2 * c**2
-    g = f.subs(z, 0) * h.subs(z, 0) + C1 * C2 * sp.integrate(1 / sp.sqrt(det.expand()), (c, 0, K12))
+    r"""Two Gaussians: :math:`\langle C_1e^{-\alpha_1z_1^2}C_2e^{-\alpha_2z_2^2}\rangle_K =
+    C_1C_2/\sqrt{\det(I + 2\,\mathrm{diag}(\alpha)K)}` (erf's derivative); two functions with Gaussian
+    derivatives: Price's theorem (module doc); None otherwise."""
+    gf, gh = _gaussian(f), _gaussian(h)
+    if gf is not None and gh is not None:
+        (C1, a1), (C2, a2) = gf, gh
+        g = C1 * C2 / sp.sqrt(_gaussian_determinant(a1, a2, K12))
+    else:
+        df, dh = _gaussian(sp.diff(f, z)), _gaussian(sp.diff(h, z))
+        if df is None or dh is None:
+            return None
+        (C1, a1), (C2, a2) = df, dh
+        c = sp.Symbol("c", real=True)
+        g = f.subs(z, 0) * h.subs(z, 0) + C1 * C2 * sp.integrate(1 / sp.sqrt(_gaussian_determinant(a1, a2, c)),
+                                                                 (c, 0, K12))
     return sp.simplify(g.subs(K12, rho * sp.sqrt(K11 * K22)))
 
 

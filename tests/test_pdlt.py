@@ -175,6 +175,45 @@ def test_relu_recursion_against_arccosine_formula():
     np.testing.assert_allclose(last.kernels[0], rec.kernels[-1])
 
 
+def test_erf_derivative_closed_form_and_recursion():
+    """<erf' erf'> = (4/pi)/sqrt((1 + 2K11)(1 + 2K22) - 4K12^2) (two Gaussians), so erf's kernel and NTK are both
+    closed forms: against adaptive quadrature, and the recursion against the arcsine formulas written out."""
+    s = activation("erf")
+    d = sp.diff(s, z)
+    expr = closed_form(d)
+    assert sp.simplify(expr - 4 / (sp.pi * sp.sqrt((1 + 2 * K11) * (1 + 2 * K22) - 4 * K11 * K22 * rho**2))) == 0
+    for K in KERNELS:
+        assert closed_value(expr, K) == pytest.approx(scipy_pair(d, d, K), abs=1e-10, rel=1e-10)
+    assert all(c is not None for c in GaussianAverages("erf").closed_forms.values())
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((9, 4))
+    X[1] = X[0]
+    rec = kernel_recursion("erf", X, 6, C_W=1.5, C_b=0.1, lambda_b=0.3, lambda_W=0.7)
+    K, T = 0.1 + 1.5 * X @ X.T / 4, 0.3 + 0.7 * X @ X.T / 4
+    for l in range(6):
+        np.testing.assert_allclose(rec.kernels[l], K, rtol=1e-13)
+        np.testing.assert_allclose(rec.ntk[l], T, rtol=1e-13)
+        q = 1 / np.sqrt(1 + 2 * np.diag(K))
+        x = 2 * K * np.outer(q, q)
+        ss, dd = 2 / np.pi * np.arcsin(x), 4 / np.pi * np.outer(q, q) / np.sqrt(1 - x * x)
+        K, T = 0.1 + 1.5 * ss, 0.3 + 0.7 * ss + 1.5 * dd * T
+    with pytest.raises(ParameterError, match="overflowed"):
+        kernel_recursion("relu", X, 2000, C_W=3.0)
+
+
+def test_branch_free_arcsine_and_arccosine_within_two_ulp():
+    """The compiled closed forms' arcsine and arccosine (fdlibm's rational approximation without branches)
+    against libm, densely on [-1, 1] and near +-1, +-1/2 and 0."""
+    from symbolic_rg.pdlt.recursions import acos, asin
+    x = np.concatenate([np.linspace(-1, 1, 20001), 1 - np.logspace(-16, -1, 2000), -1 + np.logspace(-16, -1, 2000),
+                        0.5 + np.linspace(-1e-6, 1e-6, 201), -0.5 + np.linspace(-1e-6, 1e-6, 201),
+                        np.logspace(-300, -1, 300), -np.logspace(-300, -1, 300)])
+    for mine, ref in ((asin, np.arcsin), (acos, np.arccos)):
+        got = np.array([mine(v) for v in x])
+        assert np.all(np.abs(got - ref(x)) <= 2 * np.spacing(np.abs(ref(x))))
+    assert asin(1.0) == np.pi / 2 and acos(1.0) == 0.0 and acos(-1.0) == np.pi
+
+
 def test_vertex_of_linear_network_and_consistency_of_one_and_two_inputs():
     rng = np.random.default_rng(2)
     X = rng.standard_normal((2, 6))
