@@ -210,7 +210,9 @@ def _agree(theory, estimate, stderr, N, label):
     assert abs(theory - estimate) <= 3 * stderr + 2.0 / N * abs(theory), (label, theory, estimate, stderr)
 
 
-@pytest.mark.parametrize("depth,M,N,shared", [(1, 3, 200, False), (2, 2, 150, False), (2, 3, 150, True)],
+@pytest.mark.parametrize("depth,M,N,shared", [(1, 3, 200, False),
+                                               pytest.param(2, 2, 150, False, marks=pytest.mark.slow),
+                                               pytest.param(2, 3, 150, True, marks=pytest.mark.slow)],
                          ids=["L1-halfspace", "L2-halfspace", "L2-shared-sigmoid"])
 def test_theory_matches_gibbs_sampling_of_the_gated_network(depth, M, N, shared):
     X, y, Xt, yt = digits(P=60, P_test=100, seed=1)
@@ -245,6 +247,7 @@ def test_theory_matches_gibbs_sampling_of_the_gated_network(depth, M, N, shared)
         assert np.mean(np.abs(K_gp - K_sim)[on] / se[on]) > 4.0
 
 
+@pytest.mark.slow
 def test_zero_temperature_bias_width_dependence_in_simulation():
     X, y, Xt, yt, g1, ga = gated_teacher()
     solver = srg.derive(srg.ggdln(1, gates=4, gated_readout=True)).compile()

@@ -261,6 +261,7 @@ def test_latex_regenerated_and_compiles(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_monte_carlo_depth_one_approaches_theory_as_c_grows():
     from symbolic_rg.replica.monte_carlo import teacher_student
     theory = srg.derive(srg.deep_perceptron(depth=1, scenario="teacher")).compile().solve(2.0).Q[0]

@@ -73,7 +73,7 @@ def test_sampler_rejects_bad_input():
         mala_deep_linear(X, y, Xt[:, :2], [3], T=0.1)
 
 
-@pytest.mark.parametrize("L", [1, 2, 3])
+@pytest.mark.parametrize("L", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
 def test_digits_theory_versus_simulation_at_width_100(L):
     """Digits (P = 60), N = 100, T = 0.1, sigma^2 = 2: generalization error and mean variance of the real
     network within 4 standard errors of the exact theory and of saddle + one loop; hidden kernels
