@@ -34,6 +34,7 @@ __all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep"
            "teacher_error"]
 
 PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0 where dphi/dQ_i = 0: a liquid layer
+PINNED = 3             # the fixed-point iteration stops when an overlap stays pinned at 1 for this many steps
 GL8 = np.polynomial.legendre.leggauss(8)
 GL16 = np.polynomial.legendre.leggauss(16)
 
@@ -458,12 +459,12 @@ class ReplicaSolver:
         Anderson-accelerated over the last ``memory`` steps, to a relative change below ``tol`` (Newton polishes the
         result).  It converges to the solutions that are attracting for the map.  Returns a :class:`FixedPoint`
         (root x, status): "converged", "known" (it came within 1e-3 of one of the ``known`` order-parameter vectors, a
-        solution already found), "maxiter", "saturated" (an overlap pinned at 1 by the projection: no stationary point
-        there), or "failed" (phi not finite; x is None)."""
+        solution already found), "maxiter", "saturated" (an overlap pinned at 1 by the projection, at the end or for
+        PINNED steps in a row: no stationary point there), or "failed" (phi not finite; x is None)."""
         L = self.depth
         theta = self._project(np.array(theta, float))
         thetas, fs = [], []
-        status = "maxiter"
+        status, pinned = "maxiter", 0
         for it in range(maxiter):
             new = self._fixed_point_map(theta, alpha_value, kappa_value)
             if new is None:
@@ -485,6 +486,9 @@ class ReplicaSolver:
             theta = self._project(step)
             if any(np.max(np.abs(theta - k) / (1 + np.abs(k))) < 1e-3 for k in known):
                 status = "known"
+                break
+            pinned = pinned + 1 if np.any(theta[:2 * L - 1] > 1 - 1e-9) else 0
+            if pinned == PINNED:
                 break
         if status != "known" and np.any(theta[:2 * L - 1] > 1 - 1e-9):
             status = "saturated"
