@@ -202,6 +202,32 @@ def test_sweep_falls_back_to_wider_starts():
     assert_allclose(point.order_parameters, sw.order_parameters[0], rtol=1e-10)
 
 
+def test_newton_abandons_stalled_starts_and_joins_known_roots():
+    """The compiled Newton (digits, L = 3, T = 0.1): a start 10^-4 below the prior runs off towards u = 0 and is
+    abandoned within a few STALL periods, not after maxiter; a start from the prior given the root found already
+    stops on that very root once its step contracts onto it, in fewer passes than converging again; the action of
+    its own pass equals the sum written out."""
+    from symbolic_rg.data import digits
+    from symbolic_rg.kernel import parameter_grid
+    d = digits(P=200, P_test=10)
+    solver = srg.derive(srg.deep_linear(3)).compile()
+    sol = solver.solve(d.X_train, d.y_train, widths=[200, 100, 300], sigma2=1.0, T=0.1)
+    data, m = SpectralData(d.X_train, d.y_train), solver.module
+    p = parameter_grid(3, widths=[200, 100, 300], sigma2=1.0, T=0.1)[0][0]
+    root, none = np.log(sol.order_parameters), np.empty((0, 3))
+    x, H, res, it, ok = m.newton(np.log(p[5:]) - 9.21, p, data.c, data.yhat, 1e-11, 200, 2.0, none)
+    assert not ok and it <= 4 * m.STALL and res > 0.5
+    alone = m.newton(np.log(p[5:]), p, data.c, data.yhat, 1e-11, 200, 2.0, none)
+    joined = m.newton(np.log(p[5:]), p, data.c, data.yhat, 1e-11, 200, 2.0, root[None, :])
+    assert alone[4] and joined[4] and np.array_equal(joined[0], root) and joined[3] < alone[3]
+    assert_allclose(alone[0], root, rtol=0, atol=1e-12)
+    u, lam = sol.order_parameters, data.c
+    N = np.array([200, 100, 300])
+    H = (np.sum(N * (u - np.log(u))) + np.sum(np.log(0.1 + np.prod(u) * lam))
+         + np.sum(data.yhat**2 / (0.1 + np.prod(u) * lam))) / 2
+    assert m.action(root, p, data.c, data.yhat) == pytest.approx(H, rel=1e-13) == sol.action
+
+
 def test_iteration_fields_reach_the_solution(theories, small_data):
     """Both Newton paths return protocol Iterations (value = H, residual = max|R|): the mpmath path
     (``_newton_mp``) and the Numba path (``solve_point``, ``sweep``) agree on the root, the action and convergence."""
