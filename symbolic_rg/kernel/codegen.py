@@ -66,7 +66,8 @@ def _split_sums(outputs, data_symbols):
     Each sum is split over its summand's terms, and each term's mode-independent factors (order parameters,
     widths, priors, T) are taken out of the sum, :math:`\sum_k a\,g(c_k, y_k) = a\sum_k g(c_k, y_k)`, after
     the term is factored; so the sums of different layers and of the Jacobian share accumulators (deep linear,
-    L = 3: 12 accumulators instead of 32) and one pass over the modes computes each distinct summand once."""
+    L = 3: 4 in the residual pass and 2 in the action's, instead of 23 in one pass; L = 4: the same, instead of
+    36) and one pass over the modes computes each distinct summand once."""
     sums = {}
 
     def accumulator(g):
@@ -119,12 +120,10 @@ def _mode_loop(sums, printer, backend):
     post, exprs = sp.cse(rewritten, symbols=sp.numbered_symbols("v"), optimizations="basic")
     zero = "0.0" if backend == "numba" else "mpmath.mpf(0)"
     lines = ["    %s = %s" % (acc.name, zero) for acc, _ in sums]
-    per_mode = assignments(printer, pre, "        ")
-    per_mode += ["        %s = 1/(%s)" % (r.name, printer.doprint(b)) for (r, _), b in zip(recips, bases)]
-    per_mode += assignments(printer, post, "        ")
     lines += ["    P_%s = 1.0" % acc.name for acc, _ in logs]
     lines += ["    for k in range(len(c)):", "        c_k = c[k]", "        y_k = y[k]"]
-    lines += per_mode[:len(pre) + len(recips)]
+    lines += assignments(printer, pre, "        ")
+    lines += ["        %s = 1/(%s)" % (r.name, printer.doprint(b)) for (r, _), b in zip(recips, bases)]
     for (acc, _), g in zip(logs, bases[len(recips):]):
         lines += ["        g = %s" % printer.doprint(g),
                   "        if 1e-100 < g < 1e100:",
@@ -134,7 +133,7 @@ def _mode_loop(sums, printer, backend):
                   "                P_%s = 1.0" % acc.name,
                   "        else:",
                   "            %s += math.log(g)" % acc.name]
-    lines += per_mode[len(pre) + len(recips):]
+    lines += assignments(printer, post, "        ")
     lines += ["        %s += %s" % (acc.name, printer.doprint(e)) for (acc, _), e in zip(plain, exprs)]
     return lines + ["    %s += math.log(P_%s)" % (acc.name, acc.name) for acc, _ in logs]
 
