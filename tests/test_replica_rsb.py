@@ -205,3 +205,31 @@ def test_sweep_on_an_executor_and_from_the_cli(capsys):
     assert out["ansatz"] == "1rsb" and len(out["points"]) == 2
     assert abs(out["points"][1]["free_entropy"] - serial[1].free_entropy) < 1e-12
     assert out["points"][0]["rs"]["free_entropy"] == pytest.approx(out["points"][0]["free_entropy"], abs=1e-10)
+
+
+def test_newton_hessian_on_the_coarse_quadrature_and_the_stall_exit(monkeypatch):
+    """Newton's Hessian (forward differences on 6 nodes per panel, t-table step 0.04) is the reported curvature's
+    (central differences at the solver's quadrature) to 1e-3 relative: a preconditioner good enough for fast
+    convergence at a quarter of the cost.  A start whose residual does not halve in STALL iterations is given up:
+    with a Hessian 1000x too stiff every step shrinks the residual by 0.1 % and Newton stops after STALL + 1."""
+    from symbolic_rg.replica import rsb_solver
+    solver = rsb(2).compile()
+    theta = np.array([0.1, 0.2, 0.1, 0.3, 0.15, 0.4, 0.2, 0.9, 0.5])
+    central = solver.evaluate(theta, 0.8, 0.5, hessian=True)[2]
+    coarse = solver.evaluate(theta, 0.8, 0.5, hessian=True, central=False)[2]
+    assert np.max(np.abs(coarse - central)) < 1e-3 * np.max(np.abs(central))
+    assert np.max(np.abs(coarse - central)) > 0                       # a different quadrature, not the same numbers
+
+    target = np.array([0.1, 0.2, 0.1, 0.3, 0.15, 0.4, 0.2, 0.9, 0.5])
+
+    def stiff(theta, alpha, kappa, nodes=None, hessian=False, central=True, table_step=None):
+        g = theta - target
+        return (0.5 * g @ g, g, 1000 * np.eye(theta.size)) if hessian else (0.5 * g @ g, g)
+
+    monkeypatch.setattr(solver, "evaluate", stiff)          # the compiled solver is cached: patched for this test only
+    r = solver.newton(target + 0.05, 0.8, 0.5)
+    assert not r.converged and r.iterations == rsb_solver.STALL + 1
+    monkeypatch.setattr(solver, "evaluate", lambda theta, *a, hessian=False, **k: stiff(theta, *a, **k)[:2] + (
+        (np.eye(theta.size),) if hessian else ()))
+    r = solver.newton(target + 0.05, 0.8, 0.5)                     # the right Hessian: one step
+    assert r.converged and r.iterations <= 2

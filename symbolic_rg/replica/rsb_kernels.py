@@ -10,13 +10,17 @@ moments is then a function of :math:`t = y + r(x)` alone:
    \Lambda(t) = \langle\ln\cosh\rangle\quad(\text{tilt }\propto\cosh^m(t + bw)),
 
 tabulated once per evaluation on a uniform grid of :math:`t\ge0` (trapezoid rule in :math:`w`, spacing below
-:math:`0.3/b`: the integrand is analytic in a strip of half-width :math:`\pi/2b`) and read by cubic Hermite
-interpolation from the values and their exact :math:`t`-derivatives; beyond the table the asymptotic forms
-(:math:`\Gamma = mt - m\ln2 + m^2b^2/2`, :math:`T_k = 1`, :math:`\Lambda = t + mb^2 - \ln 2`, error below
-:math:`e^{-40}`).  The inner average over :math:`z_1` (variance :math:`a^2 = p_1 - p_0`) and the outer one over
-:math:`z_0, w_0` (variances :math:`p_0, \hat q_0`) by composite Gauss–Legendre on :math:`[-Z, Z]`, panels graded
-towards the kinks (:func:`~.codegen.panel_edges`).  With :math:`f_1 = \tfrac1m\ln\mathbb E_{z_1,w_1}\zeta^m` and
-:math:`\langle\cdot\rangle` the tilted inner average, the heat-equation identities give the gradient of
+:math:`0.3/b`: the integrand is analytic in a strip of half-width :math:`\pi/2b`; table step
+:math:`0.01\sqrt{\max(1, b)}`: the functions vary on the scale :math:`\max(1, b)` in :math:`t`) and read by cubic
+Hermite interpolation from the values and their exact :math:`t`-derivatives; beyond :math:`t_{max} = \min(b^2, 9.5b)
++ 22` the asymptotic forms (:math:`\Gamma = mt - m\ln2 + m^2b^2/2`, :math:`T_k = 1`, :math:`\Lambda = t + mb^2 -
+\ln 2`; their error, :math:`\mathbb E\,m e^{-2|t + bw|}` under the tilt, is below :math:`e^{-40}`: the tilted
+:math:`w` is :math:`N(mb, 1)` where :math:`t + bw > 0`, so the error is at most :math:`e^{-2t + 2b^2}` and at most
+the weight :math:`e^{-(t/b)^2/2}` of :math:`t + bw < 0`).  The inner average over :math:`z_1` (variance
+:math:`a^2 = p_1 - p_0`) and the outer one over :math:`z_0, w_0` (variances :math:`p_0, \hat q_0`) by composite
+Gauss–Legendre on :math:`[-Z, Z]`, panels graded towards the kinks (:func:`~.codegen.panel_edges`).  With
+:math:`f_1 = \tfrac1m\ln\mathbb E_{z_1,w_1}\zeta^m` and :math:`\langle\cdot\rangle` the tilted inner average, the
+heat-equation identities give the gradient of
 :math:`F = \mathbb E_{z_0,w_0}f_1`:
 
 .. math:: \partial_{p_0}F = -\tfrac m2\mathbb E(\partial_xf_1)^2,\ \partial_{p_1}F = \tfrac{m-1}2\mathbb E
@@ -37,7 +41,7 @@ import numpy as np
 from ..special import log_h, mills_ratio
 from .codegen import panel_edges
 
-__all__ = ["hidden_term", "output_term", "gamma_table", "gamma_lookup", "Z_MAX", "BULK", "TABLE_STEP"]
+__all__ = ["hidden_term", "output_term", "gamma_table", "hermite_cells", "gamma_lookup", "Z_MAX", "BULK", "TABLE_STEP"]
 
 Z_MAX = 8.5            # Gaussian weight beyond 8.5 standard deviations: 2e-17 (codegen's RS integrals use 9.5)
 BULK = 1.5             # bulk panel width
@@ -47,16 +51,17 @@ LN2 = math.log(2.0)
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def gamma_table(b, m, step):
-    r"""Rows (Gamma, T1, T2, Lambda) and their t-derivatives on t = 0, step, ..., t_max (t_max = b^2 + 22):
+    r"""Rows (Gamma, T1, T2, Lambda) and their t-derivatives on t = 0, step, ..., t_max = min(b^2, 9.5 b) + 22:
     returns (values (4, N), derivatives (4, N), t_max).  The weights are scaled by their upper bound
     :math:`e^{m|t| + m^2b^2/2}` (:math:`\ln\cosh u\le|u|`), within :math:`e^{m\ln2 + m^2b^2/2}` of their maximum."""
-    t_max = b * b + 22.0
+    t_max = min(b * b, 9.5 * b) + 22.0
     N = int(math.ceil(t_max / step)) + 1
     h = min(0.25, 0.3 / b)
     W = 10.0 + b
     K = int(math.ceil(W / h))
     vals = np.empty((4, N))
     ders = np.empty((4, N))
+    gauss = np.exp(-0.5 * (np.arange(-K, K + 1) * h) ** 2)
     for i in numba.prange(N):
         t = i * step
         top = m * t + 0.5 * m * m * b * b
@@ -64,9 +69,10 @@ def gamma_table(b, m, step):
         for k in range(-K, K + 1):
             u = t + b * k * h
             a = abs(u)
-            lc = a + math.log1p(math.exp(-2 * a)) - LN2
-            wt = math.exp(m * lc - 0.5 * (k * h) ** 2 - top)
-            th = math.tanh(u)
+            e2 = math.exp(-2 * a)
+            lc = a + math.log1p(e2) - LN2
+            wt = gauss[k + K] * math.exp(m * lc - top)
+            th = math.copysign((1 - e2) / (1 + e2), u)
             s0 += wt
             s1 += wt * th
             s2 += wt * th * th
@@ -84,33 +90,40 @@ def gamma_table(b, m, step):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def gamma_lookup(vals, ders, t_max, step, b, m, t, out):
-    """(Gamma, T1, T2, Lambda) at t into ``out``: the table by cubic Hermite interpolation (Gamma, T2, Lambda even,
-    T1 odd), the asymptotic forms beyond t_max; b = 0: the closed forms."""
+def hermite_cells(vals, ders, step):
+    r"""The table's cubic Hermite interpolants in the power basis: row i holds, for each of (Gamma, T1, T2, Lambda),
+    the coefficients of :math:`1, u, u^2, u^3` on :math:`t = (i + u)\,\mathrm{step}`, :math:`0\le u\le1`."""
+    N = vals.shape[1]
+    coef = np.empty((N - 1, 16))
+    for i in range(N - 1):
+        for r in range(4):
+            v0, v1 = vals[r, i], vals[r, i + 1]
+            d0, d1 = step * ders[r, i], step * ders[r, i + 1]
+            coef[i, 4 * r] = v0
+            coef[i, 4 * r + 1] = d0
+            coef[i, 4 * r + 2] = -3 * v0 - 2 * d0 + 3 * v1 - d1
+            coef[i, 4 * r + 3] = 2 * v0 + d0 - 2 * v1 + d1
+    return coef
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def gamma_lookup(coef, t_max, step, b, m, t):
+    """(Gamma, T1, T2, Lambda) at t: the table's interpolants (:func:`hermite_cells`; Gamma, T2, Lambda even, T1 odd),
+    the asymptotic forms beyond t_max; b = 0: the closed forms."""
     a = abs(t)
     sign = 1.0 if t >= 0 else -1.0
     if b == 0.0:
         th = math.tanh(a)
         lc = a + math.log1p(math.exp(-2 * a)) - LN2
-        out[0], out[1], out[2], out[3] = m * lc, sign * th, th * th, lc
-        return
+        return m * lc, sign * th, th * th, lc
     if a >= t_max:
-        out[0] = m * a - m * LN2 + 0.5 * m * m * b * b
-        out[1], out[2] = sign, 1.0
-        out[3] = a + m * b * b - LN2
-        return
+        return m * a - m * LN2 + 0.5 * m * m * b * b, sign, 1.0, a + m * b * b - LN2
     s = a / step
-    i = int(s)
-    if i >= vals.shape[1] - 1:
-        i = vals.shape[1] - 2
+    i = min(int(s), coef.shape[0] - 1)
     u = s - i
-    h00 = (1 + 2 * u) * (1 - u) * (1 - u)
-    h10 = u * (1 - u) * (1 - u)
-    h01 = u * u * (3 - 2 * u)
-    h11 = u * u * (u - 1)
-    for r in range(4):
-        out[r] = h00 * vals[r, i] + h10 * step * ders[r, i] + h01 * vals[r, i + 1] + h11 * step * ders[r, i + 1]
-    out[1] *= sign
+    c = coef[i]
+    return (c[0] + u * (c[1] + u * (c[2] + u * c[3])), sign * (c[4] + u * (c[5] + u * (c[6] + u * c[7]))),
+            c[8] + u * (c[9] + u * (c[10] + u * c[11])), c[12] + u * (c[13] + u * (c[14] + u * c[15])))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -145,11 +158,13 @@ def _trivial():
 def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk, step=TABLE_STEP):
     r"""The hidden-layer average :math:`F = \mathbb E_{z_0,w_0}\tfrac1m\ln\mathbb E_{z_1,w_1}\zeta^m` and its gradient
     in (p0, p1, qhat0, qhat1, m): returns an array of 6.  :math:`A_\pm(x) = H(c_\pm + d_\pm x)` (own noise
-    :math:`1 - p_1` already in c, d); ``step``: the spacing of the t-table."""
+    :math:`1 - p_1` already in c, d); ``step``: the spacing of the t-table at b <= 1 (times sqrt(b) above)."""
     a = math.sqrt(max(p1 - p0, 0.0))
     b = math.sqrt(max(h1 - h0, 0.0))
     sp0, sh0 = math.sqrt(max(p0, 0.0)), math.sqrt(max(h0, 0.0))
+    step = step * math.sqrt(max(1.0, b))          # Gamma, T_k, Lambda vary on the scale max(1, b) in t
     vals, ders, t_max = gamma_table(b, m, step)
+    coef = hermite_cells(vals, ders, step)
     # outer z0 panels: kinks where an argument of H vanishes, widths from the total spread of x around x0
     spread = math.sqrt(1.0 - p0)
     if sp0 > 0:
@@ -167,7 +182,6 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk, step=TABLE_STEP
     n_inner = n_edges * xg.shape[0]
     F = dP0 = dP1 = dH0 = dH1 = dM = 0.0
     for i in numba.prange(z0.shape[0]):
-        look = np.empty(4)
         e = np.empty(n_inner)
         ell = np.empty(n_inner)
         d_ell = np.empty(n_inner)
@@ -206,9 +220,8 @@ def hidden_term(p0, p1, h0, h1, m, cp, dp, cm, dm, xg, wg, bulk, step=TABLE_STEP
             y0 = sh0 * w0[j]
             top = -np.inf
             for k in range(n1):
-                gamma_lookup(vals, ders, t_max, step, b, m, y0 + r_[k], look)
-                e[k] = m * ell[k] + look[0]
-                t1[k], t2[k], lc[k] = look[1], look[2], look[3]
+                g, t1[k], t2[k], lc[k] = gamma_lookup(coef, t_max, step, b, m, y0 + r_[k])
+                e[k] = m * ell[k] + g
                 if e[k] > top:
                     top = e[k]
             s = f2 = fx = fx2 = fy = fy2 = 0.0

@@ -6,12 +6,15 @@ starts, and the physical one by the rule of :mod:`.selection`.
 :math:`\phi(\theta) = C(\theta) + \alpha\sum_{l<L}F_S(p^{(0)}_l, p^{(1)}_l, \hat q^{(0)}_l, \hat q^{(1)}_l, m) +
 \alpha\sum_S\tfrac12F_O^S(p^{(0)}_L, p^{(1)}_L, m)` with :math:`p^{(j)}_l = q^{(j)}_{l-1}Q^{(j)}_l`.  The gradient of each
 average is exact (heat-equation identities, :mod:`.rsb_kernels`); the Hessian of each average in its own arguments by
-differences of that gradient (forward in Newton's steps, central for the reported curvature), assembled by the chain
-rule through the products :math:`p = qQ`.  Newton reuses a Hessian while the residual falls by 4x per step.  The stated ``quadrature_error`` is the change of
+differences of that gradient, assembled by the chain rule through the products :math:`p = qQ`: central ones at the
+solver's quadrature for the reported curvature; forward ones on a coarser quadrature (6 nodes per panel, t-table step
+0.04, difference step 1e-4) for Newton's steps, which need the Hessian only as a preconditioner (the root is where the
+accurate gradient vanishes), at a quarter of the cost.  The stated ``quadrature_error`` is the change of
 :math:`\phi` and its gradient from 8 to 12 Gauss–Legendre nodes per panel together with the t-table's step halved.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import NamedTuple
 
@@ -32,7 +35,13 @@ __all__ = ["RSBSolver", "RSBSolution", "RSBPoint", "step_coefficients", "solve_p
 NODES = 8               # Gauss-Legendre nodes per panel
 CHECK_NODES = 12        # the quadrature error: the change from NODES to CHECK_NODES
 STEP = 1e-5             # differences of the layer gradients (within a tenth of 1 - p1 for p0, p1)
+NEWTON_NODES = 6        # Newton's Hessian: nodes per panel, t-table step and difference step of its coarser quadrature
+NEWTON_TABLE_STEP = 0.04
+NEWTON_STEP = 1e-4
 TOL = 1e-9              # Newton: max |grad phi|
+STALL = 8               # Newton: iterations allowed without halving the residual
+HALVINGS = 6            # Newton: step halvings tried before the Hessian is recomputed (or, with a fresh one, the end)
+REUSE = 4               # Newton: a Hessian is kept while the residual falls by at least this factor per step
 
 
 def step_coefficients(zeta, field, placeholder):
@@ -238,7 +247,7 @@ class RSBSolver:
 
     def _layer(self, l, args, kappa, nodes, table_step=TABLE_STEP):
         """Value and gradient (in its own arguments) of layer l's averages, weighted as in phi (without alpha)."""
-        xg, wg = np.polynomial.legendre.leggauss(nodes)
+        xg, wg = _gauss_legendre(nodes)
         if l < self.depth:
             p0, p1, h0, h1, m = args
             (_, cp, dp), (_, cm, dm) = self.hidden[l - 1]
@@ -255,7 +264,8 @@ class RSBSolver:
     # -- phi, gradient, Hessian ------------------------------------------------------------------------------
     def evaluate(self, theta, alpha, kappa, nodes=None, hessian=False, central=True, table_step=TABLE_STEP):
         r"""(:math:`\phi`, gradient[, Hessian]) at ``theta`` (the theory's order); the layers' Hessians by central
-        differences of their gradients, or (``central=False``, half the cost: Newton's steps) forward ones."""
+        differences of their gradients at this quadrature, or (``central=False``: Newton's steps) forward ones on the
+        coarser quadrature of NEWTON_NODES, NEWTON_TABLE_STEP and NEWTON_STEP."""
         theta = self.check(theta)
         nodes = nodes or self.nodes
         value, grad, hess = self._closed(theta, alpha)
@@ -269,24 +279,12 @@ class RSBSolver:
                 for i, d in row.items():
                     grad[i] += alpha * out[1 + k] * d
             if hessian:
-                Hf = np.empty((args.size, args.size))
-                for k in range(args.size):
-                    e = np.zeros(args.size)
-                    e[k] = STEP * max(1.0, abs(args[k]))
-                    if k < 2:                                  # p0, p1: within a tenth of the gap 1 - p1
-                        e[k] = min(e[k], 0.1 * (1 - args[1]))
-                    g = lambda a: self._layer(l, a, kappa, nodes)[1:]
-                    if not central and self._feasible(args + e, l):
-                        Hf[:, k] = (g(args + e) - out[1:]) / e[k]
-                    elif self._feasible(args + e, l) and self._feasible(args - e, l):
-                        Hf[:, k] = (g(args + e) - g(args - e)) / (2 * e[k])
-                    elif self._feasible(args + 2 * e, l):      # one-sided, second order, on an edge of the domain
-                        Hf[:, k] = (-3 * out[1:] + 4 * g(args + e) - g(args + 2 * e)) / (2 * e[k])
-                    elif self._feasible(args - 2 * e, l):
-                        Hf[:, k] = (3 * out[1:] - 4 * g(args - e) + g(args - 2 * e)) / (2 * e[k])
-                    else:       # a corner (p0 = p1 = 0: a liquid overlap), held by Newton, left out of the curvature
-                        Hf[:, k] = 0.0
-                Hf = (Hf + Hf.T) / 2
+                if central:
+                    Hf = self._layer_hessian(l, args, kappa, out[1:], nodes, table_step, STEP, True)
+                else:
+                    coarse = self._layer(l, args, kappa, NEWTON_NODES, NEWTON_TABLE_STEP)[1:]
+                    Hf = self._layer_hessian(l, args, kappa, coarse, NEWTON_NODES, NEWTON_TABLE_STEP, NEWTON_STEP,
+                                             False)
                 for a_, ra in enumerate(jac):
                     for b_, rb in enumerate(jac):
                         for i, da in ra.items():
@@ -296,6 +294,29 @@ class RSBSolver:
                     for (i, j), d in pairs.items():
                         hess[i, j] += alpha * out[1 + k] * d
         return (value, grad, hess) if hessian else (value, grad)
+
+    def _layer_hessian(self, l, args, kappa, base, nodes, table_step, step, central):
+        """The Hessian of layer l's averages in their own arguments by differences (relative ``step``, p0 and p1 within
+        a tenth of 1 - p1) of their gradient ``base`` at ``args``, all on one quadrature; one-sided at second order on
+        an edge of the domain; symmetrized."""
+        g = lambda a: self._layer(l, a, kappa, nodes, table_step)[1:]
+        Hf = np.empty((args.size, args.size))
+        for k in range(args.size):
+            e = np.zeros(args.size)
+            e[k] = step * max(1.0, abs(args[k]))
+            if k < 2:                                  # p0, p1: within a tenth of the gap 1 - p1
+                e[k] = min(e[k], 0.1 * (1 - args[1]))
+            if not central and self._feasible(args + e, l):
+                Hf[:, k] = (g(args + e) - base) / e[k]
+            elif self._feasible(args + e, l) and self._feasible(args - e, l):
+                Hf[:, k] = (g(args + e) - g(args - e)) / (2 * e[k])
+            elif self._feasible(args + 2 * e, l):      # one-sided, second order, on an edge of the domain
+                Hf[:, k] = (-3 * base + 4 * g(args + e) - g(args + 2 * e)) / (2 * e[k])
+            elif self._feasible(args - 2 * e, l):
+                Hf[:, k] = (3 * base - 4 * g(args - e) + g(args - 2 * e)) / (2 * e[k])
+            else:       # a corner (p0 = p1 = 0: a liquid overlap), held by Newton, left out of the curvature
+                Hf[:, k] = 0.0
+        return (Hf + Hf.T) / 2
 
     def check(self, theta):
         """``theta`` as a float array, or a ParameterError naming what is out of the domain: its length, finite
@@ -346,8 +367,9 @@ class RSBSolver:
         r"""Damped Newton on :math:`\nabla\phi = 0` in the box of the order parameters (a coordinate on a bound whose
         gradient vanishes stays there; ``hold_m``: m kept at its start, its equation left out; a free m reaching 0 or 1,
         where every 1RSB point is an RS one, ends the search unconverged); steps capped at 0.2 in
-        the overlaps and m, at max(1, qhat/2) in a conjugate; the Hessian recomputed whenever the residual fell by less
-        than 4x."""
+        the overlaps and m, at max(1, qhat/2) in a conjugate, halved up to HALVINGS times until the residual falls; the
+        Hessian recomputed whenever the residual fell by less than REUSE x; a start whose residual has not halved in
+        STALL iterations is abandoned (unconverged: it creeps along a valley with no stationary point in reach)."""
         lower, upper = self._bounds()
         theta = self.project(theta0)
         value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
@@ -358,9 +380,13 @@ class RSBSolver:
         norm = lambda g: float(np.max(np.abs(g[~held])))
         fresh = True
         it = 0
+        best, since = np.inf, 0
         for it in range(1, maxiter + 1):
             res = norm(g)
             if not np.all(np.isfinite(g)) or res < tol:
+                break
+            best, since = (res, 0) if res < best / 2 else (best, since + 1)
+            if since >= STALL:
                 break
             if not hold_m and not 1e-3 < theta[-1] < 0.999:     # m -> 0 or 1: onto the RS family, abandoned
                 return Iteration(theta, value, res, it, False, g, H)
@@ -372,7 +398,7 @@ class RSBSolver:
                 break
             step *= min(1.0, np.min(cap(theta) / np.maximum(np.abs(step), 1e-300)))
             t, accepted = 1.0, False
-            for _ in range(10):
+            for _ in range(HALVINGS):
                 trial = self.project(theta + t * step)
                 vt, gt = self.evaluate(trial, alpha, kappa)
                 if np.all(np.isfinite(gt)) and norm(gt) < res:
@@ -386,7 +412,7 @@ class RSBSolver:
                 fresh = True
                 continue
             theta, value, g = trial, vt, gt
-            if norm(g) > res / 4:
+            if norm(g) > res / REUSE:
                 value, g, H = self.evaluate(theta, alpha, kappa, hessian=True, central=False)
                 fresh = True
             else:
@@ -542,6 +568,12 @@ class RSBSolver:
         """Pickles as the compilation of its theory (itself pickled as its derivation) with its options: a worker
         builds one solver per process and options."""
         return compiled, (self.theory, self.nodes, self.bulk)
+
+
+@functools.lru_cache(maxsize=None)
+def _gauss_legendre(nodes):
+    """Gauss-Legendre nodes and weights on [-1, 1], computed once per node count."""
+    return np.polynomial.legendre.leggauss(nodes)
 
 
 def compiled(theory, nodes, bulk):
