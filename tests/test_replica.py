@@ -716,3 +716,18 @@ def test_liquid_curvature_is_half_the_replicon_and_the_transition_is_where_it_va
     below, above = solver.solve(lo - 0.01, 0.5), solver.solve(lo + 0.01, 0.5)
     assert np.all(below.Q == 0) and below.physical.locally_stable
     assert 0 < above.Q[0] < 0.01 and above.physical.locally_stable
+
+
+def test_newton_sets_a_coordinate_creeping_to_a_liquid_layer_at_zero():
+    """phi is quartic in x at a liquid layer (Q = x^2), so a Newton step is -x/3: Newton tries such coordinates at 0
+    and keeps them there where the residual falls and d phi/d Q vanishes.  From x = 0.05 and 0.2 (random, L = 2,
+    alpha = 0.5: the liquid) it lands on exactly 0 within 3 iterations (creeping took 13-16 and stopped near 4e-4)."""
+    solver = srg.derive(srg.deep_perceptron(depth=2)).compile()
+    n = len(solver.theory.order_parameters)
+    for x0 in (0.05, 0.2):
+        r = solver.newton(np.full(n, x0), 0.5, 0.0)
+        assert r.converged and r.iterations <= 3 and np.all(r.root == 0), (x0, r)
+    p = solver.solve(3.0, 0.0).physical                    # alpha = 3: near the frozen solution Newton stays on it
+    x = solver.variables.from_theta(np.concatenate([p.Q, p.q, p.q_hat]))
+    r = solver.newton(1.2 * x, 3.0, 0.0)
+    assert r.converged and np.all(r.root != 0) and np.allclose(r.root, x, atol=1e-8)

@@ -350,12 +350,7 @@ class ReplicaSolver:
         for Ql, eq, root in zip(theory.Q, theory.saddle_point_equations, roots):
             self._weight_derivative.append(sp.lambdify(Ql, eq.lhs, "math"))
             self._weight_inverse.append(_inverse(eq.lhs, Ql, target, root))
-        slopes = []
-        for name in ("q", "qhat"):                    # coefficient of q_l in d phi/d qhat_l, and of qhat_l in d phi/d q_l
-            if theory.depth > 1:
-                own, partner = (theory.q[0], theory.qhat[0]) if name == "q" else (theory.qhat[0], theory.q[0])
-                slopes.append(sp.lambdify(alpha, sp.diff(theory.free_entropy, partner, own), "math"))
-        self._slopes = slopes
+        self._slopes = [sp.lambdify(alpha, slope, "math") for slope in theory.fixed_point_slopes]
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _check(self, alpha_value, kappa_value):
@@ -389,8 +384,9 @@ class ReplicaSolver:
 
         A coordinate that falls below ``pin`` where d phi/d Q_i ~ H_ii/2 vanishes is set to 0 and held there (an
         overlap below pin^2: a liquid layer): x_i = 0 is stationary in x for any phi (the overlaps are even in x), but
-        phi is quartic there, so Newton would creep.  Whether 0 is a true solution of the original equations is
-        decided by the residual (d phi/d Q_i at 0); accepted where every residual is below 1e-7 (1 + alpha)."""
+        phi is quartic there, so Newton would creep (a step of -x_i/3): such a coordinate is first tried at 0, kept
+        there where the step lowers the residual and d phi/d Q_i vanishes at 0.  Whether 0 is a true solution of the
+        original equations is decided by the residual (d phi/d Q_i at 0); accepted where every residual is below 1e-7 (1 + alpha)."""
         x = np.array(x0, float)
         x[np.abs(x) < pin] = 0.0
         accept = 1e-7 * (1 + alpha_value)
@@ -411,6 +407,14 @@ class ReplicaSolver:
             if big > 0.5:
                 step *= 0.5 / big
             norm0 = np.max(np.abs(g[active]))
+            quartic = (x != 0) & (np.abs(step + x / 3) < 0.1 * np.abs(x))
+            if np.any(quartic):                    # first try the liquid value of coordinates creeping to 0 (quartic)
+                xn = np.where(quartic, 0.0, x + step)
+                phin, gn, Hn = self.evaluate(xn, alpha_value, kappa_value)
+                if (np.all(np.isfinite(gn)) and np.max(np.abs(gn[active])) < norm0
+                        and np.all(np.abs(0.5 * np.diag(Hn)[quartic]) < accept)):
+                    x, phi, g, Hm = xn, phin, gn, Hn
+                    continue
             t = 1.0
             for _ in range(8):
                 xn = x + t * step

@@ -23,7 +23,8 @@ __all__ = ["ReplicaTheory", "ReplicaLatexPrinter", "derive_replica"]
 
 @lru_cache(maxsize=None)
 def _derived(depth, scenario):
-    properties = ("layer_terms", "free_entropy", "saddle_point_equations", "weight_entropy_inverse") + \
+    properties = ("layer_terms", "free_entropy", "saddle_point_equations", "weight_entropy_inverse",
+                  "fixed_point_slopes") + \
         (("replicon",) if scenario == "random" else ())
     return cache.stored_theory(ReplicaTheory, DeepPerceptron(depth, scenario), properties)
 
@@ -155,6 +156,17 @@ class ReplicaTheory:
                 raise ValueError("no root of %s = t through Q = 1/3" % eq.lhs)
             roots.append(branch[0])
         return t, tuple(roots)
+
+    @cached_property
+    def fixed_point_slopes(self):
+        r"""The coefficients with which :math:`q_1` enters :math:`\partial\phi/\partial\hat q_1` and :math:`\hat q_1`
+        enters :math:`\partial\phi/\partial q_1`, :math:`\partial^2\phi/\partial q_1\partial\hat q_1` twice (functions of
+        :math:`\alpha`; the same in every hidden layer): the solver's fixed-point map solves the saddle-point equations
+        for :math:`q_l` and :math:`\hat q_l` with them.  Empty at depth 1."""
+        if self.depth == 1:
+            return ()
+        q, qhat = self.q[0], self.qhat[0]
+        return sp.diff(self.free_entropy, qhat, q), sp.diff(self.free_entropy, q, qhat)
 
     def equations_by_layer(self):
         """[(layer, [equations of Q_l, q_l, qhat_l])] for l = 1..L."""
