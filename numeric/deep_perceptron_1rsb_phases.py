@@ -12,7 +12,9 @@ docs/deep_perceptron_1rsb_phases.png (a layer x alpha map per (L, kappa), colour
 starred where the selected 1RSB point is not a local minimum: a lower point may have been missed).
 
     python numeric/deep_perceptron_1rsb_phases.py [--depths 2 3 4] [--kappas 0 0.5]
-        [--alphas 0.5 1 1.5 2 3 4] [--workers N | --scheduler ADDRESS] [--quiet] [--replot]
+        [--alphas 0.5 1 1.5 2 3 4] [--workers N | --scheduler ADDRESS] [--quiet] [--replot | --resume]
+
+``--resume`` keeps the points already in the JSON and solves only the missing ones (the figure shows the union).
 """
 import argparse
 import json
@@ -93,18 +95,21 @@ def figure(results, depths, kappas, alphas, path):
     fig.savefig(path, dpi=130)
 
 
-def main(depths, kappas, alphas, executor=None, progress=None, replot=False):
+def main(depths, kappas, alphas, executor=None, progress=None, replot=False, resume=False):
     path = DOCS / "deep_perceptron_1rsb_phases.json"
+    stored = json.loads(path.read_text()) if (replot or resume) and path.exists() else []
     if replot:
-        results = json.loads(path.read_text())
+        results = stored
+    else:
+        done = {(r["depth"], r["kappa"], r["alpha"]) for r in stored}
+        points = [(L, k, a) for L in depths for k in kappas for a in alphas if (L, k, a) not in done]
+        results = stored + parallel.map_points(point, points, "1RSB phase points", executor, progress)
+        DOCS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(results, indent=1))
+    if replot or resume:
         depths = sorted({r["depth"] for r in results})
         kappas = sorted({r["kappa"] for r in results})
         alphas = sorted({r["alpha"] for r in results})
-    else:
-        points = [(L, k, a) for L in depths for k in kappas for a in alphas]
-        results = parallel.map_points(point, points, "1RSB phase points", executor, progress)
-        DOCS.mkdir(exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
     figure(results, depths, kappas, alphas, DOCS / "deep_perceptron_1rsb_phases.png")
     for r in results:
         if "error" in r:
@@ -123,7 +128,8 @@ if __name__ == "__main__":
     parser.add_argument("--kappas", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the stored JSON")
+    parser.add_argument("--resume", action="store_true", help="solve only the points missing from the stored JSON")
     parallel.add_arguments(parser, "the points")
     args = parser.parse_args()
     executor, progress = parallel.from_arguments(args)
-    main(args.depths, args.kappas, args.alphas, executor, progress, args.replot)
+    main(args.depths, args.kappas, args.alphas, executor, progress, args.replot, args.resume)

@@ -1,4 +1,5 @@
-r"""Monte Carlo of real finite deep networks of sign perceptrons in the teacher scenario (posterior sampling).
+r"""Monte Carlo of real finite deep networks of sign perceptrons: the teacher scenario (posterior sampling) and the
+random scenario (two replicas on the same random data).
 
 Network: layers :math:`l = 0..L` of :math:`N` units; unit :math:`i` of layer :math:`l\ge1` reads :math:`c` distinct random
 units of layer :math:`l-1` (a fixed sparse graph) through a spherical row :math:`|J_i|^2 = c`,
@@ -17,6 +18,10 @@ the number of wrong training outputs (parallel tempering) so that the measured o
 between regions of the consistent set; :func:`teacher_student` runs one chain; :func:`bracket` runs a chain from the
 teacher and one from below (an annealed or a melted start) on the same data, in two threads, until their averages
 agree; :func:`tuned_ladder` spaces the inverse temperatures for equal exchange rates.
+
+Random scenario (:func:`random_data`: random inputs and random labels, no teacher): :func:`replica_overlaps` runs two
+chains of the uniform measure over the consistent networks on the same data and measures the overlaps between them,
+the Q_l and q_l of the replica theory.
 """
 from __future__ import annotations
 
@@ -32,12 +37,13 @@ import numpy as np
 
 from .. import checks, parallel
 from .networks import (SparseNetwork, align_gauge, annealed_student, forward, gauge_signs, gauged, melted_student,
-                       metropolis_sweeps, on_sphere, perceptron_student, sparse_network)
+                       metropolis_sweeps, on_sphere, perceptron_student, sparse_network, violations)
 
-__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student", "gauge_signs",
-           "align_gauge", "forward", "metropolis_sweeps", "on_sphere", "gauged", "TeacherData", "teacher_data", "measure",
-           "PosteriorChain", "TemperedChain", "tuned_ladder", "teacher_student", "MCResult", "Bracket", "bracket", "advance",
-           "settled"]
+__all__ = ["SparseNetwork", "sparse_network", "perceptron_student", "annealed_student", "melted_student",
+           "gauge_signs", "align_gauge", "forward", "metropolis_sweeps", "violations", "on_sphere", "gauged",
+           "TeacherData", "teacher_data", "measure", "PosteriorChain", "TemperedChain", "tuned_ladder",
+           "teacher_student", "MCResult", "Bracket", "bracket", "advance", "settled", "RandomData", "random_data",
+           "spin_null", "pair_overlaps", "ReplicaOverlaps", "replica_overlaps"]
 
 
 class MCResult(NamedTuple):
@@ -494,3 +500,168 @@ def bracket(depth, N, c, alpha, max_sweeps, chunk=None, seed=0, measure_every=10
                                             "hot_to_cold": [ch.hot_to_cold for ch in chains]}
     return Bracket(mean[:L], err[:L], mean[L:2 * L - 1], err[L:2 * L - 1], float(mean[-1]), float(err[-1]), a, b,
                    converged, chains[0].sweeps, tempering)
+
+
+class RandomData(NamedTuple):
+    """Random scenario: M = round(alpha c) iid +-1 training inputs S0 (M, N) and iid +-1 labels y (M, N) of every
+    output unit, the margin kappa (a consistent network has S_i h_i >= kappa for every unit and pattern, h = J_i . S /
+    sqrt(c), and S = y at the outputs), on the sparse graph of ``graph`` (its rows, random, serve only as the gauge
+    reference of :func:`annealed_student`), fresh +-1 inputs X on which two networks' gauges are aligned, and the
+    null of the squared per-unit spin overlap (:func:`spin_null`)."""
+    graph: SparseNetwork
+    S0: np.ndarray
+    y: np.ndarray
+    kappa: float
+    X: np.ndarray
+    q2_null: np.ndarray            # (L - 1,)
+
+
+def spin_null(graph, S0, rng, pairs=100):
+    r"""Per hidden layer, :math:`\nu_l = \overline{q_i^2}` over ``pairs`` pairs of independent networks with uniform
+    spherical rows on ``graph``, :math:`q_i = S^A_i\cdot S^B_i / M` on the inputs S0: the value of an uncorrelated
+    pair, 1/M from the patterns plus the overlap of two units' functions that independent rows of finite length c
+    give (about (2/pi)^2 / c in layer 1, which has the same inputs in both)."""
+    L, N, c = graph.weights.shape
+    q2 = np.zeros(L - 1)
+    for _ in range(pairs):
+        SA, SB = (forward(on_sphere(rng.standard_normal((L, N, c))), graph.inputs, S0) for _ in range(2))
+        q2 += np.mean((np.einsum("lmi,lmi->li", SA[1:L], SB[1:L]) / S0.shape[0]) ** 2, axis=1)
+    return q2 / pairs
+
+
+def random_data(depth, N, c, alpha, rng, kappa=0.0, n_test=500, null_pairs=100):
+    """:class:`RandomData` for ``depth`` layers of N units with c inputs each, at load alpha = M / c and margin
+    kappa."""
+    M = int(round(alpha * c))
+    if M < 1:
+        raise ValueError("alpha c must give at least one pattern, got alpha = %r, c = %r" % (alpha, c))
+    if not kappa >= 0:
+        raise ValueError("kappa must be >= 0, got %r" % (kappa,))
+    graph = sparse_network(depth, N, c, rng)
+    pm = [-1.0, 1.0]
+    S0, y, X = rng.choice(pm, size=(M, N)), rng.choice(pm, size=(M, N)), rng.choice(pm, size=(n_test, N))
+    return RandomData(graph, S0, y, float(kappa), X, spin_null(graph, S0, rng, null_pairs))
+
+
+def pair_overlaps(JA, SA, JB, SB, data):
+    r"""One measurement of the overlaps between networks A and B (weights J, spins S on the training inputs), per
+    layer, as the row (Q_l (L), q_l (L - 1), Q_l^2 (L), q_l^2 (L - 1), flipped fraction (L - 1)).
+
+    Aligned: B is brought to the gauge closest to A (:func:`gauge_signs` on the fresh inputs X, per hidden unit),
+    :math:`Q_l = \frac{1}{Nc}\sum_{ik} J^A_{ik}\tilde J^B_{ik}`, :math:`q_l = \frac{1}{NM}\sum_{i\mu} S^A_{i\mu}
+    \tilde S^B_{i\mu}`.  Each hidden unit's sign is chosen by its own agreement, so a unit uncorrelated between A and
+    B reads about :math:`\sqrt{2/(\pi c)}`, not 0.  Gauge-invariant: from the per-unit overlaps
+    :math:`r_i = J^A_i\cdot\tilde J^B_i / c` (input columns aligned, the unit's own sign squared away) and
+    :math:`q_i = S^A_i\cdot S^B_i / M` (no alignment), less the value of an uncorrelated pair:
+    :math:`\widehat{Q^2_l} = (\overline{r_i^2} - 1/c)/(1 - 1/c)` (r_i = Q + noise of variance (1 - Q^2)/c for rows of
+    overlap Q), :math:`\widehat{q^2_l} = (\overline{q_i^2} - \nu_l)/(1 - \nu_l)` (:math:`\nu_l`:
+    :func:`spin_null`).  Both are 0 on average for independent networks, Q^2 (q^2) where every unit has the overlap
+    Q (q), the mean of Q_i^2 otherwise."""
+    idx = data.graph.inputs
+    L, N, c = JA.shape
+    M = SA.shape[1]
+    nu = data.q2_null
+    sigma = gauge_signs(forward(JB, idx, data.X), forward(JA, idx, data.X))
+    r = np.einsum("lik,lik->li", JA, gauged(JB, idx, sigma)) / c
+    qi = np.einsum("lmi,lmi->li", SA[1:L], SB[1:L]) / M
+    return np.concatenate([r.mean(axis=1), (sigma[1:L] * qi).mean(axis=1),
+                           ((r ** 2).mean(axis=1) - 1 / c) / (1 - 1 / c), ((qi ** 2).mean(axis=1) - nu) / (1 - nu),
+                           (sigma[1:L] < 0).mean(axis=1)])
+
+
+class ReplicaOverlaps(NamedTuple):
+    """Overlaps between two chains on the same :class:`RandomData`, averaged over the pairs measured after the burn-in
+    (every ``measure_every`` sweeps), with standard errors from 10 batch means; see :func:`pair_overlaps` for the
+    aligned (Q, q) and the gauge-invariant (Q2, q2: estimates of Q_l^2, q_l^2) estimators.  The theory's Q_l, q_l
+    are to be compared with sqrt(Q2), sqrt(q2): the aligned estimator reads about sqrt(2/(pi c)) (0.25 at c = 10)
+    in a layer whose units are uncorrelated, where the theory's liquid has 0, while the invariant one is 0 there
+    on average; where the overlaps are large the two agree (the invariant one is the root mean square of the units'
+    overlaps, the aligned one their mean).  Where the theory breaks replica symmetry (1RSB: overlap Q^(0) between
+    states, Q^(1) within one), two chains that stay in their states read Q^(0) from independent starts and Q^(1)
+    from the same start; chains that cross between states read the mean over both, m Q^(0)^2 + (1 - m) Q^(1)^2 in
+    Q2."""
+    Q: np.ndarray                  # (L,) aligned weight overlap per layer
+    Q_err: np.ndarray
+    q: np.ndarray                  # (L - 1,) aligned spin overlap per hidden layer, training inputs
+    q_err: np.ndarray
+    Q2: np.ndarray                 # (L,) gauge-invariant estimate of Q_l^2
+    Q2_err: np.ndarray
+    q2: np.ndarray                 # (L - 1,) gauge-invariant estimate of q_l^2
+    q2_err: np.ndarray
+    memory: np.ndarray             # (2L - 1,) Q2 then q2 of each chain's last network with its own at the burn-in,
+                                   # averaged over the two chains: above the pair's value where a chain has not left
+                                   # the region it started in
+    drift: np.ndarray              # (2L - 1,) Q2 then q2: (last half - first half of the kept pairs) / (2 errors)
+    settled: bool                  # every |drift| <= z
+    sweeps: int                    # per chain, burn-in included
+    burn_in: int
+    start: str
+    trace: np.ndarray              # (rows, 5L - 3): every pair_overlaps row from the start, one per measure_every
+    weights: tuple                 # (J_A, J_B) at the end: ``start`` of a call that continues the two chains
+
+
+def _chain_start(data, J, rng, anneal):
+    """Weights J (checked, copied) or, for None, an :func:`annealed_student` of ``data``, with its spins on S0."""
+    g = data.graph
+    if J is None:
+        J = annealed_student(g, data.S0, data.y, rng, kappa=data.kappa, **(anneal or {}))
+    elif np.shape(J) != g.weights.shape or not np.allclose(np.einsum("lik,lik->li", J, J), g.weights.shape[2]):
+        raise ValueError("start: weights must have shape %s (depth, N, c) and rows of squared norm c"
+                         % (g.weights.shape,))
+    J = np.array(J, dtype=np.float64)
+    S = forward(J, g.inputs, data.S0)
+    E = violations(J, g.inputs, S, data.y, data.kappa)
+    if E:
+        raise ValueError("start: the network violates %d constraints (wrong labels, fields below kappa = %g); a start "
+                         "must satisfy every one" % (E, data.kappa))
+    return J, S
+
+
+def replica_overlaps(data, sweeps, rng, burn_in=None, measure_every=10, start="independent", anneal=None, z=2.0,
+                     progress=None):
+    """Two chains of the uniform measure over the networks that reproduce every label of ``data`` (slice moves,
+    :func:`metropolis_sweeps`), ``sweeps`` each, and their overlaps (:func:`pair_overlaps`) every ``measure_every``
+    sweeps, averaged after ``burn_in`` (default: half); :class:`ReplicaOverlaps`.  ``start="independent"``: each chain
+    from its own :func:`annealed_student` (``anneal``: its keywords), the two replicas of the theory once both have
+    equilibrated (the pair's overlaps start near 0: from below); ``"same"``: B starts as a copy of A (overlaps from 1:
+    from above; where the measure splits into states, 1RSB, the pair then measures the overlap within one state); or
+    a pair (J_A, J_B) of consistent weights (``start`` then reads ``"given"``; e.g. :attr:`ReplicaOverlaps.weights`
+    to continue a run).  The margin is ``data.kappa``; ``progress``: a bar."""
+    if isinstance(start, str) and start not in ("independent", "same"):
+        raise ValueError("start must be 'independent', 'same' or a pair of weight arrays, got %r" % (start,))
+    burn_in = sweeps // 2 if burn_in is None else burn_in
+    if sweeps - burn_in < 20 * measure_every:
+        raise ValueError("sweeps - burn_in must be at least 20 x measure_every = %d (10 batch means of a last half), "
+                         "got %d" % (20 * measure_every, sweeps - burn_in))
+    g = data.graph
+    given = (None, None) if isinstance(start, str) else start
+    chains = [_chain_start(data, given[0], rng, anneal)]
+    chains.append((chains[0][0].copy(), chains[0][1].copy()) if start == "same"
+                  else _chain_start(data, given[1], rng, anneal))
+    start = start if isinstance(start, str) else "given"
+    seeds = [int(s) for s in rng.integers(2 ** 31, size=2)]
+    shrinks, zero = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    first = burn_in // measure_every                      # the first kept row; its reference: the networks before it
+    rows, reference = [], [(J.copy(), S.copy()) for J, S in chains]
+    with parallel.bar(sweeps // measure_every * measure_every, "replica pair", progress, "sweep") as shown:
+        for t in range(sweeps // measure_every):
+            if t == first:
+                reference = [(J.copy(), S.copy()) for J, S in chains]
+            for (J, S), seed in zip(chains, seeds):
+                metropolis_sweeps(J, g.inputs, *g.readers, S, data.y, measure_every, seed + t, shrinks, zero, 0,
+                                  np.inf, data.kappa)
+            rows.append(pair_overlaps(*chains[0], *chains[1], data))
+            shown.update(measure_every)
+    L = g.weights.shape[0]
+    rows = np.array(rows)
+    x = rows[first:]
+    mean, err = x.mean(axis=0), _batch_error(x)
+    half = x.shape[0] // 2
+    inv = slice(2 * L - 1, 4 * L - 2)
+    drift = (x[half:, inv].mean(axis=0) - x[:half, inv].mean(axis=0)) / np.maximum(2 * err[inv], 1e-12)
+    memory = np.mean([pair_overlaps(*old, *new, data)[inv] for old, new in zip(reference, chains)], axis=0)
+    a, b = slice(0, L), slice(L, 2 * L - 1)
+    c, d = slice(2 * L - 1, 3 * L - 1), slice(3 * L - 1, 4 * L - 2)
+    return ReplicaOverlaps(mean[a], err[a], mean[b], err[b], mean[c], err[c], mean[d], err[d], memory, drift,
+                           bool(np.all(np.abs(drift) <= z)), len(rows) * measure_every, burn_in, start, rows,
+                           (chains[0][0], chains[1][0]))
