@@ -40,6 +40,7 @@ import symbolic_rg as srg
 from symbolic_rg.data import digits
 from symbolic_rg.kernel import SpectralData, parameter_grid
 from symbolic_rg.symbols import eigenvalue, label, mode
+from timing import timed
 
 WIDTHS, SIGMA2 = [200, 100, 300], 1.0
 
@@ -176,15 +177,6 @@ def nsolve_seconds(P, T, budget):
     return float(out.stdout.split()[-1])
 
 
-def best_of(f, reps):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
 def profile(solver, data, T, reps=2000):
     """Seconds per residual-and-Jacobian pass and per action pass at the saddle point of temperature T."""
     grid, _ = parameter_grid(3, widths=WIDTHS, sigma2=SIGMA2, T=T)
@@ -194,8 +186,8 @@ def profile(solver, data, T, reps=2000):
     R, J, m = np.empty(3), np.empty((3, 3)), solver.module
     m.evaluate(x, p, c, yk, R, J)
     m.action(x, p, c, yk)
-    t_eval, _ = best_of(lambda: [m.evaluate(x, p, c, yk, R, J) for _ in range(reps)], 5)
-    t_action, _ = best_of(lambda: [m.action(x, p, c, yk) for _ in range(reps)], 5)
+    t_eval, _ = timed(lambda: [m.evaluate(x, p, c, yk, R, J) for _ in range(reps)], 5)
+    t_action, _ = timed(lambda: [m.action(x, p, c, yk) for _ in range(reps)], 5)
     return t_eval / reps, t_action / reps
 
 
@@ -208,11 +200,11 @@ def main(P=1000, points=400, budget=120.0, peers=True):
     kw = dict(widths=WIDTHS, sigma2=SIGMA2, T=Ts)
     for chunks in (1, None):                   # JIT, thread pool, eigendecomposition (kept for these arrays)
         solver.sweep(d.X_train, d.y_train, chunks=chunks, **kw)
-    t_one_thread, sw = best_of(lambda: solver.sweep(d.X_train, d.y_train, chunks=1, **kw), 10)
-    t_threads, sw_t = best_of(lambda: solver.sweep(d.X_train, d.y_train, **kw), 10)
+    t_one_thread, sw = timed(lambda: solver.sweep(d.X_train, d.y_train, chunks=1, **kw), 10)
+    t_threads, sw_t = timed(lambda: solver.sweep(d.X_train, d.y_train, **kw), 10)
     assert sw.converged.all() and sw_t.converged.all()
     c, yk = data.modes(1.0)
-    t_fsolve, ref = best_of(lambda: expert_fsolve_sweep(c, yk, WIDTHS, SIGMA2, Ts), 3)
+    t_fsolve, ref = timed(lambda: expert_fsolve_sweep(c, yk, WIDTHS, SIGMA2, Ts), 3)
     agree = np.max(np.abs(ref / sw.order_parameters - 1))
 
     print("deep linear, L = 3, widths %s, P = %d digits, %d temperatures 1e-3..1 (%d Numba threads)"
@@ -224,7 +216,7 @@ def main(P=1000, points=400, budget=120.0, peers=True):
     print("  expert NumPy + fsolve      %8.2f ms  ratio %5.1fx one thread, %5.1fx threads  (target >= 10x)"
           "   max rel. diff %.1e" % (t_fsolve * 1e3, t_fsolve / t_one_thread, t_fsolve / t_threads, agree))
 
-    t_solve, sol = best_of(lambda: solver.solve(d.X_train, d.y_train, widths=WIDTHS, sigma2=SIGMA2, T=0.01), 20)
+    t_solve, sol = timed(lambda: solver.solve(d.X_train, d.y_train, widths=WIDTHS, sigma2=SIGMA2, T=0.01), 20)
     print("  warm solve (7 starts)      %8.2f ms  (target < 5 ms)" % (t_solve * 1e3))
 
     t_eval, t_action = profile(solver, data, 0.01)
@@ -237,7 +229,7 @@ def main(P=1000, points=400, budget=120.0, peers=True):
           "SIMD lanes: %.1f us per pass; %.1f passes + the action's pass take at least %.1f us per point"
           % (P * 0.5e-3, passes, (passes + 1) * P * 0.5e-3))
     print("  (Python-level overhead of a sweep call, grid and result arrays: %.2f ms)"
-          % (1e3 * best_of(lambda: solver.sweep(d.X_train, d.y_train, chunks=1, widths=WIDTHS, sigma2=SIGMA2,
+          % (1e3 * timed(lambda: solver.sweep(d.X_train, d.y_train, chunks=1, widths=WIDTHS, sigma2=SIGMA2,
                                                 T=Ts[:1]), 10)[0]))
 
     if peers:
@@ -251,7 +243,7 @@ def main(P=1000, points=400, budget=120.0, peers=True):
                 N = 200
                 s = srg.derive(srg.deep_linear(depth=depth)).compile()
                 ours = s.sweep(Xg, yg, width=N, sigma2=1.0, T=Tp)
-                t_ours, _ = best_of(lambda: s.sweep(Xg, yg, width=N, sigma2=1.0, T=Tp, chunks=1), 5)
+                t_ours, _ = timed(lambda: s.sweep(Xg, yg, width=N, sigma2=1.0, T=Tp, chunks=1), 5)
                 Q, t_db = deepbays_points(rkgp, Xg, yg, depth, N, Tp)
                 diff = np.max(np.abs(Q / ours.order_parameters - 1))
                 print("  deepbays L = %d, N = %d: %8.1f ms/point, engine %.3f ms/point: ratio %7.0fx   max rel. "

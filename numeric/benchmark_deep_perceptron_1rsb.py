@@ -9,11 +9,12 @@ run on the same points, with the difference of the values (the reference is accu
 import importlib.util
 import math
 import pathlib
-import time
+import statistics
 
 import numpy as np
 
 from symbolic_rg.replica.rsb_kernels import hidden_term
+from timing import timed
 
 POINTS = [((0.2, 0.5, 0.3, 1.2, 0.5), 0.5), ((0.05, 0.9, 0.5, 6.0, 0.3), 0.0), ((0.6, 0.97, 2.0, 12.0, 0.7), 0.5)]
 
@@ -26,13 +27,6 @@ def reference():
     return module
 
 
-def timed(f, repeat):
-    start = time.perf_counter()
-    for _ in range(repeat):
-        out = f()
-    return out, (time.perf_counter() - start) / repeat
-
-
 def main():
     ref = reference()
     xg, wg = np.polynomial.legendre.leggauss(8)
@@ -42,8 +36,8 @@ def main():
         s = math.sqrt(1 - args[1])
         coefficients = (kappa / s, -1 / s, kappa / s, 1 / s)
         hidden_term(*args, *coefficients, xg, wg, 1.5)                       # compile outside the timing
-        ours, t_ours = timed(lambda: hidden_term(*args, *coefficients, xg, wg, 1.5), 5)
-        theirs, t_ref = timed(lambda: ref.hidden_term(*args, kappa, accuracy="coarse"), 1)
+        t_ours, ours = timed(lambda: hidden_term(*args, *coefficients, xg, wg, 1.5), 5, statistics.mean)
+        t_ref, theirs = timed(lambda: ref.hidden_term(*args, kappa, accuracy="coarse"), 1, statistics.mean)
         print("%-32s %6g %12.3f %12.3f %14.1f %10.1e" % (args, kappa, t_ours, t_ref, 11 * t_ref / t_ours,
                                                          abs(ours[0] - theirs)))
 

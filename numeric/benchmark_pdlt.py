@@ -35,9 +35,9 @@ other / engine (above 1: the engine is faster); only ratios of one run mean anyt
 import argparse
 import math
 import os
-import time
 
 import numpy as np
+from timing import timed
 
 # C_W, C_b per activation (C_b > 0 so that the bias mapping is exercised too)
 POINTS = {"relu": (2.0, 0.1), "erf": (1.5, 0.1), "tanh": (1.5, 0.1), "gelu": (2.0, 0.1)}
@@ -51,16 +51,6 @@ def pin_threads(threads):
         os.environ[name] = str(threads)
     if threads == 1:
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-
-
-def timed(fn, repeat):
-    """(median seconds over ``repeat`` runs, last result)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def difference(a, b):
@@ -163,7 +153,7 @@ def numpy_quadrature(spec, X, L, C_W, C_b, averages, sample, repeat, rng):
         if min(tried)[0] <= target:
             break
     error, name, nodes = min(tried)
-    seconds, _ = timed(lambda: quadrature_pairs(spec, K, I, J, *rule(name, nodes)), repeat)
+    seconds, _ = timed(lambda: quadrature_pairs(spec, K, I, J, *rule(name, nodes)), repeat, np.median)
     return name, nodes, error, target, seconds * P * (P + 1) / 2 / len(I) * (L - 1)
 
 
@@ -211,12 +201,12 @@ def main(P=1000, L=50, specs=("relu", "erf", "tanh", "gelu"), repeat=3, sample=2
         av = GaussianAverages(spec)
         closed = all(c is not None for c in av.closed_forms.values())
         engine(spec, X[:8], L, C_W, C_b, av)                                  # compile outside the timing
-        t_engine, (K, T, bound) = timed(lambda: engine(spec, X, L, C_W, C_b, av), repeat)
+        t_engine, (K, T, bound) = timed(lambda: engine(spec, X, L, C_W, C_b, av), repeat, np.median)
         print("\n%s (C_W = %g, C_b = %g): engine %s  %.3f s  (%.1f ns per pair-update; stated error %.1e)"
               % (spec, C_W, C_b, "closed form" if closed else "Mehler series", t_engine,
                  t_engine / (P * (P + 1) / 2 * (L - 1)) * 1e9, bound))
         if closed:
-            t_base, base = timed(lambda: numpy_closed(spec, X, L, C_W, C_b), repeat)
+            t_base, base = timed(lambda: numpy_closed(spec, X, L, C_W, C_b), repeat, np.median)
             print("  NumPy closed form (whole matrices)   %.3f s  ratio %.1fx  agreement %.1e (diagonal %.1e)"
                   % ((t_base, t_base / t_engine) + difference(base, (K, T))))
         else:
@@ -231,7 +221,7 @@ def main(P=1000, L=50, specs=("relu", "erf", "tanh", "gelu"), repeat=3, sample=2
             continue
         Xj = np.asarray(X, dtype=np.float64)
         run(Xj)                                                               # XLA compilation
-        t_nt, nt = timed(lambda: run(Xj), repeat)
+        t_nt, nt = timed(lambda: run(Xj), repeat, np.median)
         print("  %s  %.3f s  ratio %.1fx  agreement %.1e (diagonal %.1e)"
               % ((label, t_nt, t_nt / t_engine) + difference(nt, (K, T))))
         ratios[spec, "neural-tangents"] = t_nt / t_engine
