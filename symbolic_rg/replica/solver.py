@@ -35,6 +35,8 @@ __all__ = ["ReplicaSolver", "ReplicaSolution", "StationaryPoint", "ReplicaSweep"
 
 PIN = 1e-4             # Newton holds |x_i| < PIN (an overlap below 1e-8) at 0 where dphi/dQ_i = 0: a liquid layer
 PINNED = 3             # the fixed-point iteration stops when an overlap stays pinned at 1 for this many steps
+STALL = 6              # Newton gives a start up when its residual has not halved in this many iterations
+COLD = 16              # Newton iterations from a cold start before the fixed-point fallback (STALL ends most sooner)
 GL8 = np.polynomial.legendre.leggauss(8)
 GL16 = np.polynomial.legendre.leggauss(16)
 
@@ -386,17 +388,21 @@ class ReplicaSolver:
         overlap below pin^2: a liquid layer): x_i = 0 is stationary in x for any phi (the overlaps are even in x), but
         phi is quartic there, so Newton would creep (a step of -x_i/3): such a coordinate is first tried at 0, kept
         there where the step lowers the residual and d phi/d Q_i vanishes at 0.  Whether 0 is a true solution of the
-        original equations is decided by the residual (d phi/d Q_i at 0); accepted where every residual is below 1e-7 (1 + alpha)."""
+        original equations is decided by the residual (d phi/d Q_i at 0); accepted where every residual is below 1e-7 (1 + alpha).
+        A start whose residual has not halved in STALL iterations is given up (the caller's fallback takes over)."""
         x = np.array(x0, float)
         x[np.abs(x) < pin] = 0.0
         accept = 1e-7 * (1 + alpha_value)
         phi, g, Hm = self.evaluate(x, alpha_value, kappa_value)
-        it = 0
+        it, norms = 0, []
         for it in range(1, maxiter + 1):
             if not (np.all(np.isfinite(g)) and np.all(np.isfinite(Hm))):
                 return Iteration(x, phi, np.inf, it, False, g, Hm)
             active = np.flatnonzero(x)
             if active.size == 0 or np.max(np.abs(g[active])) < tol:
+                break
+            norms.append(np.max(np.abs(self.residual(x, g, Hm))))
+            if len(norms) > STALL and norms[-1] > 0.5 * norms[-1 - STALL]:
                 break
             try:
                 step = np.zeros_like(x)
@@ -530,7 +536,7 @@ class ReplicaSolver:
         Without ``fallback``, Newton alone (continuation)."""
         found, known = [], list(known)
         for x0 in (self._starts() if starts is None else starts):
-            r = self.newton(x0, alpha, kappa, maxiter=8 if fallback else 40)
+            r = self.newton(x0, alpha, kappa, maxiter=COLD if fallback else 40)
             iterations = r.iterations
             if not r.converged and fallback:
                 seen = [p.theta for p in known + found]
