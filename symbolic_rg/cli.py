@@ -1,9 +1,9 @@
 """Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | demo`` (architectures
-deep-linear, ggdln, relu; ``derive pdlt`` for the PDLT recursions of an activation; ``derive | solve | sweep
-deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve | sweep sk --ansatz
-rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep`` runs on local
-processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to stderr, on a
-terminal only, never with ``--quiet`` or ``--json``."""
+deep-linear, ggdln, relu, nonlinear --activation NAME; ``derive pdlt`` for the PDLT recursions of an activation;
+``derive | solve | sweep deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve |
+sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep``
+runs on local processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to
+stderr, on a terminal only, never with ``--quiet`` or ``--json``."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +28,21 @@ from .replica.rules import ANSATZE as REPLICA_ANSATZE
 from .replica.sk import ANSATZE, sk
 from .simulate import gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
 
-ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu")}
+ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu"),
+                 "nonlinear": deep_nonlinear}
+NONLINEAR = ("relu", "nonlinear")      # the saddle point only (no --exact, --one-loop), sampled with MALA
+
+
+def _architecture(args):
+    """``depth -> Network`` of a plain architecture (``nonlinear`` with its --activation)."""
+    if args.architecture == "nonlinear":
+        if args.activation is None:
+            raise ParameterError("nonlinear needs --activation NAME (erf, tanh, gelu, relu, ... or a SymPy expression "
+                                 "in z)")
+        return lambda depth: deep_nonlinear(depth, args.activation)
+    if args.activation is not None:
+        raise ParameterError("--activation applies to nonlinear (and derive pdlt) only, not to %s" % args.architecture)
+    return ARCHITECTURES[args.architecture]
 
 
 def _positive_int(name):
@@ -115,10 +129,10 @@ def _network(args, outputs=1):
     if args.widths is not None:
         if args.depth is not None and args.depth != len(args.widths):
             raise ParameterError("--depth %d does not match the %d entries of --widths" % (args.depth, len(args.widths)))
-        return ARCHITECTURES[args.architecture](len(args.widths)), {"widths": args.widths}
+        return _architecture(args)(len(args.widths)), {"widths": args.widths}
     if args.depth is None or args.width is None:
         raise ParameterError("give --depth L --width N, or --widths N1,N2,...")
-    return ARCHITECTURES[args.architecture](args.depth), {"width": args.width}
+    return _architecture(args)(args.depth), {"width": args.width}
 
 
 def load_data(spec, P=None, seed=0):
@@ -167,15 +181,15 @@ def cmd_derive(args):
         if args.activation is None:
             raise ParameterError("derive pdlt needs --activation NAME")
         theory = PDLTTheory(args.activation)
-    elif args.activation is not None:
-        raise ParameterError("--activation applies to derive pdlt only")
+    elif args.activation is not None and args.architecture != "nonlinear":
+        raise ParameterError("--activation applies to derive pdlt and nonlinear only")
     elif args.depth is None:
         raise ParameterError("derive %s needs --depth L" % args.architecture)
     elif args.architecture == "ggdln":
         theory = derive(_gated_network(args, args.depth))
     else:
         _reject_gate_options(args)
-        theory = derive(ARCHITECTURES[args.architecture](args.depth))
+        theory = derive(_architecture(args)(args.depth))
     if args.latex:
         pathlib.Path(args.latex).write_text(theory.latex(document=True))
         print("wrote %s" % args.latex)
@@ -282,9 +296,9 @@ def cmd_solve(args):
     d = load_data(args.data, args.P, args.seed)
     if args.exact and args.one_loop:
         raise ParameterError("--exact and --one-loop exclude each other (the exact result needs no correction)")
-    if args.architecture == "relu" and (args.exact or args.one_loop):
-        raise ParameterError("--exact and --one-loop are available for deep-linear only (relu is the heuristic "
-                             "saddle point)")
+    if args.architecture in NONLINEAR and (args.exact or args.one_loop):
+        raise ParameterError("--exact and --one-loop are available for deep-linear only (%s is the kernel "
+                             "renormalization's saddle point)" % args.architecture)
     method = "exact" if args.exact else "one-loop" if args.one_loop else "saddle"
     solver = derive(network).compile(method="exact" if args.exact else "saddle")
     sol = solver.solve(d.X_train, d.y_train, sigma2=_sigma2(args), T=args.T, **widths)
@@ -327,10 +341,11 @@ def cmd_simulate(args):
     else:
         network, widths = _network(args)
         w = widths.get("widths") or [widths["width"]] * network.depth
-        if args.architecture == "relu":
+        if args.architecture in NONLINEAR:
             if args.sampler != "mala":
-                raise ParameterError("relu networks are sampled with --sampler mala (no Gaussian conditionals)")
-            sampler = lambda *a, **k: mala_network(*a, activation="relu", **k)
+                raise ParameterError("%s networks are sampled with --sampler mala (no Gaussian conditionals)"
+                                     % args.architecture)
+            sampler = lambda *a, **k: mala_network(*a, activation=network.layers[0].activation, **k)
         else:
             sampler = {"gibbs": gibbs_deep_linear, "mala": mala_deep_linear}[args.sampler]
         s = sampler(d.X_train, d.y_train, d.X_test, w, sigma2=sigma2, T=args.T, samples=args.samples,
@@ -432,11 +447,12 @@ def _sweep(args, name, values, executor):
         return sweep, dict(_with_errors(sweep, d.X_test, d.y_test), P=int(d.X_train.shape[0]))
     if name == "--width":
         _reject_gate_options(args)
-        network, widths = ARCHITECTURES[args.architecture](args.depth), {"width": np.array(values)}
+        network, widths = _architecture(args)(args.depth), {"width": np.array(values)}
     else:
         network, widths = _network(args)
-    if args.exact and args.architecture == "relu":
-        raise ParameterError("--exact is available for deep-linear only (relu is the heuristic saddle point)")
+    if args.exact and args.architecture in NONLINEAR:
+        raise ParameterError("--exact is available for deep-linear only (%s is the kernel renormalization's saddle "
+                             "point)" % args.architecture)
     solver = derive(network).compile(method="exact" if args.exact else "saddle")
     sweep = solver.sweep(d.X_train, d.y_train, sigma2=_sigma2(args), T=T, **widths, **kw)
     return sweep, dict(_with_errors(sweep, d.X_test, d.y_test), P=int(d.X_train.shape[0]),
@@ -471,6 +487,8 @@ def _network_and_data_arguments(p, models=(), lists=False):
     --json, --quiet (``lists``: --T, --alpha and --width take comma-separated values, for ``sweep``)."""
     p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"] + list(models))
     p.add_argument("--depth", type=_positive_int("--depth"))
+    p.add_argument("--activation", help="nonlinear: erf, tanh, gelu, relu, ... or a SymPy expression in z (one hidden "
+                                        "layer unless positively homogeneous)")
     p.add_argument("--width", type=_positive_int_list("--width") if lists else _positive_int("--width"))
     p.add_argument("--widths", type=_widths)
     p.add_argument("--sigma2", type=_float_list("--sigma2"), default=[1.0])
@@ -516,7 +534,7 @@ def build_parser():
                                       "recursions of an activation (derive pdlt --activation NAME)")
     p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt", "deep-perceptron", "sk"])
     p.add_argument("--depth", type=_positive_int("--depth"))
-    p.add_argument("--activation", help="pdlt: activation name or SymPy expression in z")
+    p.add_argument("--activation", help="pdlt, nonlinear: activation name or SymPy expression in z")
     p.add_argument("--latex", metavar="FILE")
     _gate_arguments(p)
     _scenario_argument(p)

@@ -79,12 +79,19 @@ class Linear:
 
 @dataclass(frozen=True)
 class Nonlinear(Linear):
-    r"""Hidden layer :math:`x_l = \phi(W_lx_{l-1}/\sqrt{N_{l-1}})` with a positively homogeneous activation
-    :math:`\phi` (ReLU, leaky ReLU, abs), in the heuristic kernel renormalization of Li & Sompolinsky:
-    integrated exactly as :class:`Linear` (one scalar order parameter :math:`u_l` renormalising the kernel
-    of the layer's output), with the layer's Gaussian-process map :math:`K\mapsto\langle\phi\phi\rangle_K`
-    applied to the input kernel, so that :math:`K_0 = \sigma_1^2\,\Phi^L(XX^\top/N_0)`
-    (:class:`~symbolic_rg.pdlt.NNGPInputKernel`).  Exact for linear :math:`\phi`; for ReLU a heuristic."""
+    r"""Hidden layer :math:`x_l = \phi(W_lx_{l-1}/\sqrt{N_{l-1}})`, integrated exactly as :class:`Linear` (one
+    scalar order parameter :math:`u_l` renormalising the kernel of the layer's output) with the layer's
+    Gaussian-process map :math:`\Phi(K) = \langle\phi(h)\phi(h')\rangle_{h\sim\mathcal N(0,K)}` applied to the
+    input kernel (:class:`~symbolic_rg.pdlt.NNGPInputKernel`):
+
+    * a positively homogeneous :math:`\phi` (ReLU, leaky ReLU, abs), any depth: :math:`K_0 =
+      \sigma_1^2\,\Phi^L(XX^\top/N_0)`, the heuristic kernel renormalization of Li & Sompolinsky (2021);
+    * any activation with Gaussian averages (erf, tanh, GELU, ...), one hidden layer: :math:`K_0 =
+      \Phi(\sigma_1^2XX^\top/N_0)`, the Gaussian equivalence of the hidden layer's projections (Pacelli et al.,
+      Nat. Mach. Intell. 5, 1497 (2023); deepbays' ``FC_1HL``).
+
+    Exact for linear :math:`\phi`; otherwise exact only as :math:`N_0, N_1, P\to\infty` proportionally (the
+    projections :math:`t\cdot\phi(h_i)` Gaussian, their mean neglected)."""
     activation: str = "relu"
 
 
@@ -192,19 +199,29 @@ def deep_linear(depth: int, outputs: int = 1) -> Network:
 
 
 def deep_nonlinear(depth: int, activation: str = "relu") -> Network:
-    r"""Deep network of ``depth`` :class:`Nonlinear` hidden layers (heuristic kernel renormalization) with a
-    linear readout.  ``activation`` must be positively homogeneous, :math:`\phi(\lambda z) = \lambda\phi(z)`
-    for :math:`\lambda > 0` (the order parameters rescale the kernel, which such a network's GP kernel
-    follows exactly).
+    r"""Deep network of ``depth`` :class:`Nonlinear` hidden layers with a linear readout.  A positively
+    homogeneous ``activation`` (:math:`\phi(\lambda z) = \lambda\phi(z)` for :math:`\lambda > 0`: relu,
+    leaky_relu:SLOPE, abs, linear) at any depth: the order parameters rescale the kernel, which such a network's GP
+    kernel follows exactly.  Any other activation of :func:`~symbolic_rg.activation` (erf, tanh, gelu, a SymPy
+    expression) with one hidden layer, where the renormalised kernel is :math:`u_1\Phi(\sigma_1^2XX^\top/N_0)`;
+    deeper, the renormalised kernel of a layer would pass through the next activation and is no longer one scalar
+    times a fixed Gram matrix, which this solver needs.
 
     >>> deep_nonlinear(2).layers[0].activation
     'relu'
+    >>> deep_nonlinear(1, "erf").layers[0].activation
+    'erf'
     """
     if not isinstance(activation, str):
-        raise ParameterError("activation must be a name such as 'relu' or 'leaky_relu:0.1', got %r" % (activation,))
-    if not scale_invariant(_activation(activation)):
-        raise ParameterError("the heuristic kernel renormalization needs a positively homogeneous activation "
-                             "(phi(c z) = c phi(z), c > 0: relu, leaky_relu:SLOPE, abs, linear), got %r" % activation)
+        raise ParameterError("activation must be a name such as 'relu', 'erf' or 'leaky_relu:0.1', got %r"
+                             % (activation,))
+    checks.integer("depth", depth, low=1)
+    sigma = _activation(activation)                  # a ParameterError for an unknown name
+    if depth > 1 and not scale_invariant(sigma):
+        raise ParameterError("depth must be 1 for activation %r, which is not positively homogeneous (phi(c z) = "
+                             "c phi(z), c > 0: relu, leaky_relu:SLOPE, abs, linear work at any depth), got depth=%d: "
+                             "deeper, the renormalised kernel passes through the next activation and is not one "
+                             "scalar times a fixed Gram matrix" % (activation, depth))
     base = deep_linear(depth)
     layers = tuple(Nonlinear(l.index, l.width, l.sigma, activation) for l in base.layers)
     return Network(layers, base.readout, activation)

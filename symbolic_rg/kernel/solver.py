@@ -35,25 +35,30 @@ RULE = "lowest effective action H among the converged roots"
 
 
 class LinearInputKernel:
-    r"""The input Gram matrix :math:`C(x, x') = x\cdot x'/N_0` of a deep linear network (:math:`K_0 = \sigma_1^2C`)."""
+    r"""The input Gram matrix :math:`C(x, x') = x\cdot x'/N_0` of a deep linear network (:math:`K_0 = \sigma_1^2C`);
+    the same for every :math:`\sigma_1` (``sigma2_1`` is accepted as by
+    :class:`~symbolic_rg.pdlt.recursions.NNGPInputKernel`)."""
 
-    def gram(self, X):
+    depends_on_sigma = False
+
+    def gram(self, X, sigma2_1=1.0):
         return X @ X.T / X.shape[1]
 
-    def cross(self, X_test, X):
+    def cross(self, X_test, X, sigma2_1=1.0):
         """``(C(X_test, X), diag C(X_test, X_test))``."""
         return X_test @ X.T / X.shape[1], np.sum(X_test**2, axis=1) / X.shape[1]
 
-    def layer_grams(self, X, depth):
+    def layer_grams(self, X, depth, sigma2_1=1.0):
         """The Gram matrix of each hidden layer's input-side GP kernel (the same for linear layers)."""
         return [self.gram(X)] * depth
 
 
 class SpectralData:
     """Data invariants of a training set: eigen-decomposition of the input Gram matrix C (X X^T / N_0 for
-    linear layers) and label projections."""
+    linear layers; at the first layer's prior variance ``sigma2_1`` where the input kernel depends on it) and label
+    projections."""
 
-    def __init__(self, X, y, input_kernel=None):
+    def __init__(self, X, y, input_kernel=None, sigma2_1=1.0):
         X = checks.array("X", X, 2)
         y = checks.array("y", y, 1)
         if X.shape[0] != y.shape[0]:
@@ -61,7 +66,8 @@ class SpectralData:
         self.X, self.y = X, y
         self.P, self.N0 = X.shape
         self.input_kernel = input_kernel or LinearInputKernel()
-        c, V = np.linalg.eigh(self.input_kernel.gram(X))
+        self.sigma2_1 = float(sigma2_1) if self.input_kernel.depends_on_sigma else None
+        c, V = np.linalg.eigh(self.input_kernel.gram(X, sigma2_1))
         self.c, self.V = np.clip(c, 0.0, None), V
         self.yhat = V.T @ y
         self.range = self.c > RANGE_RTOL * max(self.c.max(), np.finfo(float).tiny)
@@ -91,12 +97,13 @@ def input_kernel_of(network):
     return NNGPInputKernel(acts.pop(), network.depth)
 
 
-def spectral_data(cached, X, y, input_kernel=None):
-    """``cached`` if it holds these very arrays (a solver keeps the last eigendecomposition), else a new
-    :class:`SpectralData`."""
-    if cached is not None and cached.X is X and cached.y is y:
+def spectral_data(cached, X, y, input_kernel=None, sigma2_1=1.0):
+    """``cached`` if it holds these very arrays (and, where the input kernel depends on it, the same ``sigma2_1``; a
+    solver keeps the last eigendecomposition), else a new :class:`SpectralData`."""
+    if (cached is not None and cached.X is X and cached.y is y
+            and (cached.sigma2_1 is None or cached.sigma2_1 == float(sigma2_1))):
         return cached
-    return SpectralData(X, y, input_kernel)
+    return SpectralData(X, y, input_kernel, sigma2_1)
 
 
 def parameter_grid(depth, widths=None, width=None, sigma2=1.0, T=None):
@@ -233,7 +240,7 @@ class Solver:
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
         if grid.shape[0] != 1:
             raise ParameterError("solve() takes one parameter point; use sweep() for arrays")
-        self._data = data = spectral_data(self._data, X, y, self.input_kernel)
+        self._data = data = spectral_data(self._data, X, y, self.input_kernel, grid[0, self.depth + 1])
         c, yk = data.modes(grid[0, 0])
         offsets = self._starts_offsets(grid, starts)
         if self.precision is None:
@@ -318,7 +325,12 @@ class Solver:
         if self.precision is not None:
             raise ParameterError("sweep() runs on the Numba solver; compile() without precision")
         grid, shape = parameter_grid(self.depth, widths, width, sigma2, T)
-        self._data = data = spectral_data(self._data, X, y, self.input_kernel)
+        first = np.unique(grid[:, self.depth + 1])
+        if self.input_kernel.depends_on_sigma and first.size > 1:
+            raise ParameterError("sigma2 of the first layer must be one value in a sweep with activation %r (its input "
+                                 "kernel Phi(sigma_1^2 X X^T/N_0) is not sigma_1^2 times one matrix), got %d values; "
+                                 "solve() each, or sweep the others" % (self.input_kernel.spec, first.size))
+        self._data = data = spectral_data(self._data, X, y, self.input_kernel, first[0])
         tasks, where = [], []
         for zero_T in (False, True):
             idx = np.flatnonzero((grid[:, 0] == 0) == zero_T)
@@ -411,7 +423,7 @@ class Solution(SolutionTable):
                                  % (X_test.shape[1], self.data.N0))
         lam, yk, V = self._modes()
         s1 = self.sigma2[0]
-        cross, diag = self.data.input_kernel.cross(X_test, self.data.X)
+        cross, diag = self.data.input_kernel.cross(X_test, self.data.X, s1)
         return lam, yk, s1 * cross @ V, s1 * diag
 
     def one_loop(self, X_test):
@@ -469,7 +481,7 @@ class Solution(SolutionTable):
         inner = np.diag(lam**2 * var_t) + np.real(np.outer(lm, lm))
         KMK = V @ inner @ V.T
         L = self.solver.depth
-        grams = self.data.input_kernel.layer_grams(self.data.X, L)
+        grams = self.data.input_kernel.layer_grams(self.data.X, L, self.sigma2[0])
         sig = np.sqrt(self.sigma2)
         coeffs = self.solver._kernel_coefficients(*self.order_parameters, *self.parameters[1:L + 1], *sig)
         return [float(a) * self.sigma2[0] * C + float(b) * KMK for (a, b), C in zip(coeffs, grams)]

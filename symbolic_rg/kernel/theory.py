@@ -20,6 +20,7 @@ from functools import cached_property, lru_cache
 import sympy as sp
 
 from .. import cache, gaussian, latex as _latex
+from ..activations import activation, scale_invariant, z
 from ..errors import ParameterError
 from ..layers import Network
 from ..symbols import eigenvalue, label, mode, n_modes, temperature, test_projection, test_variance
@@ -269,11 +270,22 @@ class Theory:
             return body
         L = self.depth
         phi = getattr(self.network.layers[0], "activation", None)
-        network = ("Deep linear network of depth $L=%d$: $x_l = W_l x_{l-1}/\\sqrt{N_{l-1}}$, " % L if phi is None else
-                   "Deep network of depth $L=%d$ with activation %s (heuristic kernel renormalization): "
-                   "$x_l = \\phi(W_l x_{l-1}/\\sqrt{N_{l-1}})$; the equations are those of the deep linear network with "
-                   "$K_0 = \\sigma_1^2\\Phi^L(XX^\\top/N_0)$, $\\Phi(K) = \\langle\\phi\\phi\\rangle_K$, in place of "
-                   "$\\sigma_1^2XX^\\top/N_0$ below, and $k_0$, $K_0(x,x)$ its test entries; " % (L, phi.replace("_", "\\_")))
+        if phi is None:
+            network = "Deep linear network of depth $L=%d$: $x_l = W_l x_{l-1}/\\sqrt{N_{l-1}}$, " % L
+        elif scale_invariant(activation(phi)):
+            network = ("Deep network of depth $L=%d$ with activation %s (heuristic kernel renormalization): "
+                       "$x_l = \\phi(W_l x_{l-1}/\\sqrt{N_{l-1}})$; the equations are those of the deep linear network "
+                       "with $K_0 = \\sigma_1^2\\Phi^L(XX^\\top/N_0)$, $\\Phi(K) = "
+                       "\\langle\\phi\\phi\\rangle_K$, in place of $\\sigma_1^2XX^\\top/N_0$ below, and $k_0$, "
+                       "$K_0(x,x)$ its test entries; "
+                       % (L, phi.replace("_", "\\_")))
+        else:
+            network = ("Network of one hidden layer with activation %s (Gaussian equivalence of the hidden layer's "
+                       "projections, Pacelli et al.\\ 2023): $x_1 = \\phi(W_1 x/\\sqrt{N_0})$; the equations are those "
+                       "of the deep linear network with $K_0 = \\Phi(\\sigma_1^2XX^\\top/N_0)$, $\\Phi(K) = "
+                       "\\langle\\phi(h)\\phi(h')\\rangle_{h\\sim\\mathcal N(0,K)}$, in place of "
+                       "$\\sigma_1^2XX^\\top/N_0$ below, and $k_0$, $K_0(x,x)$ its test entries; "
+                       % phi.replace("_", "\\_"))
         intro = (
             network +
             "$f(x) = a\\cdot x_L/\\sqrt{N_L}$, priors $W_{l,ij}\\sim\\mathcal N(0,\\sigma_l^2)$, "
@@ -319,6 +331,10 @@ class Theory:
         if method == "saddle":
             return Solver(self, precision=precision)
         if method == "exact":
+            phi = getattr(self.network.layers[0], "activation", None)
+            if phi is not None and activation(phi) != z:
+                raise ParameterError("method='exact' is the finite-width posterior of deep linear networks; the "
+                                     "network with activation %r has the saddle point only (method='saddle')" % phi)
             return ExactSolver(self) if precision is None else ExactSolverMP(self, precision)
         raise ParameterError("method must be 'saddle' or 'exact', got %r" % (method,))
 

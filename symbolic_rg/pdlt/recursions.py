@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 from .. import checks
-from ..activations import activation, criticality, gaussian_expectation, z
+from ..activations import activation, criticality, gaussian_expectation, scale_invariant, z
 from ..errors import ParameterError
 from ..printers import NUMBA_PRELUDE, NumbaPrinter, load_module
 from ..two_point import (GENERATOR_VERSION, K11, K12, K22, STEP, HermiteSeries, cholesky2, closed_form,
@@ -147,8 +147,10 @@ def layer(K, T, C_W, C_b, lambda_b, lambda_W, K_out, T_out):
 def _closed_layer(S, D):
     r"""One layer of closed forms, fused and compiled (a generated module, cached on disk): ``layer(K, T, C_W,
     C_b, lambda_b, lambda_W, K_out, T_out)`` writes the upper triangles of :math:`K' = C_b + C_WS` and
-    :math:`\Theta' = \lambda_b + \lambda_WS + C_WD\Theta` with :math:`S = \langle\sigma\sigmaangle`,
-    :math:`D = \langle\sigma'\sigma'angle` (closed forms in K_11, K_22, rho) inlined into one vectorised loop per
+    :math:`\Theta' = \lambda_b + \lambda_WS + C_WD\Theta` with :math:`S = \langle\sigma\sigma
+angle`,
+    :math:`D = \langle\sigma'\sigma'
+angle` (closed forms in K_11, K_22, rho) inlined into one vectorised loop per
     row, rows in parallel; returns whether every new entry is finite."""
     printer = _PairPrinter()
 
@@ -628,37 +630,51 @@ def depth_scaling(spec, depths=(400, 800)):
 
 
 class NNGPInputKernel:
-    r"""Input Gram matrix of the heuristic kernel renormalization for a positively homogeneous activation:
-    :math:`C = \Phi^L(XX^\top/N_0)` with :math:`\Phi(K) = \langle\phi\phi\rangle_K` (the network's Gaussian-process
-    kernel is :math:`\sigma_a^2\sigma_L^2\cdots\sigma_1^2\,C`), from :func:`kernel_recursion` with
-    :math:`C_W = 1`, :math:`C_b = 0`.  ``layer_grams`` gives :math:`\Phi^l(XX^\top/N_0)`, the GP Gram matrix of
-    layer l's output, used for the heuristic mean layer kernels."""
+    r"""Input Gram matrix :math:`C` of the kernel renormalization of :class:`~symbolic_rg.layers.Nonlinear` layers,
+    the one the solver multiplies by :math:`\sigma_1^2` (the network's Gaussian-process kernel is
+    :math:`\sigma_a^2\sigma_L^2\cdots\sigma_2^2\,\sigma_1^2C`), from :func:`kernel_recursion` with :math:`C_b = 0`:
+
+    * a positively homogeneous activation: :math:`C = \Phi^L(XX^\top/N_0)`, :math:`\Phi(K) =
+      \langle\phi\phi\rangle_K` (:math:`C_W = 1`), the same for every :math:`\sigma_1`;
+    * any other activation (one layer): :math:`\sigma_1^2C = \Phi(\sigma_1^2XX^\top/N_0)`, so :math:`C` depends on
+      ``sigma2_1`` (``depends_on_sigma``).
+
+    ``layer_grams`` gives :math:`C_l` with :math:`\sigma_1^2C_l` the GP Gram matrix of layer l's output (over
+    :math:`\sigma_2^2\cdots\sigma_l^2`), used for the mean layer kernels."""
 
     def __init__(self, spec, depth):
         self.spec, self.depth = spec, depth
         self.averages = GaussianAverages(spec)
+        self.depends_on_sigma = not scale_invariant(self.averages.sigma)
+        if self.depends_on_sigma and depth != 1:
+            raise ParameterError("activation %r is not positively homogeneous: its input kernel is defined for one "
+                                 "hidden layer, got depth %d" % (spec, depth))
         self._cache = {}
 
-    def _grams(self, X, depth):
-        r""":math:`\Phi^l(XX^\top/N_0)`, l = 1..depth, remembered for the last few inputs (the solver asks for the
-        training Gram, the layer kernels and the predictions on the same X)."""
+    def _grams(self, X, depth, sigma2_1):
+        r""":math:`C_l`, l = 1..depth, remembered for the last few inputs (the solver asks for the training Gram,
+        the layer kernels and the predictions on the same X)."""
         X = np.ascontiguousarray(X, dtype=float)
-        key = (X.shape, X.tobytes(), depth)
+        s2 = float(checks.positive("sigma2_1", sigma2_1)) if self.depends_on_sigma else 1.0
+        key = (X.shape, X.tobytes(), depth, s2)
         if key not in self._cache:
             if len(self._cache) >= 4:
                 self._cache.pop(next(iter(self._cache)))
-            grams = kernel_recursion(self.spec, X, depth + 1, C_W=1.0, averages=self.averages).kernels[1:]
+            # K^(l+1) = s2 Phi(K^(l)), K^(1) = s2 XX^T/N_0: the homogeneous case at s2 = 1; else (one layer)
+            # Phi(s2 XX^T/N_0) = K^(2)/s2 and C = K^(2)/s2^2
+            grams = kernel_recursion(self.spec, X, depth + 1, C_W=s2, averages=self.averages).kernels[1:] / s2**2
             grams.flags.writeable = False
             self._cache[key] = grams
         return self._cache[key]
 
-    def gram(self, X):
-        return self._grams(X, self.depth)[-1]
+    def gram(self, X, sigma2_1=1.0):
+        return self._grams(X, self.depth, sigma2_1)[-1]
 
-    def cross(self, X_test, X):
-        joint = self._grams(np.vstack([X_test, X]), self.depth)[-1]
+    def cross(self, X_test, X, sigma2_1=1.0):
+        """``(C(X_test, X), diag C(X_test, X_test))``."""
+        joint = self._grams(np.vstack([X_test, X]), self.depth, sigma2_1)[-1]
         n = X_test.shape[0]
         return joint[:n, n:], np.diag(joint)[:n].copy()
 
-    def layer_grams(self, X, depth):
-        return list(self._grams(X, max(depth, self.depth))[:depth])
+    def layer_grams(self, X, depth, sigma2_1=1.0):
+        return list(self._grams(X, max(depth, self.depth), sigma2_1)[:depth])
