@@ -11,13 +11,14 @@ from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepErro
 from .gated import FixedGates, GatedTheory, HalfSpaceGates, SigmoidGates
 from .kernel import Theory
 from .layers import GatedLinear, GatedReadout, Linear, LinearReadout, Network, Nonlinear, deep_linear, deep_nonlinear, ggdln
-from .pdlt import PDLTTheory, finite_width, kernel_recursion
+from .pdlt import PDLTTheory, finite_width, kernel_recursion, trained_output
 from .replica import DeepPerceptron, ReplicaTheory, deep_perceptron
 from .stages import GateSet
 
 __all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "Nonlinear", "Theory", "GatedTheory", "Network", "Linear",
            "LinearReadout", "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "activation", "criticality", "gaussian_expectation", "PDLTTheory", "kernel_recursion", "finite_width",
+           "trained_output",
            "deep_perceptron", "DeepPerceptron", "ReplicaTheory",
            "kernel", "gated", "replica", "pdlt", "simulate", "checks", "data", "parallel",
            "ParameterError", "NoSolutionError", "ConvergenceError", "SweepError"]

@@ -1,4 +1,4 @@
-"""Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | demo`` (architectures
+"""Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | train | demo`` (architectures
 deep-linear, ggdln, relu, nonlinear --activation NAME; ``derive pdlt`` for the PDLT recursions of an activation;
 ``derive | solve | sweep deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve |
 sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep``
@@ -22,7 +22,7 @@ from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 from .gated import FixedGates
 from .layers import deep_linear, deep_nonlinear, ggdln
-from .pdlt import PDLTTheory, norm_vertex
+from .pdlt import PDLTTheory, norm_vertex, trained_output
 from .replica import SCENARIOS, deep_perceptron
 from .replica.rules import ANSATZE as REPLICA_ANSATZE
 from .replica.sk import ANSATZE, sk
@@ -378,6 +378,23 @@ def cmd_kernel(args):
     _print(out, args.json, 18)
 
 
+def cmd_train(args):
+    d = load_data(args.data, args.P, args.seed)
+    y = np.ravel(d.y_train)
+    if y.shape[0] != d.X_train.shape[0]:
+        raise ParameterError("train needs one output per training point, got y_train of shape %s" % (d.y_train.shape,))
+    time = np.inf if args.time is None else args.time
+    out = trained_output(args.activation, d.X_train, y, d.X_test, args.depth, args.C_W, args.C_b,
+                         lambda_b=args.lambda_b, lambda_W=args.lambda_W, time=time, learning_rate=args.learning_rate)
+    y_test = np.ravel(d.y_test)
+    bias, variance = float(np.mean((out.mean - y_test) ** 2)), float(np.mean(out.variance))
+    _print({"activation": args.activation, "depth": args.depth, "C_W": args.C_W, "C_b": args.C_b,
+            "lambda_b": args.lambda_b, "lambda_W": args.lambda_W, "time": "inf" if np.isinf(time) else time,
+            "learning_rate": args.learning_rate, "steps": out.steps, "P": int(d.X_train.shape[0]),
+            "test_error": bias + variance, "bias": bias, "variance": variance,
+            "mean": out.mean.tolist(), "output_variance": out.variance.tolist()}, args.json, 16)
+
+
 def _swept(args):
     """The one option given several values (``sweep``): its name and values; every option becomes one number (the
     swept one its first value, for the checks of the other options)."""
@@ -584,6 +601,24 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_kernel)
+
+    p = sub.add_parser("train", help="output of an infinitely wide network trained by gradient flow or descent on "
+                                     "the mean squared error: mean and variance over initializations on the test "
+                                     "inputs (PDLT, NTK)")
+    p.add_argument("activation", help="as for criticality")
+    p.add_argument("--depth", type=_positive_int("--depth"), required=True, help="layers L (the output is z^(L))")
+    p.add_argument("--C_W", type=_number("--C_W"), required=True)
+    p.add_argument("--C_b", type=_number("--C_b"), default=0.0)
+    p.add_argument("--lambda_b", type=_number("--lambda_b"), default=1.0, help="bias learning-rate multiplier")
+    p.add_argument("--lambda_W", type=_number("--lambda_W"), default=1.0, help="weight learning-rate multiplier")
+    p.add_argument("--time", type=_number("--time"), help="training time t (default: fully trained, t = inf)")
+    p.add_argument("--learning-rate", type=_number("--learning-rate"),
+                   help="gradient descent with this step, time/learning-rate steps (default: gradient flow)")
+    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz")
+    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")
