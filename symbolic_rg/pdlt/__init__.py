@@ -2,11 +2,11 @@
 1/width recursions of many inputs, criticality, depth scaling (``recursions``), symbolic one-input recursions
 (``theory``) and their compiled solver (``solver``), trained networks at infinite width (``training``)."""
 from .recursions import (DepthScaling, FiniteWidth, GaussianAverages, KernelRecursion, NNGPInputKernel, depth_scaling,
-                         finite_width, input_gram, kernel_recursion, norm_vertex)
+                         finite_width, input_gram, kernel_recursion, norm_vertex, residual_criticality)
 from .solver import PDLTSolution, PDLTSolver, PDLTSweep
 from .theory import PDLTTheory
 from .training import TrainedOutput, trained_output
 
 __all__ = ["PDLTTheory", "PDLTSolver", "PDLTSolution", "PDLTSweep", "GaussianAverages", "KernelRecursion",
            "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex", "depth_scaling", "DepthScaling",
-           "input_gram", "NNGPInputKernel", "trained_output", "TrainedOutput"]
+           "input_gram", "NNGPInputKernel", "trained_output", "TrainedOutput", "residual_criticality"]

@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 from .. import checks
-from ..activations import activation, criticality, gaussian_expectation, scale_invariant, z
+from ..activations import activation, criticality, gaussian_expectation, numeric, scale_invariant, z
 from ..errors import ParameterError
 from ..printers import NUMBA_PRELUDE, NumbaPrinter, load_module
 from ..two_point import (GENERATOR_VERSION, K11, K12, K22, STEP, HermiteSeries, cholesky2, closed_form,
@@ -419,10 +419,26 @@ def _first_layer(gram, depth, C_W, C_b):
     return K
 
 
-def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, layers="all", averages=None):
+def _residual(xi, gamma):
+    r"""Checked residual hyperparameters (:math:`\xi` the shortcut's, :math:`\gamma` the residual branch's)."""
+    checks.nonnegative("xi", xi)
+    checks.positive("gamma", gamma)
+    return float(xi), float(gamma)
+
+
+def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, layers="all", averages=None, xi=0.0,
+                     gamma=1.0):
     r"""Kernels :math:`K^{(l)}` and NTKs :math:`\Theta^{(l)}` of layers 1..``depth`` on the rows of ``X``
     (module doc; :math:`\Theta^{(1)} = \lambda_b + \lambda_W XX^\top/n_0`), compiled and parallel over pairs.
-    ``layers="last"`` keeps only the last layer (memory ~ P²)."""
+    ``layers="last"`` keeps only the last layer (memory ~ P²).
+
+    A residual network :math:`z^{(l+1)} = \xi z^{(l)} + \gamma\,[b + W\sigma(z^{(l)})]` (``xi``, ``gamma``; from the
+    second layer on, equal widths; the plain network is :math:`\xi = 0`, :math:`\gamma = 1`) adds the shortcut to
+    each layer: :math:`K' = \xi^2K + \gamma^2(C_b + C_W\langle\sigma\sigma\rangle)`, :math:`\Theta' = \xi^2\Theta +
+    \gamma^2(\lambda_b + \lambda_W\langle\sigma\sigma\rangle + C_W\langle\sigma'\sigma'\rangle\Theta)` (the cross
+    terms average to zero: :math:`W` is independent of :math:`z^{(l)}` and has mean zero)."""
+    xi, gamma = _residual(xi, gamma)
+    plain = xi == 0.0 and gamma == 1.0
     gram = input_gram(X)
     K = _first_layer(gram, depth, C_W, C_b)
     checks.nonnegative("lambda_b", lambda_b)
@@ -441,11 +457,17 @@ def kernel_recursion(spec, X, depth, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, l
         if closed:                        # upper triangles only, alternating between two pairs of buffers
             K_next, T_next = buffers[2 * (l % 2)], buffers[2 * (l % 2) + 1]
             finite = av.closed_layer(K, T, C_W, C_b, lambda_b, lambda_W, K_next, T_next)
+            if not plain:                 # the shortcut, on whole buffers (their upper triangles are the ones read)
+                K_next *= gamma**2
+                K_next += xi**2 * K
+                T_next *= gamma**2
+                T_next += xi**2 * T
             K, T = K_next, T_next
         else:
             S, D, eps = av.pair_matrices(K)
-            K, T = C_b + C_W * S, lambda_b + lambda_W * S + C_W * D * T
-            error += C_W * eps
+            K, T = (xi**2 * K + gamma**2 * (C_b + C_W * S),
+                    xi**2 * T + gamma**2 * (lambda_b + lambda_W * S + C_W * D * T))
+            error += gamma**2 * C_W * eps
             finite = np.all(np.isfinite(K)) and np.all(np.isfinite(T))
         if not finite:
             raise ParameterError("the kernel recursion overflowed at layer %d (C_W = %g, C_b = %g): the kernel grows "
@@ -522,11 +544,38 @@ def _four_point_function(av, K, singles):
     return four
 
 
-def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
+def _reflection_symmetric(sigma):
+    r""":math:`\sigma(-z) = \pm\sigma(z)` (checked at sample points): then flipping every weight and bias flips every
+    layer of a residual network too, and odd correlation functions vanish."""
+    f = numeric(sigma)
+    x = np.linspace(0.1, 4.0, 17)
+    return bool(np.allclose(f(-x), f(x), rtol=1e-12, atol=1e-14) or np.allclose(f(-x), -f(x), rtol=1e-12, atol=1e-14))
+
+
+def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None, xi=0.0, gamma=1.0):
     r"""Kernel, four-point vertex and 1/width kernel correction (module doc) jointly for the m inputs that are the
     rows of ``X`` (every component of V, with up to four distinct inputs); ``widths``: one hidden width for all
     layers, or :math:`n_1..n_{L-1}`.  Cost per layer: m² two-input tensors, and a three- or four-dimensional
-    Gaussian integral per triple or quadruple of inputs."""
+    Gaussian integral per triple or quadruple of inputs.
+
+    Residual network (``xi``, ``gamma`` as in :func:`kernel_recursion`, equal hidden widths): with
+    :math:`z' = \xi z + \gamma h`, :math:`h = b + W\sigma(z)` Gaussian given layer l with covariance
+    :math:`\hat G = C_b + C_W\sum_j\sigma_j\sigma_j/n`, the terms odd in :math:`h` vanish and
+    :math:`K^{\{1\}\prime} = \xi^2K^{\{1\}} + \gamma^2[\ldots]_{\rm plain}`,
+
+    .. math::
+       V' = \xi^4V + \gamma^4V'_{\rm plain} + \xi^2\gamma^2C_W\Big[\sum_{\beta}\big(K_{\alpha_1\beta_1}K_{\alpha_2\beta_2}
+       + \tfrac12V_{(\alpha_1\alpha_2)(\beta_1\beta_2)}\big)\langle\partial_{\beta_1}\partial_{\beta_2}
+       F_{\alpha_3\alpha_4}\rangle + (\alpha_1\alpha_2\leftrightarrow\alpha_3\alpha_4)\Big]:
+
+    the cross term is :math:`\mathrm{Cov}(z_{i\alpha_1}z_{i\alpha_2}, \hat G_{\alpha_3\alpha_4})`, the neuron's own
+    :math:`\sigma_i\sigma_i/n` (Stein's identity :math:`E[z_az_bF] = K_{ab}E[F] + \sum K_{a\beta_1}K_{b\beta_2}
+    E[\partial_{\beta_1}\partial_{\beta_2}F]`) plus the other neurons' through V.  One input, linear
+    :math:`\sigma`: :math:`V' = (\xi^2 + \gamma^2C_W)^2V + 2K^2(\gamma^4C_W^2 + 2\xi^2\gamma^2C_W)`, as from
+    :math:`\mathrm{Cov}(z_i'^2, z_k'^2)` directly.  Odd or even activations only (``ParameterError`` otherwise): for
+    others (ReLU, GELU) flipping the weights does not flip the shortcut's z, and a three-point function of order 1/n
+    enters V and K1."""
+    xi, gamma = _residual(xi, gamma)
     gram = input_gram(X)
     K = _first_layer(gram, depth, C_W, C_b)
     hidden = checks.widths(depth - 1, list(widths) if isinstance(widths, np.ndarray) and widths.ndim else widths)
@@ -534,7 +583,16 @@ def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
         raise ParameterError("widths must be one integer >= 1 or %d of them (n_1..n_{L-1}), got %r"
                              % (depth - 1, widths))
     n = np.array([np.shape(X)[1]] + [float(n) for n in hidden])
+    if xi != 0 and len(set(n[1:])) > 1:
+        raise ParameterError("a residual network (xi = %g) needs equal hidden widths for its shortcuts, got %s"
+                             % (xi, [int(v) for v in n[1:]]))
     av = averages or GaussianAverages(spec)
+    if xi != 0 and depth > 2 and not _reflection_symmetric(av.sigma):
+        raise ParameterError("the residual vertex recursion needs an odd or even activation (sigma(-z) = +-sigma(z): "
+                             "tanh, erf, linear, abs), got %r: otherwise flipping every weight does not flip the "
+                             "shortcut's z, the layers have a three-point function at order 1/n (measured for ReLU: "
+                             "E[z_i^2 z_k] = 0.16/n at xi = 0.8), and V and K1 need it; use xi = 0 or depth <= 2"
+                             % (spec,))
     m = K.shape[0]
     V, K1 = np.zeros((m,) * 4), np.zeros((m, m))
     Ks, Vs, K1s = [K], [V], [K1]
@@ -554,6 +612,13 @@ def finite_width(spec, X, depth, widths, C_W, C_b=0.0, averages=None):
             for (a3, a4) in pairs:
                 Vn[a1, a2, a3, a4] = (C_W**2 * (four((a1, a2, a3, a4)) - mean * T[(a3, a4)][0])
                                       + r * C_W**2 / 4 * np.einsum("ab,cd,abcd->", D2, T[(a3, a4)][1], V))
+        if xi != 0 or gamma != 1:
+            # cross[a1, a2, a3, a4] = sum_b (K_a1b1 K_a2b2 + V_(a1a2)(b1b2)/2) <d_b1 d_b2 F_a3a4>
+            D2s = np.array([[T[(a3, a4)][1] for a4 in range(m)] for a3 in range(m)])        # (m, m, m, m)
+            cross = (np.einsum("ab,cd,efbd->acef", K, K, D2s) + 0.5 * np.einsum("acbd,efbd->acef", V, D2s))
+            Vn = xi**4 * V + gamma**4 * Vn + xi**2 * gamma**2 * C_W * (cross + cross.transpose(2, 3, 0, 1))
+            Kn = xi**2 * K + gamma**2 * Kn
+            K1n = xi**2 * K1 + gamma**2 * K1n
         K, K1, V = Kn, K1n, Vn
         Ks.append(K), Vs.append(V), K1s.append(K1)
     return FiniteWidth(np.array(Ks), np.array(Vs), np.array(K1s), n)
@@ -588,7 +653,28 @@ class DepthScaling(NamedTuple):
     criticality: object
 
 
-def depth_scaling(spec, depths=(400, 800)):
+def residual_criticality(spec, xi, gamma=1.0):
+    r"""The critical initialization :math:`(C_b, C_W)` of a residual network :math:`z' = \xi z + \gamma[b +
+    W\sigma(z)]` (:func:`kernel_recursion`; :math:`\xi < 1`): its fixed point :math:`K^* = \xi^2K^* +
+    \gamma^2(C_b + C_W g(K^*))` and susceptibilities :math:`\chi = \xi^2 + \gamma^2C_W(\ldots)` are those of the
+    plain network at :math:`\tilde C = \gamma^2C/(1-\xi^2)`, so :math:`(C_b, C_W) = \frac{1-\xi^2}{\gamma^2}
+    (\tilde C_b, \tilde C_W)` with the plain critical point :math:`\tilde C` (:func:`~symbolic_rg.criticality`), the
+    same :math:`K^*` and class; :math:`\chi_\parallel = \chi_\perp = 1`.
+
+    >>> c = residual_criticality("relu", xi=0.8)
+    >>> round(c.C_W, 12), c.universality_class           # (1 - 0.64) * 2
+    (0.72, 'scale-invariant')
+    """
+    xi, gamma = _residual(xi, gamma)
+    if xi >= 1:
+        raise ParameterError("xi must be below 1 for a critical residual network (xi^2 + gamma^2 chi = 1 needs "
+                             "xi^2 < 1), got %r" % xi)
+    plain = criticality(spec)
+    scale = (1 - xi**2) / gamma**2
+    return plain._replace(C_b=plain.C_b * scale, C_W=plain.C_W * scale)
+
+
+def depth_scaling(spec, depths=(400, 800), xi=0.0, gamma=1.0):
     r"""The coefficient :math:`\nu` of :math:`V/K^2 \simeq \nu L` at the critical point of an activation.
 
     At a nonzero fixed point :math:`K^*` (scale-invariant or :math:`K^*\neq0` class) :math:`\chi_\parallel = 1`
@@ -597,11 +683,25 @@ def depth_scaling(spec, depths=(400, 800)):
     :math:`V = c/L` solves :math:`-c = -4c + v_2/a_1^2` with :math:`v_2 = \lim_{K\to0}C_W^2
     (\langle\sigma^4\rangle-\langle\sigma^2\rangle^2)/K^2` (SymPy series): :math:`\nu = v_2/3`.
     ``nu_recursion`` checks it on the recursion itself (one input, :math:`K^{(1)} = K^*` or 1).
+
+    Residual network (``xi``, ``gamma``, at :func:`residual_criticality`; odd or even activations, as
+    :func:`finite_width`): one input, :math:`V' = \xi^4V + \gamma^4[C_W^2(\langle\sigma^4\rangle - \langle\sigma^2
+    \rangle^2) + \chi_p^2V] + 2\xi^2\gamma^2\chi_p(2K^2 + V)` with :math:`\chi_p = C_W\partial_K\langle\sigma^2\rangle`,
+    i.e. :math:`V' = \chi_\parallel^2V + \gamma^4C_W^2(\ldots) + 4\xi^2\gamma^2\chi_pK^2`; at criticality
+    :math:`\gamma^2\chi_p = 1 - \xi^2` (at :math:`K^*`, or as :math:`K\to0`), so
+    :math:`\nu = (1-\xi^2)^2\tilde\nu + 4\xi^2(1-\xi^2)` at a nonzero :math:`K^*` and
+    :math:`(1-\xi^2)^2\tilde\nu + \tfrac43\xi^2(1-\xi^2)` in the :math:`K^*=0` class (the same :math:`V = c/L`
+    argument with the source :math:`sK^2`, :math:`\nu = s/3`), :math:`\tilde\nu` the plain network's.
     """
-    crit = criticality(spec)
+    xi, gamma = _residual(xi, gamma)
+    crit = residual_criticality(spec, xi, gamma)
     av = GaussianAverages(spec)
+    if xi != 0 and not _reflection_symmetric(av.sigma):
+        raise ParameterError("the residual vertex recursion needs an odd or even activation (see finite_width), "
+                             "got %r" % (spec,))
     sigma = av.sigma
     C_W, C_b = crit.C_W, crit.C_b
+    plain_CW = criticality(spec).C_W
     if crit.universality_class == "K*=0":
         Ks = sp.Symbol("K", positive=True)
         taylor = sum(sp.limit(sp.diff(sigma, z, k), z, 0) / sp.factorial(k) * z**k for k in range(4))
@@ -610,19 +710,21 @@ def depth_scaling(spec, depths=(400, 800)):
             return sum(c * (sp.factorial2(n - 1) * Ks**(n // 2) if n % 2 == 0 else 0)
                        for (n,), c in sp.Poly(sp.expand(poly), z).terms())
         excess = sp.expand(average(taylor**4) - average(taylor**2)**2)
-        v2 = sp.nsimplify(C_W)**2 * excess.coeff(Ks, 2)
-        nu = float(v2 / 3)
+        v2 = sp.nsimplify(plain_CW)**2 * excess.coeff(Ks, 2)
+        nu = (1 - xi**2)**2 * float(v2 / 3) + 4 * xi**2 * (1 - xi**2) / 3
         K0 = 0.1
     else:
         K0 = 1.0 if crit.universality_class == "scale-invariant" else crit.K_star
         s = av.single(K0)
-        nu = C_W**2 * (s["s4"] - s["s2"]**2) / K0**2
+        nu = (1 - xi**2)**2 * plain_CW**2 * (s["s4"] - s["s2"]**2) / K0**2 + 4 * xi**2 * (1 - xi**2)
     ratios = []
     K, V = K0, 0.0
     for l in range(1, max(depths)):
         s = av.single(K)
-        V = C_W**2 * (s["s4"] - s["s2"]**2) + (C_W * s["d1"])**2 * V
-        K = C_b + C_W * s["s2"]
+        chi = C_W * s["d1"]
+        V = (xi**4 * V + gamma**4 * (C_W**2 * (s["s4"] - s["s2"]**2) + chi**2 * V)
+             + 2 * xi**2 * gamma**2 * chi * (2 * K**2 + V))
+        K = xi**2 * K + gamma**2 * (C_b + C_W * s["s2"])
         if l + 1 in depths:
             ratios.append(V / K**2)
     slope = (ratios[1] - ratios[0]) / (depths[1] - depths[0])

@@ -23,12 +23,14 @@ class PriorStatistics(NamedTuple):
     networks: int
 
 
-def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000, batches=20, seed=0):
+def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000, batches=20, seed=0, xi=0.0,
+                             gamma=1.0):
     r"""Sample ``networks`` independent networks :math:`z^{(1)} = b + Wx`,
-    :math:`z^{(l+1)} = b + W\sigma(z^{(l)})` (:math:`W\sim\mathcal N(0, C_W/n_{l-1})`,
-    :math:`b\sim\mathcal N(0,C_b)`, all hidden widths and the last layer ``width``) on the rows of ``X`` and
-    estimate the last layer's kernel and connected four-point function per network (averages over neurons
-    and neuron pairs), with errors from batches of networks."""
+    :math:`z^{(l+1)} = \xi z^{(l)} + \gamma[b + W\sigma(z^{(l)})]` (:math:`W\sim\mathcal N(0, C_W/n_{l-1})`,
+    :math:`b\sim\mathcal N(0,C_b)`, all hidden widths and the last layer ``width``; the plain network at the
+    defaults :math:`\xi = 0`, :math:`\gamma = 1`) on the rows of ``X`` and estimate the last layer's kernel and
+    connected four-point function per network (averages over neurons and neuron pairs), with errors from batches
+    of networks."""
     phi, _ = activation_functions(spec)
     X = checks.array("X", X, 2)
     checks.integer("depth", depth, low=1)
@@ -37,6 +39,8 @@ def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000,
     checks.integer("networks", networks, low=2 * batches)
     checks.positive("C_W", C_W)
     checks.nonnegative("C_b", C_b)
+    checks.nonnegative("xi", xi)
+    checks.positive("gamma", gamma)
     rng = np.random.default_rng(seed)
     m, n0 = X.shape
     chunk = max(1, min(networks, int(2e7 // (width * width + width * n0))))
@@ -48,7 +52,7 @@ def prior_network_statistics(spec, X, depth, width, C_W, C_b=0.0, networks=4000,
         zl += rng.standard_normal((B, width, 1)) * np.sqrt(C_b)
         for _ in range(depth - 1):
             W = rng.standard_normal((B, width, width)) * np.sqrt(C_W / width)
-            zl = W @ phi(zl) + rng.standard_normal((B, width, 1)) * np.sqrt(C_b)
+            zl = xi * zl + gamma * (W @ phi(zl) + rng.standard_normal((B, width, 1)) * np.sqrt(C_b))
         S = np.einsum("bia,bic->bac", zl, zl)                              # sum_i z_ia z_ic
         same = np.einsum("bia,bic,bid,bie->bacde", zl, zl, zl, zl)         # sum_i z_ia z_ic z_id z_ie
         second.append(S / width)
