@@ -2,9 +2,11 @@
 an exact Gaussian scale mixture (error ~ eps^2), and the 1/n posterior of a deep linear network against its exact
 finite-width posterior (error ~ 1/n^2 while the GP's is ~ 1/n)."""
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
 
 import symbolic_rg as srg
+from symbolic_rg.errors import ParameterError
 from symbolic_rg.pdlt import bayesian_posterior, nearly_gaussian_conditional
 
 
@@ -57,3 +59,5 @@ def test_deep_linear_against_exact_finite_width_posterior():
     assert err[1] < 0.3 * err[0] and err_gp[1] > 0.4 * err_gp[0]              # 1/n^2 against 1/n
     assert err[1] < 0.02 * err_gp[1]
     assert_allclose(b.width, 100.0)
+    with pytest.raises(ParameterError, match="X_test has 3 features"):
+        bayesian_posterior("linear", X, y, Xt[:, :3], 2, 50, C_W=1.3)

@@ -76,6 +76,8 @@ def bayesian_posterior(activation, X, y, X_test, L, width, C_W, C_b=0.0, T=0.0, 
     y = checks.array("y", y, 1)
     if y.shape[0] != X.shape[0]:
         raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
+    if X_test.shape[1] != X.shape[1]:
+        raise ParameterError("X_test has %d features but X has %d" % (X_test.shape[1], X.shape[1]))
     checks.integer("L", L, low=2)
     checks.temperature(T)
     n = float(checks.integer("width", width, low=1))
