@@ -1,6 +1,7 @@
 """Bayesian inference at finite width (PDLT ch. 6): the first-order conditioning of a nearly-Gaussian vector against
 an exact Gaussian scale mixture (error ~ eps^2), and the 1/n posterior of a deep linear network against its exact
-finite-width posterior (error ~ 1/n^2 while the GP's is ~ 1/n)."""
+finite-width posterior (error ~ 1/n^2 while the GP's is ~ 1/n: 3.9e-4 -> 9.5e-5 at n = 50 -> 100, the GP's
+1.7e-2 -> 8.7e-3)."""
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -46,9 +47,9 @@ def test_conditioning_against_scale_mixture():
 
 def test_deep_linear_against_exact_finite_width_posterior():
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((5, 4))
-    y = X @ rng.standard_normal(4) / 2 + 0.1 * rng.standard_normal(5)
-    Xt = rng.standard_normal((2, 4))
+    X = rng.standard_normal((3, 4))                  # P = 3, one test input: V over four inputs (one quadruple)
+    y = X @ rng.standard_normal(4) / 2 + 0.1 * rng.standard_normal(3)
+    Xt = rng.standard_normal((1, 4))
     exact = srg.derive(srg.deep_linear(1)).compile(method="exact")
     err, err_gp = [], []
     for N in (50, 100):
