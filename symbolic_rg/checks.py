@@ -36,6 +36,16 @@ def array(name, a, ndim):
     return a
 
 
+def training_data(X, y, X_test):
+    """``(X, y, X_test)`` as finite float64 arrays: X (P x features), y (P), X_test (any x the same features)."""
+    X, y, X_test = array("X", X, 2), array("y", y, 1), array("X_test", X_test, 2)
+    if y.shape[0] != X.shape[0]:
+        raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
+    if X_test.shape[1] != X.shape[1]:
+        raise ParameterError("X_test has %d features but X has %d" % (X_test.shape[1], X.shape[1]))
+    return X, y, X_test
+
+
 def integer(name, value, low=None, high=None):
     """``value`` as an int in [low, high] (either bound may be None); bools are rejected."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)

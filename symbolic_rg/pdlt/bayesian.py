@@ -72,12 +72,7 @@ def bayesian_posterior(activation, X, y, X_test, L, width, C_W, C_b=0.0, T=0.0, 
     the rows of ``X_test``, with the 1/n correction (module doc); one test input at a time (the recursion over the P + 1
     inputs).  The network :func:`~symbolic_rg.simulate.mala_network` samples (no biases, readout of variance
     :math:`\sigma^2`) is ``C_W = sigma2``, ``C_b = 0`` with ``L`` = its hidden layers + 1."""
-    X, X_test = checks.array("X", X, 2), checks.array("X_test", X_test, 2)
-    y = checks.array("y", y, 1)
-    if y.shape[0] != X.shape[0]:
-        raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
-    if X_test.shape[1] != X.shape[1]:
-        raise ParameterError("X_test has %d features but X has %d" % (X_test.shape[1], X.shape[1]))
+    X, y, X_test = checks.training_data(X, y, X_test)
     checks.integer("L", L, low=2)
     checks.temperature(T)
     n = float(checks.integer("width", width, low=1))

@@ -88,12 +88,7 @@ def trained_output(activation, X, y, X_test, L, C_W, C_b=0.0, lambda_b=1.0, lamb
     >>> np.allclose(out.mean, y), np.allclose(out.variance, 0.0)       # fully trained: interpolates the data
     (True, True)
     """
-    X, X_test = checks.array("X", X, 2), checks.array("X_test", X_test, 2)
-    y = checks.array("y", y, 1)
-    if y.shape[0] != X.shape[0]:
-        raise ParameterError("X has %d rows but y has %d entries; they must match" % (X.shape[0], y.shape[0]))
-    if X_test.shape[1] != X.shape[1]:
-        raise ParameterError("X_test has %d features but X has %d" % (X_test.shape[1], X.shape[1]))
+    X, y, X_test = checks.training_data(X, y, X_test)
     if not (isinstance(time, (int, float, np.floating, np.integer)) and time >= 0):      # np.inf allowed
         raise ParameterError("time must be a number >= 0 (np.inf: fully trained), got %r" % (time,))
     if learning_rate is not None:
