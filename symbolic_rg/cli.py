@@ -1,5 +1,6 @@
 """Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | train | demo`` (architectures
-deep-linear, ggdln, relu, nonlinear --activation NAME; ``derive pdlt`` for the PDLT recursions of an activation;
+deep-linear, ggdln, relu, nonlinear --activation NAME, cnn --filter F, attention --heads H; ``derive pdlt`` for the
+PDLT recursions of an activation;
 ``derive | solve | sweep deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve |
 sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep``
 runs on local processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to
@@ -21,12 +22,12 @@ from .demo import run as run_demo
 from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 from .gated import FixedGates
-from .layers import deep_linear, deep_nonlinear, ggdln
+from .layers import attention_network, cnn, deep_linear, deep_nonlinear, ggdln
 from .pdlt import PDLTTheory, norm_vertex, trained_output
 from .replica import SCENARIOS, deep_perceptron
 from .replica.rules import ANSATZE as REPLICA_ANSATZE
 from .replica.sk import ANSATZE, sk
-from .simulate import gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
+from .simulate import gibbs_attention, gibbs_conv, gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
 
 ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu"),
                  "nonlinear": deep_nonlinear}
@@ -41,7 +42,8 @@ def _architecture(args):
                                  "in z)")
         return lambda depth: deep_nonlinear(depth, args.activation)
     if args.activation is not None:
-        raise ParameterError("--activation applies to nonlinear (and derive pdlt) only, not to %s" % args.architecture)
+        raise ParameterError("--activation applies to nonlinear, cnn (and derive pdlt) only, not to %s"
+                             % args.architecture)
     return ARCHITECTURES[args.architecture]
 
 
@@ -99,6 +101,49 @@ def _gated_network(args, depth, outputs=1):
                  outputs=outputs)
 
 
+def _conv_network(args, d, depth=None):
+    """The convolutional network of --filter/--stride/--input-shape/--pool/--activation/--depth on data ``d`` (its
+    input shape: --input-shape, else 8 x 8 for digits, else 1-D)."""
+    if args.filter is None:
+        raise ParameterError("cnn needs --filter F (or F1,F2 for images)")
+    if getattr(args, "widths", None) is not None:
+        raise ParameterError("cnn takes --width N (channels of the convolution; the linear layers above it too)")
+    shape = args.input_shape or ((8, 8) if args.data == "digits" else (d.X_train.shape[1],))
+    one = lambda v: v[0] if len(v) == 1 else v
+    return cnn(shape, one(args.filter), one(args.stride), depth or args.depth or 1, args.activation or "linear",
+               args.pool)
+
+
+def _reject_local_options(args):
+    if args.architecture != "cnn" and (args.filter is not None or args.input_shape is not None or args.pool
+                                       or args.stride != [1]):
+        raise ParameterError("--filter, --stride, --input-shape and --pool apply to cnn only")
+    if args.architecture != "attention" and (args.heads is not None or args.tokens is not None
+                                             or args.readout != "mean"):
+        raise ParameterError("--heads, --tokens and --readout apply to attention only")
+
+
+def _attention_network(args, d, depth=None):
+    """The attention network of --heads/--tokens/--readout/--depth on data ``d`` (digits: its 8 pixel rows are the
+    tokens; other data: --tokens T, features = columns / T)."""
+    depth = depth or args.depth or 1
+    if getattr(args, "widths", None) is not None:
+        raise ParameterError("attention takes --width N (every layer)")
+    T = args.tokens or (8 if args.data == "digits" else None)
+    if T is None:
+        raise ParameterError("attention needs --tokens T (the inputs are T tokens of columns/T features)")
+    if args.activation not in (None, "linear"):
+        raise ParameterError("attention networks are linear in their value weights; --activation does not apply")
+    features = args.features if d is None else d.X_train.shape[1] // T
+    if d is not None and T * features != d.X_train.shape[1]:
+        raise ParameterError("--tokens %d does not divide the %d input columns" % (T, d.X_train.shape[1]))
+    if d is not None and args.features not in (None, features):
+        raise ParameterError("--features %d does not match the data: %d columns / %d tokens = %d"
+                             % (args.features, d.X_train.shape[1], T, features))
+    heads = args.heads or [2]
+    return attention_network(T, features, depth, heads[0] if len(heads) == 1 else heads, args.readout)
+
+
 def _reject_gate_options(args):
     if args.gates is not None or args.gated_readout or args.shared_gates:
         raise ParameterError("--gates, --gated-readout and --shared-gates apply to ggdln only")
@@ -135,10 +180,10 @@ def _network(args, outputs=1):
     return _architecture(args)(args.depth), {"width": args.width}
 
 
-def load_data(spec, P=None, seed=0):
-    """digits | teacher | FILE.npz -> Dataset."""
+def load_data(spec, P=None, seed=0, images=False):
+    """digits | teacher | FILE.npz -> Dataset (``images``: digits as 8 x 8 images, all 64 pixels)."""
     if spec == "digits":
-        return _data.digits(P=P or 200, seed=seed)
+        return _data.digits(P=P or 200, seed=seed, images=images)
     if spec == "teacher":
         return _data.teacher(P=P or 200, seed=seed)
     path = pathlib.Path(spec)
@@ -171,6 +216,7 @@ def _reject_ansatz(args):
 
 def cmd_derive(args):
     _reject_ansatz(args)
+    _reject_local_options(args)
     if args.architecture == "deep-perceptron":
         theory = _replica_theory(args)
     elif args.architecture == "sk":
@@ -181,8 +227,16 @@ def cmd_derive(args):
         if args.activation is None:
             raise ParameterError("derive pdlt needs --activation NAME")
         theory = PDLTTheory(args.activation)
+    elif args.architecture == "cnn":
+        if args.input_shape is None:
+            raise ParameterError("derive cnn needs --input-shape N0 (or H,W) and --filter F")
+        theory = derive(_conv_network(args, None))
+    elif args.architecture == "attention":
+        if args.tokens is None or args.features is None:
+            raise ParameterError("derive attention needs --tokens T and --features N0")
+        theory = derive(_attention_network(args, None))
     elif args.activation is not None and args.architecture != "nonlinear":
-        raise ParameterError("--activation applies to derive pdlt and nonlinear only")
+        raise ParameterError("--activation applies to derive pdlt, nonlinear and cnn only")
     elif args.depth is None:
         raise ParameterError("derive %s needs --depth L" % args.architecture)
     elif args.architecture == "ggdln":
@@ -240,6 +294,27 @@ def _gated_solve(args, d):
     return out
 
 
+def _local_solve(args):
+    """solve cnn | attention."""
+    if args.exact or args.one_loop or args.gates is not None or args.gated_readout or args.shared_gates:
+        raise ParameterError("--exact, --one-loop and the gate options do not apply to %s" % args.architecture)
+    if args.width is None:
+        raise ParameterError("%s needs --width N" % args.architecture)
+    d = load_data(args.data, args.P, args.seed, images=True)
+    if args.architecture == "cnn":
+        network = _conv_network(args, d)
+        sol = derive(network).compile().solve(d.X_train, d.y_train, args.width, sigma2=_sigma2(args), T=args.T)
+        extra = dict(activation=network.layers[0].activation, pooled=network.layers[0].pooled)
+    else:
+        network = _attention_network(args, d)
+        sol = derive(network).compile().solve(d.X_train, d.y_train, [args.width] * network.depth,
+                                              sigma2=_sigma2(args), T=args.T, attention_seed=args.attention_seed)
+        extra = dict(heads=list(sol.solver.theory.heads), readout=args.readout, attention_seed=args.attention_seed)
+    out = sol.as_dict(d.X_test, d.y_test)
+    out.update(P=int(d.X_train.shape[0]), method="saddle", **extra)
+    return out
+
+
 def _print(out, json_output, width=22):
     if json_output:
         print(json.dumps(out))
@@ -289,8 +364,12 @@ def cmd_solve(args):
         _solve_sk(args)
         return
     _require_T_and_data(args)
+    _reject_local_options(args)
     if args.architecture == "ggdln":
         _print(_gated_solve(args, load_data(args.data, args.P, args.seed)), args.json)
+        return
+    if args.architecture in ("cnn", "attention"):
+        _print(_local_solve(args), args.json)
         return
     network, widths = _network(args)
     d = load_data(args.data, args.P, args.seed)
@@ -334,10 +413,32 @@ def cmd_simulate(args):
         raise ParameterError("simulate deep-perceptron: run numeric/deep_perceptron_mc.py (posterior sampling of "
                              "sparse sign networks)")
     _require_T_and_data(args)
+    _reject_local_options(args)
     d = load_data(args.data, args.P, args.seed)
     sigma2 = _sigma2(args)
     if args.architecture == "ggdln":
         s, w = _gated_simulate(args, d, sigma2)
+    elif args.architecture == "cnn":
+        d = load_data(args.data, args.P, args.seed, images=True)
+        network = _conv_network(args, d)
+        if network.depth != 1 or network.layers[0].activation != "linear" or args.sampler != "gibbs":
+            raise ParameterError("simulate cnn samples the linear convolution with one layer (--depth 1, no "
+                                 "--activation) by --sampler gibbs")
+        if args.width is None:
+            raise ParameterError("cnn needs --width N (channels)")
+        w = [args.width]
+        s = gibbs_conv(d.X_train, d.y_train, d.X_test, network.layers[0].patches, args.width, sigma2, args.T,
+                       network.layers[0].pooled, samples=args.samples, burn_in=args.burn_in, seed=args.seed)
+    elif args.architecture == "attention":
+        d = load_data(args.data, args.P, args.seed, images=True)
+        if args.width is None or args.sampler != "gibbs":
+            raise ParameterError("simulate attention needs --width N and samples by --sampler gibbs")
+        network = _attention_network(args, d)
+        solver = derive(network).compile()
+        w = [args.width] * network.depth
+        s = gibbs_attention(d.X_train, d.y_train, d.X_test, network.layers[0].tokens,
+                            solver.attention_maps(None, args.attention_seed), w, sigma2, args.T,
+                            samples=args.samples, burn_in=args.burn_in, seed=args.seed)
     else:
         network, widths = _network(args)
         w = widths.get("widths") or [widths["width"]] * network.depth
@@ -355,8 +456,8 @@ def cmd_simulate(args):
            "bias": ge.bias, "bias_stderr": se.bias, "variance": ge.variance, "variance_stderr": se.variance,
            "layer_kernel_traces": [float(np.trace(K)) / d.X_train.shape[0] for K in s.layer_kernels],
            "widths": w, "T": args.T, "P": int(d.X_train.shape[0]),
-           "diagnostics": {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
-                           for k, v in s.diagnostics.items()}}
+           "diagnostics": {k: (float(v) if isinstance(v, (np.floating, np.integer)) else
+                               v.tolist() if isinstance(v, np.ndarray) else v) for k, v in s.diagnostics.items()}}
     _print(out, args.json, 28)
 
 
@@ -444,11 +545,19 @@ def _sweep(args, name, values, executor):
         return sweep, sweep.as_dict()
     if name == "--alpha":
         raise ParameterError("--alpha applies to deep-perceptron only")
-    if name == "--width" and (args.widths is not None or args.depth is None):
+    if name == "--width" and args.architecture not in ("cnn", "attention") and (args.widths is not None
+                                                                                 or args.depth is None):
         raise ParameterError("sweep --width N1,N2,... needs --depth L (equal widths), not --widths")
     _require_T_and_data(args)
-    d = load_data(args.data, args.P, args.seed)
+    _reject_local_options(args)
+    d = load_data(args.data, args.P, args.seed, images=args.architecture in ("cnn", "attention"))
     T = np.array(values) if name == "--T" else args.T
+    if args.architecture in ("cnn", "attention"):
+        network = _conv_network(args, d) if args.architecture == "cnn" else _attention_network(args, d)
+        W = [[N] * network.depth for N in values] if name == "--width" else [[args.width] * network.depth]
+        options = {} if args.architecture == "cnn" else {"attention_seed": args.attention_seed}
+        sweep = derive(network).compile().sweep(d.X_train, d.y_train, W, T=T, sigma2=_sigma2(args), **options, **kw)
+        return sweep, dict(_with_errors(sweep, d.X_test, d.y_test), P=int(d.X_train.shape[0]))
     if args.architecture == "ggdln":
         if args.exact:
             raise ParameterError("--exact is available for deep-linear only")
@@ -502,7 +611,8 @@ def cmd_demo(args):
 def _network_and_data_arguments(p, models=(), lists=False):
     """Arguments shared by ``solve``, ``sweep`` and ``simulate``: architecture, widths, priors, T, data, seed,
     --json, --quiet (``lists``: --T, --alpha and --width take comma-separated values, for ``sweep``)."""
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["deep-perceptron"] + list(models))
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["cnn", "attention", "deep-perceptron"]
+                   + list(models))
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--activation", help="nonlinear: erf, tanh, gelu, relu, ... or a SymPy expression in z (one hidden "
                                         "layer unless positively homogeneous)")
@@ -518,6 +628,7 @@ def _network_and_data_arguments(p, models=(), lists=False):
     p.add_argument("--json", action="store_true", help="print JSON (and no progress bar)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _gate_arguments(p)
+    _local_arguments(p)
     p.add_argument("--gate-seed", type=int, default=0, help="seed of the built-in half-space gates (ggdln)")
     p.add_argument("--alpha", type=_float_list("--alpha") if lists else _number("--alpha"),
                    help="deep-perceptron: load M/c (> 0)")
@@ -537,6 +648,23 @@ def _ansatz_argument(p):
                         "scenario): rs or 1rsb")
 
 
+def _local_arguments(p):
+    p.add_argument("--filter", type=_positive_int_list("--filter"), help="cnn: filter size F, or F1,F2 for images")
+    p.add_argument("--stride", type=_positive_int_list("--stride"), default=[1], help="cnn: stride S, or S1,S2")
+    p.add_argument("--input-shape", type=_positive_int_list("--input-shape"),
+                   help="cnn: N0 (1-D) or H,W (images; default 8,8 for digits, else 1-D)")
+    p.add_argument("--pool", action="store_true", help="cnn: global average pooling over positions (default: the "
+                                                       "positions are flattened, a readout weight per position)")
+    p.add_argument("--heads", type=_positive_int_list("--heads"), help="attention: heads per attention layer H (or "
+                                                                        "H1,H2,... one per layer; default 2)")
+    p.add_argument("--tokens", type=_positive_int("--tokens"), help="attention: tokens per input T (digits: 8 rows)")
+    p.add_argument("--features", type=_positive_int("--features"), help="derive attention: features per token N0")
+    p.add_argument("--readout", choices=("first", "last", "mean"), default="mean",
+                   help="attention: the token the readout reads (or the mean over tokens)")
+    p.add_argument("--attention-seed", type=int, default=0, help="attention: seed of the frozen query-key matrices "
+                                                                "of the softmax attention maps")
+
+
 def _gate_arguments(p):
     p.add_argument("--gates", type=_positive_int("--gates"), help="ggdln: gates per layer M")
     p.add_argument("--gated-readout", action="store_true", help="ggdln: gate the readout too")
@@ -549,11 +677,13 @@ def build_parser():
 
     p = sub.add_parser("derive", help="derive and print (or write as LaTeX) the saddle-point theory, or the PDLT "
                                       "recursions of an activation (derive pdlt --activation NAME)")
-    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["pdlt", "deep-perceptron", "sk"])
+    p.add_argument("architecture", choices=sorted(ARCHITECTURES) + ["cnn", "attention", "pdlt", "deep-perceptron",
+                                                                    "sk"])
     p.add_argument("--depth", type=_positive_int("--depth"))
     p.add_argument("--activation", help="pdlt, nonlinear: activation name or SymPy expression in z")
     p.add_argument("--latex", metavar="FILE")
     _gate_arguments(p)
+    _local_arguments(p)
     _scenario_argument(p)
     _ansatz_argument(p)
     p.set_defaults(func=cmd_derive)

@@ -24,11 +24,12 @@ def _load_digits():
     return load_digits()
 
 
-def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
+def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8), images=False):
     """Two-class digits task: label +1 for the digits in ``positive`` (default: even), -1 otherwise.
 
     Features are standardised with the training set's mean and standard deviation (constant pixels
-    dropped), so N_0 = 61.  Train and test are disjoint random subsets (seeded).
+    dropped), so N_0 = 61; ``images=True`` keeps all 64 pixels in row-major 8 x 8 order (the constant ones
+    centred, hence 0) for convolutions.  Train and test are disjoint random subsets (seeded).
     """
     raw = _load_digits()
     n = raw.data.shape[0]
@@ -38,7 +39,7 @@ def digits(P=200, P_test=500, seed=0, positive=(0, 2, 4, 6, 8)):
     tr, te = order[:P], order[P:P + P_test]
     X = raw.data.astype(float)
     y = np.where(np.isin(raw.target, positive), 1.0, -1.0)
-    keep = raw.data.std(axis=0) > 0
+    keep = raw.data.std(axis=0) > 0 if not images else np.ones(X.shape[1], dtype=bool)
     mu, sd = X[tr][:, keep].mean(axis=0), X[tr][:, keep].std(axis=0)
     sd[sd == 0] = 1.0
     Xs = (X[:, keep] - mu) / sd

@@ -1,6 +1,8 @@
 """``derive``: the one function that knows every family, and sends a network description to its theory."""
 from __future__ import annotations
 
+from .attention.theory import derive_attention
+from .conv.theory import derive_conv
 from .errors import ParameterError
 from .gated.theory import derive_gated
 from .kernel.theory import derive_kernel
@@ -19,6 +21,10 @@ def derive(network):
       output) gives a :class:`~symbolic_rg.kernel.Theory` (one scalar order parameter per layer);
     * one with gated layers, a gated readout or several outputs gives a :class:`~symbolic_rg.gated.GatedTheory`
       (matrix order parameters);
+    * one whose first layer is a :class:`~symbolic_rg.layers.Conv` gives a :class:`~symbolic_rg.conv.ConvTheory`
+      (an order parameter over position pairs);
+    * an attention network (:func:`~symbolic_rg.layers.attention_network`) gives a
+      :class:`~symbolic_rg.attention.AttentionTheory` (an order parameter over pairs of attention paths);
     * a :class:`~symbolic_rg.replica.DeepPerceptron` gives its :class:`~symbolic_rg.replica.ReplicaTheory`
       (replica symmetric) or, with ``ansatz="1rsb"``, its :class:`~symbolic_rg.replica.RSBTheory`.
 
@@ -34,4 +40,8 @@ def derive(network):
     if not isinstance(network, Network):
         raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)) or a DeepPerceptron, got %r"
                              % (network,))
+    if network.convolutional:
+        return derive_conv(network)
+    if network.attention:
+        return derive_attention(network)
     return derive_gated(network) if network.gated else derive_kernel(network)

@@ -9,8 +9,8 @@ Conventions (deep linear network, Li & Sompolinsky 2021):
 
 Each layer kind maps one integration stage (:mod:`symbolic_rg.stages`) to the next: ``integrate_out`` on the
 scalar stages of plain networks, ``integrate_gated`` on the matrix stages of gated or multi-output ones.  A
-:class:`Network` is a composition of hidden layers and a readout; :func:`deep_linear`, :func:`deep_nonlinear` and
-:func:`ggdln` build the standard ones.
+:class:`Network` is a composition of hidden layers and a readout; :func:`deep_linear`, :func:`deep_nonlinear`,
+:func:`ggdln`, :func:`cnn` and :func:`attention_network` build the standard ones.
 """
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ from . import checks, gaussian
 from .activations import activation as _activation, scale_invariant
 from .errors import ParameterError
 from .latex import latex
-from .stages import (GateSet, OrderParameter, Stage, integrate_matrix_hidden, integrate_matrix_readout)
+from .patches import Patches, Tokens
+from .stages import (GateSet, HeadSet, OrderParameter, PositionSet, Stage, integrate_matrix_conv,
+                     integrate_matrix_hidden, integrate_matrix_readout)
 
-__all__ = ["Linear", "Nonlinear", "LinearReadout", "GatedLinear", "GatedReadout", "Network", "deep_linear",
-           "deep_nonlinear", "ggdln"]
+__all__ = ["Linear", "Nonlinear", "LinearReadout", "GatedLinear", "GatedReadout", "Conv", "TokenProjection",
+           "Attention", "Network", "deep_linear", "deep_nonlinear", "ggdln", "cnn", "attention_network"]
 
 _projection = sp.Symbol("q", positive=True)       # q = t^T G_{m-1} t, the quadratic form one unit sees
 _field = sp.Symbol("b", real=True)                # b = (X_L^T t)_j / sqrt(N_L), the field a readout weight sees
@@ -147,6 +149,55 @@ class GatedReadout:
 
 
 @dataclass(frozen=True)
+class Conv:
+    r"""Convolutional first layer (one input channel; :class:`~symbolic_rg.patches.Patches` gives the geometry):
+    :math:`h_{ci}(x) = w_c\cdot x_{(i)}/\sqrt M`, :math:`x_{1,ci} = \phi(h_{ci})`, :math:`c = 1..N_1` channels,
+    :math:`i = 1..n` positions, filters :math:`w_{c,k}\sim\mathcal N(0,\sigma_1^2)`.  The layer above reads the
+    :math:`N_1n` units flattened (``pooled=False``) or their averages over positions, :math:`N_1` units
+    (``pooled=True``, global average pooling).
+
+    Integrating the filters (:func:`~symbolic_rg.stages.integrate_matrix_conv`): channel :math:`c`'s projections
+    :math:`s_{ci} = t\cdot\phi(h_{ci})` over positions are Gaussian with covariance
+    :math:`\sigma_1^2\,t^\top K_{ij}t`, :math:`K_{ij}(x,x') = x_{(i)}\cdot x'_{(j)}/M` (linear :math:`\phi`;
+    otherwise the Gaussian-process map of the patch pair, Gaussian equivalence as for :class:`Nonlinear`), so the
+    order parameter is an :math:`n\times n` matrix over position pairs and the renormalised kernel
+    :math:`\sum_{ij}(A_0)_{ij}K_{ij}`: local kernel renormalization (Aiudi et al., Nat. Commun. 16, 2025)."""
+    index: int
+    width: sp.Symbol
+    sigma: sp.Symbol
+    patches: Patches
+    pooled: bool = False
+    activation: str = "linear"
+
+    @property
+    def positions(self):
+        return PositionSet("p", self.patches.count)
+
+    def integrate_gated(self, stage):
+        return integrate_matrix_conv(stage, self.index, self.width, self.sigma, self.positions, self.pooled)
+
+
+@dataclass(frozen=True)
+class TokenProjection(Linear):
+    r"""First layer of an attention network: the same weights on every token, :math:`z_1 = W_1x/\sqrt{N_0}`
+    (:math:`x\in\mathbb R^{N_0\times T}`, ``tokens`` a :class:`~symbolic_rg.patches.Tokens`).  It integrates as a
+    plain linear layer of a matrix stage (:func:`~symbolic_rg.stages.integrate_matrix_hidden`): its units'
+    projections along the attention paths above, :math:`s_{j\pi} = t\cdot(W_1x\,\omega_\pi)_j`, have covariance
+    :math:`\sigma_1^2t^\top C_{\pi\pi'}t`, :math:`C_{\pi\pi'}(x,x') = (x\omega_\pi)\cdot(x'\omega_{\pi'})/N_0`."""
+    tokens: Tokens = None
+
+
+@dataclass(frozen=True)
+class Attention(GatedLinear):
+    r"""Multi-head attention layer with fixed attention maps (functions of the network's input, e.g. the softmax of
+    a frozen query--key product), independent value weights per head and no output projection:
+    :math:`z_l = \frac1{\sqrt{H_lN_{l-1}}}\sum_{h=1}^{H_l}W^{l,h}z_{l-1}\Omega^{l,h}(x)`,
+    :math:`W^{l,h}_{ij}\sim\mathcal N(0,\sigma_l^2)` (Tiberi, Mignacco, Irie & Sompolinsky, NeurIPS 2024).  It
+    integrates as a gated layer whose gates (``gates``, a :class:`~symbolic_rg.stages.HeadSet`) are its heads: the
+    order parameter below it is indexed by attention paths."""
+
+
+@dataclass(frozen=True)
 class Network:
     """A composition of hidden layers (input side first) and a readout."""
     layers: tuple
@@ -170,6 +221,16 @@ class Network:
     def gated(self):
         """Whether the network needs matrix order parameters (a gated layer or readout, or several outputs)."""
         return isinstance(self.readout, GatedReadout) or any(isinstance(l, GatedLinear) for l in self.layers)
+
+    @property
+    def convolutional(self):
+        """Whether the first layer is a convolution (:class:`Conv`)."""
+        return bool(self.layers) and isinstance(self.layers[0], Conv)
+
+    @property
+    def attention(self):
+        """Whether this is an attention network (a :class:`TokenProjection`, then :class:`Attention` layers)."""
+        return bool(self.layers) and isinstance(self.layers[0], TokenProjection)
 
     def integrate(self):
         """Integrate all weights out, readout first; return the final :class:`Stage` (at layer 0)."""
@@ -266,3 +327,51 @@ def ggdln(depth, gates=None, gated_readout=False, shared_gates=False, outputs=1,
         layers.append(Linear(l, N, s) if l in linear_layers else GatedLinear(l, N, s, sets[l - 1]))
     readout = GatedReadout(sp.Symbol("sigma_a", positive=True), sets[depth] if gated_readout else None, outputs)
     return Network(tuple(layers), readout, "ggdln")
+
+
+def cnn(shape, filter, stride=1, depth=1, activation="linear", pooled=False):
+    r"""Convolutional network: a :class:`Conv` layer on inputs of ``shape`` ((N_0,) or (H, W)) with filters of size
+    ``filter`` and stride ``stride`` (one int or one per axis), then ``depth - 1`` fully connected :class:`Linear`
+    layers, and a linear readout.  ``activation`` of the convolution: linear (exact theory), or any activation of
+    :func:`~symbolic_rg.activation` (Gaussian equivalence of the channels' projections); ``pooled``: global average
+    pooling over positions after the convolution (else the positions are flattened).
+
+    >>> net = cnn((8, 8), filter=4, stride=2)
+    >>> net.layers[0].patches.count, net.widths
+    (9, (N_1,))
+    """
+    checks.integer("depth", depth, low=1)
+    if not isinstance(activation, str):
+        raise ParameterError("activation must be a name such as 'linear', 'relu' or 'erf', got %r" % (activation,))
+    _activation(activation)                          # a ParameterError for an unknown name
+    patches = Patches.of(shape, filter, stride)
+    base = deep_linear(depth)
+    first = base.layers[0]
+    conv = Conv(1, first.width, first.sigma, patches, bool(pooled), activation)
+    return Network((conv,) + base.layers[1:], base.readout, "cnn")
+
+
+def attention_network(tokens, features, depth=1, heads=2, readout="mean"):
+    r"""Deep multi-head attention network on sequences of ``tokens`` tokens with ``features`` features: a
+    :class:`TokenProjection` (width :math:`N_1`), ``depth`` :class:`Attention` layers with ``heads`` heads each (an
+    int, or one per layer), and a linear readout of the ``readout`` token (first, last, or the mean over tokens):
+    :math:`f = a\cdot z_{L+1}\omega_r/\sqrt{N_{L+1}}` (default: the mean over tokens, average pooling).  The
+    attention maps are given when solving.
+
+    >>> net = attention_network(5, 8, depth=2, heads=[2, 3])
+    >>> [type(l).__name__ for l in net.layers], net.widths
+    (['TokenProjection', 'Attention', 'Attention'], (N_1, N_2, N_3))
+    """
+    checks.integer("depth", depth, low=1)
+    counts = list(heads) if isinstance(heads, (list, tuple)) else [heads] * depth
+    if len(counts) != depth:
+        raise ParameterError("heads must be one count or %d counts (one per attention layer), got %r" % (depth, heads))
+    for h in counts:
+        checks.integer("heads H", h, low=1)
+    geometry = Tokens.of(tokens, features, readout)
+    base = deep_linear(depth + 1)
+    first = base.layers[0]
+    layers = [TokenProjection(1, first.width, first.sigma, geometry)]
+    for l, h in zip(base.layers[1:], counts):
+        layers.append(Attention(l.index, l.width, l.sigma, HeadSet("h%d" % l.index, h)))
+    return Network(tuple(layers), base.readout, "attention")

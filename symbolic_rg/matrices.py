@@ -4,6 +4,10 @@ r"""Matrix expressions the gated theories need beyond SymPy's, and the matrix-ca
   :math:`(G_a\bullet G_b)_{\mu,(i,j)} = (G_a)_{\mu i}(G_b)_{\mu j}`: products of gates of several layers.
 * :class:`PartialTrace` — :math:`\operatorname{Tr}_M X`, the trace over the inner factor of a
   Kronecker-structured index :math:`(\alpha, m)`, :math:`m = 1..M`.
+* :class:`LocalKernel` and :class:`PatchTrace` — the linear map :math:`A\mapsto\sum_{ij}A_{ij}K_{ij}` from
+  matrices over position pairs to kernels (convolutional layers) and its adjoint
+  :math:`\Gamma\mapsto[\mathrm{tr}(\Gamma K_{ij})]_{ij}`, so that :math:`\partial_A f(\sum_{ij}A_{ij}K_{ij}) =
+  [\mathrm{tr}(\partial_Kf\,K_{ij})]_{ij}`.
 
 The rules used to differentiate the effective action (each is the standard differential,
 :math:`d\,\mathrm{tr}(A^{-1}V) = \mathrm{tr}(A^{-1}dV) - \mathrm{tr}(A^{-1}dA\,A^{-1}V)`,
@@ -18,7 +22,8 @@ from sympy.matrices.expressions import MatrixExpr
 
 from .printers import MatrixNumPyPrinter
 
-__all__ = ["FaceSplit", "PartialTrace", "face_split", "partial_trace", "NUMERIC_HELPERS", "lambdify"]
+__all__ = ["FaceSplit", "PartialTrace", "LocalKernel", "PatchTrace", "face_split", "partial_trace", "NUMERIC_HELPERS",
+           "lambdify"]
 
 
 class FaceSplit(MatrixExpr):
@@ -70,6 +75,42 @@ class PartialTrace(MatrixExpr):
 
     def _numpycode(self, printer):
         return "partial_trace(%s, %s)" % (printer._print(self.args[0]), printer._print(self.args[1]))
+
+
+class LocalKernel(MatrixExpr):
+    r""":math:`\sum_{ij}A_{ij}K_{ij}` for the position-pair kernels named ``kernel`` (a Symbol: ``K`` over the
+    training inputs, :math:`P\times P`; ``k`` between a test input and them, :math:`1\times P`; ``k_xx`` of the test
+    input with itself, :math:`1\times1`); ``rows``, ``cols`` its shape."""
+
+    def __new__(cls, A, kernel, rows, cols):
+        return super().__new__(cls, sp.sympify(A), sp.Symbol(str(kernel)), sp.sympify(rows), sp.sympify(cols))
+
+    @property
+    def shape(self):
+        return (self.args[2], self.args[3])
+
+    def _latex(self, printer):
+        A, name = self.args[0], printer._print(self.args[1])
+        factors = A.args if isinstance(A, sp.MatMul) else (A,)
+        matrices = [f for f in factors if f.is_Matrix]
+        if len(matrices) == 1 and isinstance(matrices[0], sp.Identity):          # c I: c sum_i K_ii
+            c = sp.Mul(*[f for f in factors if not f.is_Matrix])
+            return r"%s\sum_{i}{%s}_{ii}" % ("" if c == 1 else printer._print(c), name)
+        return r"\sum_{ij}\left(%s\right)_{ij}{%s}_{ij}" % (printer._print(A), name)
+
+
+class PatchTrace(MatrixExpr):
+    r""":math:`[\mathrm{tr}(\Gamma K_{ij})]_{ij}`, an :math:`n\times n` matrix (the adjoint of :class:`LocalKernel`)."""
+
+    def __new__(cls, gamma, n):
+        return super().__new__(cls, sp.sympify(gamma), sp.sympify(n))
+
+    @property
+    def shape(self):
+        return (self.args[1], self.args[1])
+
+    def _latex(self, printer):
+        return r"\Big[\mathrm{tr}\big(\left(%s\right)K_{ij}\big)\Big]_{ij}" % printer._print(self.args[0])
 
 
 def face_split(*arrays):

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import gaussian, latex as _latex
+from .errors import ParameterError
 from .symbols import n_modes
 
-__all__ = ["OrderParameter", "Stage", "GateSet", "MatrixOrderParameter", "MatrixStage", "integrate_matrix_hidden",
-           "integrate_matrix_readout"]
+__all__ = ["OrderParameter", "Stage", "GateSet", "PositionSet", "HeadSet", "MatrixOrderParameter", "MatrixStage",
+           "integrate_matrix_hidden", "integrate_matrix_readout", "integrate_matrix_conv"]
 
 P = n_modes
 _I = sp.Identity
@@ -82,6 +83,17 @@ class GateSet:
     @property
     def weight(self):
         return sp.Integer(1) / self.count if self.normalized else sp.Integer(1)
+
+
+class PositionSet(GateSet):
+    r"""The :math:`n` filter positions of a convolutional layer as an index factor (weight :math:`1/n`): a channel's
+    projections over positions, :math:`s_{ci} = t\cdot\phi(h_{ci})`, are tilted together."""
+
+
+class HeadSet(GateSet):
+    r"""The :math:`H` heads of an attention layer as an index factor (weight :math:`1/H`): the heads' value weights
+    are independent, and a head acts on the tokens through its attention map instead of a gate value, so the index
+    of the layers above grows by the head, an attention path :math:`\pi = (h_2, .., h_{L+1})` at the bottom."""
 
 
 @dataclass(frozen=True)
@@ -168,3 +180,41 @@ def integrate_matrix_readout(depth, sigma, gates=None, outputs=None):
     step = (r"\int da\,\mathcal N(a;0,\sigma_a^2)\,e^{iab}:&\ %s,\quad A = %s"
             % (_latex.latex(per_weight), _latex.latex(tilt)))
     return MatrixStage(depth, tilt, _I(d) / coefficient, sp.Integer(0), factors, (), (step,))
+
+
+def integrate_matrix_conv(stage, index, channels, sigma, positions, pooled):
+    r"""Integrate the filters of a convolutional layer, the network's first (``positions``: its
+    :class:`PositionSet`).  Every unit :math:`(c, i)` of the layer sees the stage's :math:`1\times1` tilt
+    :math:`A`; channel :math:`c`'s filter :math:`w_c` enters all its positions, so its projections
+    :math:`s_c = (t\cdot\phi(h_{ci}))_i/\sqrt{N_c}` are tilted together by :math:`A' = A\otimes I_n/n`
+    (per-position readout: the flattened layer has :math:`N_cn` units), and the Wishart integration
+    (:func:`integrate_matrix_hidden`) gives an :math:`n\times n` order parameter over position pairs; with
+    ``pooled`` units (global average over positions) the tilt stays :math:`1\times1` and the kernel is the
+    position average."""
+    if stage.layer != index:
+        raise ValueError("layer %d cannot integrate a stage at layer %d" % (index, stage.layer))
+    if stage.dimension != 1:
+        raise ParameterError("a convolutional layer below gated layers or several outputs is not implemented: "
+                             "the tilt above it has dimension %s, it must be 1" % stage.dimension)
+    if pooled:
+        out = integrate_matrix_hidden(stage, index, channels, sigma, None)
+        step = (r"\text{pool}:&\ s_c = \tfrac1n\sum_i t\cdot\phi(h_{ci})/\sqrt{N_{%d}},\quad "
+                r"\mathrm{Var}\,s_c = \tfrac{\sigma_{%d}^2}{N_{%d}n^2}\sum_{ij}t^\top K_{ij}t" % (index, index, index))
+        return MatrixStage(out.layer, out.tilt, out.tilt_inverse, out.log_det_tilt, out.factors,
+                           out.order_parameters, out.steps + (step,), out.link)
+    n = positions.count
+    c, m = stage.link
+    if c is None:                                   # the readout's constant tilt
+        coefficient = sp.trace(stage.tilt.as_explicit()) / n
+        tilt, tilt_inv, logdet = coefficient * _I(n), _I(n) / coefficient, sp.Integer(0)
+        link = (None, None)
+    else:                                           # c V_{l+1}, V_{l+1} 1 x 1
+        tilt, tilt_inv, logdet = _tilt_from(stage.order_parameters[-1].symbol, c / n, n)
+        link = (c / n, n)
+    flat = MatrixStage(stage.layer, tilt, tilt_inv, logdet, stage.factors + (positions,), stage.order_parameters,
+                       stage.steps, link)
+    out = integrate_matrix_hidden(flat, index, channels, sigma, None)
+    step = (r"\text{flatten}:&\ A' = A\otimes I_n/n,\quad s_{ci} = t\cdot\phi(h_{ci})/\sqrt{N_{%d}},\quad "
+            r"\mathrm{Cov}(s_{ci}, s_{cj}) = \sigma_{%d}^2\,t^\top K_{ij}t/N_{%d}" % (index, index, index))
+    return MatrixStage(out.layer, out.tilt, out.tilt_inverse, out.log_det_tilt, out.factors, out.order_parameters,
+                       stage.steps + (step,) + out.steps[len(stage.steps):], out.link)

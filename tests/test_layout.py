@@ -15,7 +15,7 @@ from symbolic_rg import cache, protocol
 
 ROOT = pathlib.Path(srg.__file__).parent
 REPO = ROOT.parent
-FAMILIES = ("kernel", "gated", "replica", "pdlt", "simulate")
+FAMILIES = ("kernel", "gated", "conv", "attention", "replica", "pdlt", "simulate")
 
 
 def _modules():
@@ -206,6 +206,8 @@ def test_the_cache_hashes_every_module_of_the_package():
 THEORIES = {
     "kernel": lambda: srg.derive(srg.deep_linear(1)),
     "gated": lambda: srg.derive(srg.ggdln(1, gates=2)),
+    "conv": lambda: srg.derive(srg.cnn((6,), 3, 3)),
+    "attention": lambda: srg.derive(srg.attention_network(3, 2, 1, 2)),
     "replica": lambda: srg.derive(srg.deep_perceptron(1, "random")),
     "sk": lambda: srg.replica.sk(0),
     "pdlt": lambda: srg.PDLTTheory("relu"),

@@ -205,12 +205,14 @@ class GatedSolver:
         R = Li.T @ Li
         r = R @ data.y
         value = 0.5 * data.y @ r + np.sum(np.log(np.diag(Lc)))
-        Gamma = 0.5 * (R - np.outer(r, r))
+        return value, self._adjoint(0.5 * (R - np.outer(r, r)), data, G0)
+
+    @staticmethod
+    def _adjoint(Gamma, data, G0):
+        """Phi = dH/dA_0 from Gamma = dH/dK: G_0^T (Gamma o K_0) G_0 (tr(Gamma K_0) without gates)."""
         if G0 is None:
-            Phi = np.array([[np.sum(Gamma * data.K0)]])
-        else:
-            Phi = G0.T @ (Gamma * data.K0) @ G0
-        return value, Phi
+            return np.array([[np.sum(Gamma * data.K0)]])
+        return G0.T @ (Gamma * data.K0) @ G0
 
     def _unpack(self, theta, chol_ref, widths, dims):
         Vs, Ls, pos = [], [], 0
@@ -264,7 +266,8 @@ class GatedSolver:
               starts=START_SCALES, initial=None, raise_on_failure=True):
         """Solve the matrix saddle point; return a :class:`GatedSolution`.
 
-        ``widths``: N_1..N_L (or one int for all); ``sigma2``: one prior variance or L+1 of them
+        ``widths``: N_1..N_L (or one int for all; ``np.inf``: the infinite-width limit, every V_l at its prior
+        mean); ``sigma2``: one prior variance or L+1 of them
         (sigma_1..sigma_L, sigma_a); ``gates``: None (half-space gates with the network's counts, seeds
         ``gate_seed + i``), an int M (half-space gates, M per set), or one gate function per gate set
         (``theory.gate_order``: gated layers from the input, then a gated readout), e.g.
@@ -299,9 +302,9 @@ class GatedSolver:
         self._check_gates(setup.raw, T)
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
-                raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d "
-                                     "(the product of the gate counts above it); the matrix theory needs N_%d >= %d"
-                                     % (l, N, d, l, l, d))
+                raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d (the "
+                                     "product of the index counts above it: gates, outputs or filter positions); the "
+                                     "matrix theory needs N_%d >= %d" % (l, N, d, l, l, d))
         scalars = list(widths) + list(np.sqrt(s2))
         Vgp = self._infinite_width_order_parameters(fn, scalars)
         if T == 0:
@@ -317,6 +320,9 @@ class GatedSolver:
         """L-BFGS from ``initial`` (if given; the ``starts`` follow only if it does not converge) and from the
         infinite-width order parameters scaled by ``starts``: the best root and the distinct converged ones."""
         chol_ref, widths = point.chol_ref, point.widths
+        if np.all(np.isinf(widths)):            # the infinite-width limit: every V_l at its prior mean, no action
+            gp = _Root([C @ C.T for C in chol_ref], np.nan, 0, True, 0.0, 0)
+            return gp, [gp]
         evaluate, residual = self.objective(setup.fn, setup.data, point.T, widths, point.scalars, chol_ref)
         roots = []
         thetas = [self._pack([np.sqrt(scale) * C for C in chol_ref], chol_ref, widths) for scale in starts]
@@ -402,9 +408,14 @@ class GatedSolver:
         return parallel.solver_of, (self.theory, {})
 
     def _widths(self, widths):
-        """N_1..N_L from one width or L of them (integers >= 1), as a float array."""
+        """N_1..N_L from one width or L of them (integers >= 1; all inf: the infinite-width limit), as a float
+        array."""
         w = np.atleast_1d(np.asarray(widths, dtype=float))
-        return np.array([float(c) for c in checks.widths(self.depth, list(w) if w.size > 1 else w[0])])
+        out = np.array([float(c) for c in checks.widths(self.depth, list(w) if w.size > 1 else w[0], infinite=True)])
+        if np.any(np.isinf(out)) and not np.all(np.isinf(out)):
+            raise ParameterError("widths must be all finite or all inf (the infinite-width limit), got %s"
+                                 % out.tolist())
+        return out
 
     def _sigma2(self, sigma2):
         """sigma_1^2..sigma_L^2, sigma_a^2 from one variance or L + 1 of them, as a float array."""

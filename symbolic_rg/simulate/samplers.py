@@ -22,10 +22,12 @@ import sympy as sp
 
 from .. import checks
 from ..activations import activation as _symbolic_activation, numeric, z
+from ..attention.maps import evaluate_maps
 from ..errors import ParameterError
 from ..protocol import GeneralizationError
 
-__all__ = ["PosteriorSamples", "jackknife", "gibbs_deep_linear", "gibbs_gated", "activation_functions",
+__all__ = ["PosteriorSamples", "jackknife", "gibbs_deep_linear", "gibbs_gated", "gibbs_conv", "conv_log_posterior",
+           "mala_conv", "gibbs_attention", "activation_functions",
            "network_log_posterior", "deep_linear_log_posterior", "mala", "mala_network", "mala_deep_linear",
            "regression_draw"]
 
@@ -372,3 +374,190 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
                 kernels[l][sweep - burn_in] = x @ x.T / dims[l + 1]
     return _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (gated)",
                                             "sweeps": burn_in + samples, "burn_in": burn_in})
+
+
+def gibbs_conv(X, y, X_test, patches, channels, sigma2=1.0, T=0.1, pooled=False, samples=2000, burn_in=200,
+               batches=20, seed=0):
+    r"""Exact blocked Gibbs sampler of a linear convolutional network's weight posterior (T >= 0).
+
+    Network (:func:`symbolic_rg.cnn`, one convolution): :math:`h_{ci}(x) = w_c\cdot x_{(i)}/\sqrt M`
+    (``patches``: a :class:`~symbolic_rg.Patches`), :math:`f = \sum_{ci}a_{ci}h_{ci}/\sqrt{N_cn}` (``pooled``:
+    :math:`f = \sum_ca_c\frac1n\sum_ih_{ci}/\sqrt{N_c}`), :math:`w\sim\mathcal N(0,\sigma_1^2)`,
+    :math:`a\sim\mathcal N(0,\sigma_a^2)`.  f is linear in the readout given the filters and in the filters
+    given the readout (design :math:`\sum_ia_{ci}x_{(i),k}/\sqrt{MN_cn}`), so each block is drawn exactly by
+    Matheron's rule.  Besides the test predictions, ``layer_kernels[0]`` is the mean kernel of the flattened (or
+    pooled) conv units on the training set, and ``diagnostics["readout_overlap"]`` (with ``..._stderr``) the
+    mean of :math:`\frac1{N_cn}\sum_ca_{ci}a_{cj}` (pooled: :math:`\frac1{N_c}\sum_ca_c^2`), the quantity the
+    order parameter :math:`V_1` describes."""
+    X, y, X_test, (N,), s2 = _validate(X, y, X_test, [channels], sigma2, T, samples, burn_in, batches,
+                                      zero_temperature=True)
+    Z, Zt = patches.extract(X), patches.extract(X_test, "X_test")
+    P, n, M = Z.shape
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((N, M)) * np.sqrt(s2[0])
+    a = rng.standard_normal((N,) if pooled else (N, n)) * np.sqrt(s2[1])
+    scale = np.sqrt(N) if pooled else np.sqrt(N * n)
+
+    def units(Zx):                                       # (rows, N) pooled or (rows, N n) flattened
+        H = np.einsum("pik,ck->pci", Zx, W) / np.sqrt(M)
+        return H.mean(axis=2) if pooled else H.reshape(Zx.shape[0], -1)
+    f_test = np.empty((samples, Zt.shape[0]))
+    kernels = [np.empty((samples, P, P))]
+    overlaps = np.empty((samples,) + ((1, 1) if pooled else (n, n)))
+    for sweep in range(burn_in + samples):
+        design = units(Z) / scale
+        a = _matheron_draw(rng, s2[1], T, lambda th: design @ th.ravel(), lambda w: (design.T @ w).reshape(a.shape),
+                           design @ design.T, y, a.shape)
+        # f(x_mu) = sum_c w_c . d_c(mu): d_c(mu) = sum_i a_ci x_mu,(i) / sqrt(M) / scale  (pooled: a_c mean_i)
+        D = (np.einsum("c,pik->pck", a, Z) / n if pooled else np.einsum("ci,pik->pck", a, Z)) / (np.sqrt(M) * scale)
+        Df = D.reshape(P, -1)
+        W = _matheron_draw(rng, s2[0], T, lambda th: Df @ th.ravel(), lambda w: (Df.T @ w).reshape(W.shape),
+                           Df @ Df.T, y, W.shape)
+        if sweep >= burn_in:
+            k = sweep - burn_in
+            f_test[k] = units(Zt) @ a.ravel() / scale
+            U = units(Z)
+            kernels[0][k] = U @ U.T / U.shape[1]
+            overlaps[k] = (a @ a / N)[None, None] if pooled else a.T @ a / (N * n)
+    out = _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (convolution)",
+                                                "sweeps": burn_in + samples, "burn_in": burn_in})
+    ob = overlaps[: (samples // batches) * batches].reshape((batches, -1) + overlaps.shape[1:]).mean(axis=1)
+    out.diagnostics.update(readout_overlap=overlaps.mean(axis=0),
+                           readout_overlap_stderr=ob.std(axis=0, ddof=1) / np.sqrt(batches))
+    return out
+
+
+def conv_log_posterior(X, y, patches, channels, sigma2, T, activation="linear", pooled=False):
+    r"""``(dimension, unpack, logp_and_grad)`` of the weight posterior of a one-convolution network
+    (:func:`gibbs_conv`'s, with :math:`\phi` = ``activation``); weights flattened (filters, then readout)."""
+    phi, dphi = activation_functions(activation)
+    Z = patches.extract(X)
+    P, n, M = Z.shape
+    N = int(channels)
+    s2 = [float(sigma2)] * 2 if np.ndim(sigma2) == 0 else [float(v) for v in sigma2]
+    scale = np.sqrt(N) if pooled else np.sqrt(N * n)
+    shapes = [(N, M), (N,) if pooled else (N, n)]
+
+    def unpack(theta):
+        return theta[:N * M].reshape(shapes[0]), theta[N * M:].reshape(shapes[1])
+
+    def logp_and_grad(theta):
+        W, a = unpack(theta)
+        H = np.einsum("pik,ck->pci", Z, W) / np.sqrt(M)
+        U = phi(H)
+        f = (np.einsum("pci,c->p", U, a) / n if pooled else np.einsum("pci,ci->p", U, a)) / scale
+        r = f - y
+        logp = -r @ r / (2 * T) - np.sum(W**2) / (2 * s2[0]) - np.sum(a**2) / (2 * s2[1])
+        g = -r / T
+        ga = (np.einsum("p,pci->c", g, U) / n if pooled else np.einsum("p,pci->ci", g, U)) / scale - a / s2[1]
+        dU = g[:, None, None] * (a[None, :, None] / n if pooled else a[None]) / scale
+        gW = np.einsum("pci,pik->ck", dU * dphi(H), Z) / np.sqrt(M) - W / s2[0]
+        return logp, np.concatenate([gW.ravel(), ga.ravel()])
+    return N * M + int(np.prod(shapes[1])), unpack, logp_and_grad
+
+
+def mala_conv(X, y, X_test, patches, channels, activation="relu", sigma2=1.0, T=0.1, pooled=False, samples=2000,
+              burn_in=2000, batches=20, thin=5, seed=0):
+    """MALA sampling of a one-convolution network's weight posterior (:func:`conv_log_posterior`), for activations
+    without Gaussian conditionals; ``diagnostics["readout_overlap"]`` as in :func:`gibbs_conv`."""
+    X, y, X_test, (N,), s2 = _validate(X, y, X_test, [channels], sigma2, T, samples, burn_in, batches)
+    phi, _ = activation_functions(activation)
+    dim, unpack, logp = conv_log_posterior(X, y, patches, N, s2, T, activation, pooled)
+    rng = np.random.default_rng(seed)
+    W0, a0 = unpack(np.zeros(dim))
+    x0 = np.concatenate([rng.standard_normal(W0.size) * np.sqrt(s2[0]), rng.standard_normal(a0.size) * np.sqrt(s2[1])])
+    chain, diag = mala(logp, x0, samples, burn_in=burn_in, seed=seed, thin=thin)
+    Z, Zt = patches.extract(X), patches.extract(X_test, "X_test")
+    n, M = Z.shape[1], Z.shape[2]
+    scale = np.sqrt(N) if pooled else np.sqrt(N * n)
+
+    def units(Zx, W):
+        U = phi(np.einsum("pik,ck->pci", Zx, W) / np.sqrt(M))
+        return U.mean(axis=2) if pooled else U.reshape(Zx.shape[0], -1)
+    f_test = np.empty((samples, Zt.shape[0]))
+    kernels = [np.empty((samples, X.shape[0], X.shape[0]))]
+    overlaps = np.empty((samples,) + ((1, 1) if pooled else (n, n)))
+    for i, theta in enumerate(chain):
+        W, a = unpack(theta)
+        f_test[i] = units(Zt, W) @ a.ravel() / scale
+        U = units(Z, W)
+        kernels[0][i] = U @ U.T / U.shape[1]
+        overlaps[i] = (a @ a / N)[None, None] if pooled else a.T @ a / (N * n)
+    out = _summarise(f_test, kernels, batches, dict(diag, activation=activation))
+    ob = overlaps[: (samples // batches) * batches].reshape((batches, -1) + overlaps.shape[1:]).mean(axis=1)
+    out.diagnostics.update(readout_overlap=overlaps.mean(axis=0),
+                           readout_overlap_stderr=ob.std(axis=0, ddof=1) / np.sqrt(batches))
+    return out
+
+
+def gibbs_attention(X, y, X_test, tokens, maps, widths, sigma2=1.0, T=0.1, samples=2000, burn_in=200, batches=20,
+                    seed=0):
+    r"""Exact blocked Gibbs sampler of a deep multi-head attention network's weight posterior (T >= 0).
+
+    Network (:func:`symbolic_rg.attention_network`): :math:`z_1 = W_1x/\sqrt{N_0}`,
+    :math:`z_l = \sum_hW^{l,h}z_{l-1}\Omega^{l,h}/\sqrt{H_lN_{l-1}}`, :math:`f = a\cdot z_{L+1}\omega_r/
+    \sqrt{N_{L+1}}`; ``tokens`` a :class:`~symbolic_rg.Tokens`, ``maps`` one attention map per attention layer
+    (callables tokens (rows, N_0, T) -> (rows, H, T, T), e.g. :class:`~symbolic_rg.attention.SoftmaxAttention`),
+    ``widths`` :math:`N_1..N_{L+1}`.  Given the other layers f is linear in one layer's weights (all its heads):
+    with :math:`G_l = \partial f/\partial z_l` the design of :math:`W^{l,h}` is :math:`G_l\Omega^{l,h\top}
+    z_{l-1}^\top/\sqrt{H_lN_{l-1}}`, drawn exactly by Matheron's rule.  ``diagnostics["path_overlap"]`` (with
+    ``..._stderr``) is the mean of :math:`E^\top E` over attention paths, :math:`E_{j\pi}` the effective readout
+    weight of unit j of the token projection along path :math:`\pi` (:math:`E = a/\sqrt{N_{L+1}}`, then
+    :math:`E_{(\pi,h)} = W^{l,h\top}E_\pi/\sqrt{H_lN_{l-1}}` down the layers): the quantity the order parameter
+    :math:`V_1` describes (its prior law is :math:`V_1`'s)."""
+    X, y, X_test, widths, s2 = _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches,
+                                         zero_temperature=True)
+    xs, xts = tokens.split(X), tokens.split(X_test, "X_test")
+    L = len(widths) - 1
+    if len(maps) != L:
+        raise ParameterError("maps: %d attention layers need %d maps, got %d" % (L, L, len(maps)))
+    heads = [int(m(xs[:1]).shape[1]) for m in maps]
+    Om, Omt = evaluate_maps(maps, xs, heads), evaluate_maps(maps, xts, heads, "test")
+    w_r = tokens.readout_vector
+    rng = np.random.default_rng(seed)
+    dims = [tokens.features] + list(widths)
+    W1 = rng.standard_normal((dims[1], dims[0])) * np.sqrt(s2[0])
+    Ws = [rng.standard_normal((H, dims[l + 2], dims[l + 1])) * np.sqrt(s2[l + 1]) for l, H in enumerate(heads)]
+    a = rng.standard_normal(dims[-1]) * np.sqrt(s2[-1])
+    c = [np.sqrt(H * dims[l + 1]) for l, H in enumerate(heads)]
+
+    def forward(x, om):
+        zs = [W1 @ x / np.sqrt(dims[0])]
+        for l in range(L):
+            zs.append(np.sum((Ws[l][None] @ zs[-1][:, None]) @ om[l], axis=1) / c[l])
+        return zs
+    P = X.shape[0]
+    f_test = np.empty((samples, X_test.shape[0]))
+    kernels = [np.empty((samples, P, P)) for _ in range(L + 1)]
+    n_paths = int(np.prod(heads))
+    overlaps = np.empty((samples, n_paths, n_paths))
+    for sweep in range(burn_in + samples):
+        zs = forward(xs, Om)
+        design = zs[-1] @ w_r / np.sqrt(dims[-1])
+        a = _matheron_draw(rng, s2[-1], T, lambda th: design @ th, lambda w: design.T @ w, design @ design.T, y,
+                           a.shape)
+        G = np.broadcast_to(np.outer(a, w_r) / np.sqrt(dims[-1]), (P,) + (dims[-1], len(w_r)))   # df/dz_{L+1}
+        for l in range(L - 1, -1, -1):
+            D = ((G[:, None] @ Om[l].transpose(0, 1, 3, 2)) @ zs[l].transpose(0, 2, 1)[:, None]).reshape(P, -1) / c[l]
+            Ws[l] = _matheron_draw(rng, s2[l + 1], T, lambda th: D @ th.ravel(),
+                                   lambda w: (D.T @ w).reshape(Ws[l].shape), D @ D.T, y, Ws[l].shape)
+            G = np.sum((Ws[l].transpose(0, 2, 1)[None] @ G[:, None]) @ Om[l].transpose(0, 1, 3, 2), axis=1) / c[l]
+        D = (G @ xs.transpose(0, 2, 1)).reshape(P, -1) / np.sqrt(dims[0])
+        W1 = _matheron_draw(rng, s2[0], T, lambda th: D @ th.ravel(), lambda w: (D.T @ w).reshape(W1.shape),
+                            D @ D.T, y, W1.shape)
+        if sweep >= burn_in:
+            k = sweep - burn_in
+            f_test[k] = forward(xts, Omt)[-1] @ w_r @ a / np.sqrt(dims[-1])
+            for l, zl in enumerate(forward(xs, Om)):
+                flat = zl.reshape(P, -1)
+                kernels[l][k] = flat @ flat.T / flat.shape[1]
+            E = (a / np.sqrt(dims[-1]))[:, None]
+            for l in range(L - 1, -1, -1):
+                E = np.einsum("hij,ia->jah", Ws[l], E).reshape(dims[l + 1], -1) / c[l]
+            overlaps[k] = E.T @ E
+    out = _summarise(f_test, kernels, batches, {"sampler": "blocked Gibbs, Matheron conditionals (attention)",
+                                                "sweeps": burn_in + samples, "burn_in": burn_in})
+    ob = overlaps[: (samples // batches) * batches].reshape((batches, -1) + overlaps.shape[1:]).mean(axis=1)
+    out.diagnostics.update(path_overlap=overlaps.mean(axis=0), path_overlap_stderr=ob.std(axis=0, ddof=1)
+                           / np.sqrt(batches))
+    return out
