@@ -119,8 +119,9 @@ def _reject_local_options(args):
                                        or args.stride != [1]):
         raise ParameterError("--filter, --stride, --input-shape and --pool apply to cnn only")
     if args.architecture != "attention" and (args.heads is not None or args.tokens is not None
-                                             or args.readout != "mean"):
-        raise ParameterError("--heads, --tokens and --readout apply to attention only")
+                                             or args.readout != "mean" or args.features is not None
+                                             or args.attention_seed != 0):
+        raise ParameterError("--heads, --tokens, --features, --readout and --attention-seed apply to attention only")
 
 
 def _attention_network(args, d, depth=None):
@@ -414,14 +415,16 @@ def cmd_simulate(args):
                              "sparse sign networks)")
     _require_T_and_data(args)
     _reject_local_options(args)
-    d = load_data(args.data, args.P, args.seed)
+    d = load_data(args.data, args.P, args.seed, images=args.architecture in ("cnn", "attention"))
     sigma2 = _sigma2(args)
+    if args.architecture in ("cnn", "attention") and (args.gates is not None or args.gated_readout
+                                                      or args.shared_gates):
+        raise ParameterError("the gate options do not apply to %s" % args.architecture)
     if args.architecture == "ggdln":
         s, w = _gated_simulate(args, d, sigma2)
     elif args.architecture == "cnn":
-        d = load_data(args.data, args.P, args.seed, images=True)
         network = _conv_network(args, d)
-        if network.depth != 1 or network.layers[0].activation != "linear" or args.sampler != "gibbs":
+        if network.depth != 1 or not network.layers[0].linear or args.sampler != "gibbs":
             raise ParameterError("simulate cnn samples the linear convolution with one layer (--depth 1, no "
                                  "--activation) by --sampler gibbs")
         if args.width is None:
@@ -430,7 +433,6 @@ def cmd_simulate(args):
         s = gibbs_conv(d.X_train, d.y_train, d.X_test, network.layers[0].patches, args.width, sigma2, args.T,
                        network.layers[0].pooled, samples=args.samples, burn_in=args.burn_in, seed=args.seed)
     elif args.architecture == "attention":
-        d = load_data(args.data, args.P, args.seed, images=True)
         if args.width is None or args.sampler != "gibbs":
             raise ParameterError("simulate attention needs --width N and samples by --sampler gibbs")
         network = _attention_network(args, d)
@@ -553,6 +555,10 @@ def _sweep(args, name, values, executor):
     d = load_data(args.data, args.P, args.seed, images=args.architecture in ("cnn", "attention"))
     T = np.array(values) if name == "--T" else args.T
     if args.architecture in ("cnn", "attention"):
+        if args.exact or args.gates is not None or args.gated_readout or args.shared_gates:
+            raise ParameterError("--exact and the gate options do not apply to %s" % args.architecture)
+        if args.width is None:
+            raise ParameterError("%s needs --width N" % args.architecture)
         network = _conv_network(args, d) if args.architecture == "cnn" else _attention_network(args, d)
         W = [[N] * network.depth for N in values] if name == "--width" else [[args.width] * network.depth]
         options = {} if args.architecture == "cnn" else {"attention_seed": args.attention_seed}

@@ -6,7 +6,7 @@ from .conv.theory import derive_conv
 from .errors import ParameterError
 from .gated.theory import derive_gated
 from .kernel.theory import derive_kernel
-from .layers import Network
+from .layers import Attention, Conv, Network, TokenProjection
 from .replica.rules import DeepPerceptron
 from .replica.rsb import rsb_theory
 from .replica.theory import derive_replica
@@ -40,8 +40,21 @@ def derive(network):
     if not isinstance(network, Network):
         raise ParameterError("derive() takes a Network (e.g. srg.deep_linear(depth=3)) or a DeepPerceptron, got %r"
                              % (network,))
+    _check_local_layers(network)
     if network.convolutional:
         return derive_conv(network)
     if network.attention:
         return derive_attention(network)
     return derive_gated(network) if network.gated else derive_kernel(network)
+
+
+def _check_local_layers(network):
+    """A convolution only as the first layer; attention layers only above a token projection (and nothing else)."""
+    kinds = [type(layer) for layer in network.layers]
+    if any(k is Conv for k in kinds[1:]):
+        raise ParameterError("a Conv layer must be the first layer (it reads the input's patches), got layers %s"
+                             % [k.__name__ for k in kinds])
+    if (Attention in kinds or TokenProjection in kinds) and not (
+            kinds[0] is TokenProjection and all(k is Attention for k in kinds[1:]) and len(kinds) > 1):
+        raise ParameterError("an attention network is a TokenProjection followed by Attention layers only "
+                             "(srg.attention_network), got layers %s" % [k.__name__ for k in kinds])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import checks, gaussian
-from .activations import activation as _activation, scale_invariant
+from .activations import activation as _activation, scale_invariant, z as _z
 from .errors import ParameterError
 from .latex import latex
 from .patches import Patches, Tokens
@@ -172,6 +172,11 @@ class Conv:
     @property
     def positions(self):
         return PositionSet("p", self.patches.count)
+
+    @property
+    def linear(self):
+        """Whether the activation is the identity (the exact theory)."""
+        return _activation(self.activation) == _z
 
     def integrate_gated(self, stage):
         return integrate_matrix_conv(stage, self.index, self.width, self.sigma, self.positions, self.pooled)
@@ -345,6 +350,7 @@ def cnn(shape, filter, stride=1, depth=1, activation="linear", pooled=False):
         raise ParameterError("activation must be a name such as 'linear', 'relu' or 'erf', got %r" % (activation,))
     _activation(activation)                          # a ParameterError for an unknown name
     patches = Patches.of(shape, filter, stride)
+    checks.instance("pooled", pooled, bool, "True or False")
     base = deep_linear(depth)
     first = base.layers[0]
     conv = Conv(1, first.width, first.sigma, patches, bool(pooled), activation)

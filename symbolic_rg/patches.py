@@ -106,8 +106,8 @@ class Tokens:
     other, :math:`x\in\mathbb R^{T N_0}`, token :math:`t` the entries :math:`tN_0..(t+1)N_0-1`; the readout reads
     the ``readout`` token (first, last) or the mean over tokens, :math:`\omega_r\in\mathbb R^T`.
 
-    >>> Tokens.of(4, 3).split(np.arange(12.0)[None])[0, :, 1]
-    array([ 1.,  4.,  7., 10.])
+    >>> Tokens.of(4, 3).split(np.arange(12.0)[None])[0, :, 1]      # the features of token 1
+    array([3., 4., 5.])
     """
     count: int
     features: int

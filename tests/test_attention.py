@@ -119,6 +119,11 @@ def test_errors_name_the_parameter():
         solver.solve(X, y, 10, T=0.1, attention=[IdentityAttention(2)])
     with pytest.raises(srg.ParameterError, match=r"attention maps of layer 3 must have shape \(30, 2, 4, 4\)"):
         solver.solve(X, y, 10, T=0.1, attention=[IdentityAttention(2), IdentityAttention(3)])
+    with pytest.raises(srg.ParameterError, match="gates: an attention network has no gates"):
+        solver.solve(X, y, 10, T=0.1, gates=2)
+    net = srg.attention_network(4, 6, 1, 2)
+    with pytest.raises(srg.ParameterError, match="a TokenProjection followed by Attention layers only"):
+        srg.derive(srg.Network((srg.deep_linear(1).layers[0], net.layers[1]), net.readout))
     with pytest.raises(srg.ParameterError, match="readout token must be one of first, last, mean"):
         srg.attention_network(4, 6, readout="cls")
     with pytest.raises(srg.ParameterError, match="heads must be one count or 2 counts"):

@@ -139,9 +139,16 @@ def test_errors_name_the_parameter():
     with pytest.raises(srg.ParameterError, match="more than"):
         srg.derive(srg.cnn((64, 64), 2, 1, activation="relu")).compile().solve(np.zeros((20, 4096)), np.zeros(20), 4000,
                                                                                T=0.1)
+    with pytest.raises(srg.ParameterError, match="pooled must be True or False, got 'no'"):
+        srg.cnn((12,), 4, pooled="no")
+    conv, plain = srg.cnn((12,), 4).layers[0], srg.deep_linear(1)
+    with pytest.raises(srg.ParameterError, match="a Conv layer must be the first layer"):
+        srg.derive(srg.Network((plain.layers[0], srg.Conv(2, conv.width, conv.sigma, conv.patches)), plain.readout))
     sol = solver.solve(X, y, 10, T=0.1)
     with pytest.raises(srg.ParameterError, match="layer_kernels"):
         sol.layer_kernels()
+    gp = solver.solve(X, y, np.inf, T=0.1)               # one stationary point, no action (JSON: null)
+    assert [r["branch"] for r in gp.rows()] == [0] and json.loads(json.dumps(gp.as_dict()))["action"] is None
 
 
 def test_deeper_composition_conv_then_linear():

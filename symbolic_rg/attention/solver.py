@@ -18,10 +18,12 @@ class AttentionSolver(ConvSolver):
     def solve(self, X, y, widths, *, attention=None, attention_seed=0, **options):
         """As :meth:`GatedSolver.solve <symbolic_rg.gated.GatedSolver.solve>` (``widths`` N_1..N_{L+1}, ``sigma2``,
         ``T``, ``tol`` ...), with the attention maps in place of gates."""
+        _no_gates(options)
         return super().solve(X, y, widths, gates=attention, gate_seed=attention_seed, **options)
 
     def sweep(self, X, y, widths, *, T, attention=None, attention_seed=0, **options):
         """As :meth:`ConvSolver.sweep <symbolic_rg.conv.ConvSolver.sweep>`, with the attention maps."""
+        _no_gates(options)
         return super().sweep(X, y, widths, T=T, gates=attention, gate_seed=attention_seed, **options)
 
     def attention_maps(self, attention=None, attention_seed=0):
@@ -46,3 +48,10 @@ class AttentionSolver(ConvSolver):
             return path_vectors(split, maps_here, th.tokens.readout_vector)
         description = "%s; %d attention paths" % (th.tokens.describe(), th.positions)
         return LocalKernels(features, False, "linear", X, y, description), maps
+
+
+def _no_gates(options):
+    for name in ("gates", "gate_seed"):
+        if name in options:
+            raise ParameterError("%s: an attention network has no gates; give attention= (one map per attention layer)"
+                                 " and attention_seed=" % name)

@@ -39,7 +39,7 @@ class AttentionTheory(ConvTheory):
 
     def _local_structure(self, first):
         """The index set of the bottom: attention paths, as many as the product of the head counts."""
-        self.tokens, self.pooled, self.activation = first.tokens, False, "linear"
+        self.tokens, self.pooled, self.activation, self.linear = first.tokens, False, "linear", True
         self.positions = int(self.input_tilt.shape[0])
         self.heads = tuple(int(layer.gates.count) for layer in self.network.layers[1:])
 

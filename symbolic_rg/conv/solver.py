@@ -32,9 +32,7 @@ class LocalKernels:
 
     def __init__(self, features, pooled, activation, X, y, description):
         self.features, self.pooled, self.description = features, pooled, description
-        self.X = X
         self.y = y
-        self.Y = y[:, None]
         self.Z = features(X, "X")
         self.linear = _activation(activation) == z
         self._nngp = None if self.linear else NNGPInputKernel(activation, 1)
@@ -182,7 +180,7 @@ class ConvSolution(GatedSolution):
     def predict(self, X_test, gates_test=None):
         """Posterior mean and variance of f at the rows of ``X_test``."""
         if gates_test is not None:
-            raise ParameterError("gates_test: a convolutional network has no gates, got %r" % (gates_test,))
+            raise ParameterError("gates_test: this network has no gates, got %r" % (gates_test,))
         k, kself = self.data.test_kernels(self.input_tilt, X_test, self._sigma2_1)
         mean = k @ self._alpha
         var = kself - np.einsum("ij,ji->i", k, np.linalg.solve(self._C, k.T))
@@ -198,7 +196,7 @@ class ConvSolution(GatedSolution):
 
     def layer_kernels(self):
         raise ParameterError("layer_kernels: the mean hidden kernels are implemented for gated and deep linear "
-                             "networks, not for convolutional ones")
+                             "networks, not for convolutional or attention ones")
 
     def as_dict(self, X_test=None, y_test=None, gates_test=None):
         out = super().as_dict(X_test, y_test, gates_test)

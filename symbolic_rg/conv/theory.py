@@ -59,7 +59,7 @@ class ConvTheory(GatedTheory):
     def _local_structure(self, first):
         """The first layer's index set: the convolution's positions, pooled or not, and its activation."""
         self.patches, self.pooled, self.activation = first.patches, first.pooled, first.activation
-        self.positions = first.patches.count
+        self.positions, self.linear = first.patches.count, first.linear
 
     @cached_property
     def data_gradient(self):
@@ -119,7 +119,7 @@ class ConvTheory(GatedTheory):
         """The definition of the pair kernels :math:`K_{ij}` as LaTeX rows."""
         mu, nu = sp.symbols("mu nu", integer=True)
         pair = sp.Function("K_{ij}")(mu, nu)
-        if self.activation == "linear":
+        if self.linear:
             return [("position-pair kernel", sp.Eq(pair, sp.Symbol(r"x^{\mu}_{(i)}\cdot x^{\nu}_{(j)}")
                                                    / sp.Integer(self.patches.size), evaluate=False))]
         return [("position-pair kernel", sp.Eq(sp.Symbol(r"\sigma_1^2") * pair, sp.Symbol(
@@ -140,7 +140,7 @@ class ConvTheory(GatedTheory):
             "$K_{ij}(x^\\mu, x^\\nu)$ is the kernel of position $i$ of one input and position $j$ of the other; "
             "$V_1$ is the $n\\times n$ order parameter over position pairs (local kernel renormalization, Aiudi et "
             "al. 2025). Saddle point of $Z\\propto\\int\\prod_l d\\mu(V_l)\\,e^{-H}$ at large $N_l, P$."
-            % (p.describe(), "\\phi(h_{ci})" if self.activation != "linear" else "h_{ci}",
+            % (p.describe(), "h_{ci}" if self.linear else "\\phi(h_{ci})",
                p.count, p.size, "global average pooling over positions" if self.pooled else
                "the layer above reads the $N_1n$ units flattened",
                "then %d fully connected linear layer(s)" % (self.depth - 1) if self.depth > 1

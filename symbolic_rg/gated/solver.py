@@ -303,7 +303,7 @@ class GatedSolver:
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
                 raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d (the "
-                                     "product of the index counts above it: gates, outputs or filter positions); the "
+                                     "product of the index counts above it: gates, outputs, filter positions or heads); the "
                                      "matrix theory needs N_%d >= %d" % (l, N, d, l, l, d))
         scalars = list(widths) + list(np.sqrt(s2))
         Vgp = self._infinite_width_order_parameters(fn, scalars)
@@ -497,6 +497,11 @@ def _distinct(roots, rtol=1e-6):
     return out
 
 
+def _finite_or_none(value):
+    """A number for JSON, None where there is none (the infinite-width limit has no effective action)."""
+    return float(value) if np.isfinite(value) else None
+
+
 def _names(depth):
     """The table columns of the parameters, and of the order parameters (tr V_l / d_l)."""
     return (["T"] + ["N_%d" % l for l in range(1, depth + 1)] + ["sigma2_%d" % l for l in range(1, depth + 1)]
@@ -648,7 +653,7 @@ class GatedSolution(SolutionTable):
                 "kernel_scale": self.kernel_scale, "action": float(self.action), "iterations": int(self.iterations),
                 "residual": float(self.residual), "converged": bool(self.converged)}]
         for r in self.roots:
-            if r.action != self.action:
+            if r.order_parameters is not self.order_parameters and r.action != self.action:
                 out.append({**params, "branch": len(out), "selected": False, **trace(r.order_parameters),
                             "kernel_scale": np.nan, "action": r.action, "iterations": r.iterations,
                             "residual": r.residual, "converged": r.converged})
@@ -660,9 +665,9 @@ class GatedSolution(SolutionTable):
                "order_parameter_matrices": [V.tolist() for V in self.order_parameters],
                "kernel_scale": self.kernel_scale, "converged": self.converged,
                "iterations": int(self.iterations), "evaluations": int(self.evaluations),
-               "action": self.action, "residual": self.residual,
+               "action": _finite_or_none(self.action), "residual": self.residual,
                "T": self.T, "widths": [float(w) for w in self.widths], "sigma2": [float(s) for s in self.sigma2],
-               "stationary_points": [{"action": r.action, "order_parameters":
+               "stationary_points": [{"action": _finite_or_none(r.action), "order_parameters":
                                       [float(np.trace(V) / V.shape[0]) for V in r.order_parameters]}
                                      for r in self.roots]}
         if X_test is not None:

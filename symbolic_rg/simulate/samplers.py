@@ -376,6 +376,11 @@ def gibbs_gated(X, y, X_test, widths, gates, gates_test, readout_gates=None, rea
                                             "sweeps": burn_in + samples, "burn_in": burn_in})
 
 
+def _check_patches(patches):
+    if not hasattr(patches, "extract"):
+        raise ParameterError("patches must be a symbolic_rg.Patches (input shape, filter, stride), got %r" % (patches,))
+
+
 def gibbs_conv(X, y, X_test, patches, channels, sigma2=1.0, T=0.1, pooled=False, samples=2000, burn_in=200,
                batches=20, seed=0):
     r"""Exact blocked Gibbs sampler of a linear convolutional network's weight posterior (T >= 0).
@@ -391,6 +396,7 @@ def gibbs_conv(X, y, X_test, patches, channels, sigma2=1.0, T=0.1, pooled=False,
     order parameter :math:`V_1` describes."""
     X, y, X_test, (N,), s2 = _validate(X, y, X_test, [channels], sigma2, T, samples, burn_in, batches,
                                       zero_temperature=True)
+    _check_patches(patches)
     Z, Zt = patches.extract(X), patches.extract(X_test, "X_test")
     P, n, M = Z.shape
     rng = np.random.default_rng(seed)
@@ -431,6 +437,8 @@ def conv_log_posterior(X, y, patches, channels, sigma2, T, activation="linear", 
     r"""``(dimension, unpack, logp_and_grad)`` of the weight posterior of a one-convolution network
     (:func:`gibbs_conv`'s, with :math:`\phi` = ``activation``); weights flattened (filters, then readout)."""
     phi, dphi = activation_functions(activation)
+    _check_patches(patches)
+    checks.temperature(T, zero=False)
     Z = patches.extract(X)
     P, n, M = Z.shape
     N = int(channels)
@@ -507,7 +515,10 @@ def gibbs_attention(X, y, X_test, tokens, maps, widths, sigma2=1.0, T=0.1, sampl
     :math:`V_1` describes (its prior law is :math:`V_1`'s)."""
     X, y, X_test, widths, s2 = _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches,
                                          zero_temperature=True)
+    if not hasattr(tokens, "split"):
+        raise ParameterError("tokens must be a symbolic_rg.Tokens (tokens, features, readout), got %r" % (tokens,))
     xs, xts = tokens.split(X), tokens.split(X_test, "X_test")
+    maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
     L = len(widths) - 1
     if len(maps) != L:
         raise ParameterError("maps: %d attention layers need %d maps, got %d" % (L, L, len(maps)))
