@@ -91,9 +91,10 @@ def _path_task():
 
 def test_saddle_point_against_exact_gibbs_sampling():
     """At N = 10 and 30 (all layers), T = 0.01: the generalization error within 4 s.e. of exact blocked Gibbs
-    sampling of the real network (N = 30: plus 3 %, the measured offset) while the GP is off by > 100 s.e.; V_1 over path pairs against the sampled E^T E of the
-    effective readout weights along paths within its O(1/N) error (3/N relative); both show the two teacher paths
-    coupled (path interplay: V_12 > 0.3, the other off-diagonal entries < 0.1)."""
+    sampling of the real network (N = 30: plus 3 %, the measured offset) while the GP is off by > 100 s.e.; V_1 over
+    path pairs against the sampled E^T E of the effective readout weights along paths within its O(1/N) error
+    (3/N relative); both show the two teacher paths coupled (path interplay: V_12 > 0.3, the other off-diagonal
+    entries < 0.1)."""
     tok, maps, solver, X, y, Xt, yt = _path_task()
     gp = solver.solve(X, y, np.inf, T=0.01).generalization_error(Xt, yt).total
     for N in (10, 30):

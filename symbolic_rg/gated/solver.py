@@ -303,8 +303,8 @@ class GatedSolver:
         for N, d, l in zip(widths, fn["dims"], range(1, L + 1)):
             if N < d:
                 raise ParameterError("width N_%d = %g is below the dimension %d of its order parameter V_%d (the "
-                                     "product of the index counts above it: gates, outputs, filter positions or heads); the "
-                                     "matrix theory needs N_%d >= %d" % (l, N, d, l, l, d))
+                                     "product of the index counts above it: gates, outputs, filter positions or "
+                                     "heads); the matrix theory needs N_%d >= %d" % (l, N, d, l, l, d))
         scalars = list(widths) + list(np.sqrt(s2))
         Vgp = self._infinite_width_order_parameters(fn, scalars)
         if T == 0:
