@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .. import cache, checks, latex as _latex
+from .. import cache, checks
 from ..conv.theory import ConvTheory
 from .solver import AttentionSolver
 
@@ -51,11 +51,8 @@ class AttentionTheory(ConvTheory):
             ("attention path", sp.Eq(sp.Symbol(r"\omega_{\pi}"), sp.Symbol(
                 r"\Omega^{2,h_2}\cdots\Omega^{%d,h_{%d}}\omega_r" % (self.depth, self.depth)), evaluate=False))]
 
-    def latex(self, document=False):
-        """The equations as a LaTeX ``align`` block, or a complete document with ``document=True``."""
-        body = _latex.align([(eq, name) for name, eq in self.latex_equations()], per_line=2)
-        if not document:
-            return body
+    def _document_parts(self):
+        """``(title, introduction, note on the derivation)`` of the LaTeX document."""
         intro = (
             "Deep multi-head attention network: %s; token projection $z_1 = W_1x/\\sqrt{N_0}$, attention layers "
             "$z_l = (H_lN_{l-1})^{-1/2}\\sum_h W^{l,h}z_{l-1}\\Omega^{l,h}(x)$, $l = 2..%d$, with heads %s, fixed "
@@ -66,12 +63,8 @@ class AttentionTheory(ConvTheory):
             "Saddle point of $Z\\propto\\int\\prod_l d\\mu(V_l)\\,e^{-H}$ at large $N_l, P$."
             % (self.tokens.describe(), self.depth, ", ".join(map(str, self.heads)), self.depth, self.depth,
                self.positions, self.depth))
-        derivation = ("\\paragraph{Derivation.} Weights integrated from the readout backwards "
-                      "(Hubbard--Stratonovich field $t$, $A$ the current tilt; an attention layer integrates as a "
-                      "gated layer whose gates are its heads):\n\\begin{align*}\n%s\n\\end{align*}"
-                      % " \\\\\n".join(self.steps))
-        return _latex.document("Saddle-point theory: attention network, %d attention layer(s)" % (self.depth - 1),
-                               intro + "\n\n" + derivation + "\n\n" + body)
+        return ("Saddle-point theory: attention network, %d attention layer(s)" % (self.depth - 1), intro,
+                "; an attention layer integrates as a gated layer whose gates are its heads")
 
     def __reduce__(self):
         return derive_attention, (self.network,)

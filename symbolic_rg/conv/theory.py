@@ -131,6 +131,14 @@ class ConvTheory(GatedTheory):
         body = _latex.align([(eq, name) for name, eq in self.latex_equations()], per_line=2)
         if not document:
             return body
+        title, intro, note = self._document_parts()
+        derivation = ("\\paragraph{Derivation.} Weights integrated from the readout backwards "
+                      "(Hubbard--Stratonovich field $t$, $A$ the current tilt%s):\n\\begin{align*}\n%s\n\\end{align*}"
+                      % (note, " \\\\\n".join(self.steps)))
+        return _latex.document(title, intro + "\n\n" + derivation + "\n\n" + body)
+
+    def _document_parts(self):
+        """``(title, introduction, note on the derivation)`` of the LaTeX document."""
         p = self.patches
         intro = (
             "Convolutional network: %s (one input channel, no padding); first layer $h_{ci}(x) = w_c\\cdot "
@@ -145,11 +153,7 @@ class ConvTheory(GatedTheory):
                "the layer above reads the $N_1n$ units flattened",
                "then %d fully connected linear layer(s)" % (self.depth - 1) if self.depth > 1
                else "no layer between it and the readout"))
-        derivation = ("\\paragraph{Derivation.} Weights integrated from the readout backwards "
-                      "(Hubbard--Stratonovich field $t$, $A$ the current tilt):\n\\begin{align*}\n%s\n\\end{align*}"
-                      % " \\\\\n".join(self.steps))
-        return _latex.document("Saddle-point theory: convolutional network, depth %d" % self.depth,
-                               intro + "\n\n" + derivation + "\n\n" + body)
+        return "Saddle-point theory: convolutional network, depth %d" % self.depth, intro, ""
 
     def __reduce__(self):
         """Pickles as the derivation (read from the disk cache where it runs)."""
