@@ -1,5 +1,6 @@
 """Derive the PDLT recursions of an activation (kernel, NTK, susceptibilities, four-point vertex, 1/width kernel
-correction, two-input averages, the stationarity conditions of the flow with the critical point that solves them,
+correction, the finite-width NTK statistics (mean correction, variance, NTK- and dNTK-preactivation
+correlations), two-input averages, the stationarity conditions of the flow with the critical point that solves them,
 and depth scaling) and write them as LaTeX (every equation is a row of ``PDLTTheory.latex_equations()``).
 
 Closed forms appear where SymPy finds them (ReLU: the arc-cosine kernel; erf: Price's theorem); other

@@ -16,7 +16,7 @@ from .kernel import Theory
 from .layers import (Attention, Conv, GatedLinear, GatedReadout, Linear, LinearReadout, Network, Nonlinear,
                      TokenProjection, attention_network, cnn, deep_linear, deep_nonlinear, ggdln)
 from .patches import Patches, Tokens
-from .pdlt import PDLTTheory, finite_width, kernel_recursion, trained_output
+from .pdlt import PDLTTheory, finite_width, finite_width_ntk, kernel_recursion, trained_output
 from .replica import DeepPerceptron, ReplicaTheory, deep_perceptron
 from .stages import GateSet
 
@@ -25,7 +25,7 @@ __all__ = ["derive", "deep_linear", "deep_nonlinear", "ggdln", "cnn", "Conv", "P
            "GatedTheory", "Network", "Linear",
            "LinearReadout", "GatedLinear", "GatedReadout", "GateSet", "HalfSpaceGates", "SigmoidGates", "FixedGates",
            "activation", "criticality", "gaussian_expectation", "PDLTTheory", "kernel_recursion", "finite_width",
-           "trained_output",
+           "finite_width_ntk", "trained_output",
            "deep_perceptron", "DeepPerceptron", "ReplicaTheory",
            "kernel", "gated", "conv", "attention", "replica", "pdlt", "simulate", "checks", "data", "parallel",
            "ParameterError", "NoSolutionError", "ConvergenceError", "SweepError"]

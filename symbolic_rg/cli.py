@@ -1,6 +1,8 @@
-"""Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | train | demo`` (architectures
-deep-linear, ggdln, relu, nonlinear --activation NAME, cnn --filter F, attention --heads H; ``derive pdlt`` for the
-PDLT recursions of an activation;
+"""Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | train | posterior | ntk |
+demo``
+(architectures deep-linear, ggdln, relu, nonlinear --activation NAME, cnn --filter F, attention --heads H; ``derive
+pdlt`` for the PDLT recursions of an activation; ``posterior`` and ``ntk`` for its finite-width Bayesian posterior
+and NTK statistics;
 ``derive | solve | sweep deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve |
 sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep``
 runs on local processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to
@@ -23,11 +25,12 @@ from .derive import derive
 from .errors import ConvergenceError, NoSolutionError, ParameterError, SweepError
 from .gated import FixedGates
 from .layers import attention_network, cnn, deep_linear, deep_nonlinear, ggdln
-from .pdlt import PDLTTheory, norm_vertex, trained_output
+from .pdlt import PDLTTheory, bayesian_posterior, finite_width_ntk, norm_vertex, trained_output
 from .replica import SCENARIOS, deep_perceptron
 from .replica.rules import ANSATZE as REPLICA_ANSATZE
 from .replica.sk import ANSATZE, sk
-from .simulate import gibbs_attention, gibbs_conv, gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network
+from .simulate import (gibbs_attention, gibbs_conv, gibbs_deep_linear, gibbs_gated, mala_deep_linear, mala_network,
+                       ntk_statistics, sample_ntk)
 
 ARCHITECTURES = {"deep-linear": deep_linear, "ggdln": ggdln, "relu": lambda depth: deep_nonlinear(depth, "relu"),
                  "nonlinear": deep_nonlinear}
@@ -498,6 +501,51 @@ def cmd_train(args):
             "mean": out.mean.tolist(), "output_variance": out.variance.tolist()}, args.json, 16)
 
 
+def cmd_posterior(args):
+    d = load_data(args.data, args.P, args.seed)
+    y, y_test = np.ravel(d.y_train), np.ravel(d.y_test)
+    if y.shape[0] != d.X_train.shape[0]:
+        raise ParameterError("posterior needs one output per training point, got y_train of shape %s"
+                             % (d.y_train.shape,))
+    X_test = d.X_test[:args.test_points]
+    post = bayesian_posterior(args.activation, d.X_train, y, X_test, args.depth, args.width, args.C_W, args.C_b,
+                              args.T)
+    out = {"activation": args.activation, "depth": args.depth, "width": args.width, "C_W": args.C_W, "C_b": args.C_b,
+           "T": args.T, "P": int(d.X_train.shape[0]), "test_points": int(X_test.shape[0])}
+    for suffix, mean, variance in (("", post.mean, post.variance), ("_gp", post.mean_gp, post.variance_gp)):
+        bias = float(np.mean((mean - y_test[:X_test.shape[0]]) ** 2))
+        out.update({"mean" + suffix: mean.tolist(), "variance" + suffix: variance.tolist(),
+                    "generalization_error" + suffix: bias + float(np.mean(variance)), "bias" + suffix: bias})
+    _print(out, args.json, 24)
+
+
+NTK_TENSORS = {"A": "ntk_variance_A", "B": "ntk_variance_B", "D": "ntk_preactivation_D",
+               "F": "ntk_preactivation_F", "P": "dntk_P", "Q": "dntk_Q"}
+
+
+def cmd_ntk(args):
+    X = load_data(args.data, args.P, args.seed).X_train
+    L, n = args.depth, args.width
+    s = finite_width_ntk(args.activation, X, L, n, args.C_W, args.C_b, args.lambda_b, args.lambda_W,
+                         dntk=not args.no_dntk)
+    out = {"activation": args.activation, "depth": L, "width": n, "C_W": args.C_W, "C_b": args.C_b,
+           "lambda_b": args.lambda_b, "lambda_W": args.lambda_W, "inputs": int(X.shape[0]),
+           "kernel": s.kernel[-1].tolist(), "ntk": s.ntk[-1].tolist(), "ntk_correction": s.ntk_correction[-1].tolist(),
+           "mean_ntk": s.mean_ntk(L).tolist()}
+    tensors = {k: f for k, f in NTK_TENSORS.items() if getattr(s, f) is not None}
+    out.update({k: getattr(s, f)[-1].tolist() for k, f in tensors.items()})
+    if args.simulate:
+        st = ntk_statistics(sample_ntk(args.activation, X, L, n, args.C_W, args.C_b, args.lambda_b, args.lambda_W,
+                                       networks=args.simulate, dntk=not args.no_dntk, seed=args.seed))
+        z = {k: float(np.max(np.abs(n * getattr(st, k) - out[k]) / (n * st.stderr[k]))) for k in tensors}
+        z["mean_ntk"] = float(np.max(np.abs(st.mean_ntk - s.mean_ntk(L)) / st.stderr["mean_ntk"]))
+        out["simulation"] = {"networks": args.simulate, "mean_ntk": st.mean_ntk.tolist(),
+                             "mean_ntk_stderr": st.stderr["mean_ntk"].tolist(),
+                             **{k: (n * getattr(st, k)).tolist() for k in tensors},
+                             **{k + "_stderr": (n * st.stderr[k]).tolist() for k in tensors}, "max_abs_z": z}
+    _print(out, args.json, 16)
+
+
 def _swept(args):
     """The one option given several values (``sweep``): its name and values; every option becomes one number (the
     swept one its first value, for the checks of the other options)."""
@@ -677,6 +725,27 @@ def _gate_arguments(p):
     p.add_argument("--shared-gates", action="store_true", help="ggdln: one gate set for all layers")
 
 
+def _pdlt_options(p, depth_help, width=False, learning_rates=False):
+    """The activation, depth, (width), C_W, C_b (and learning rates) of the PDLT commands."""
+    p.add_argument("activation", help="as for criticality")
+    p.add_argument("--depth", type=_positive_int("--depth"), required=True, help=depth_help)
+    if width:
+        p.add_argument("--width", type=_positive_int("--width"), required=True, help="hidden width n of every layer")
+    p.add_argument("--C_W", type=_number("--C_W"), required=True)
+    p.add_argument("--C_b", type=_number("--C_b"), default=0.0)
+    if learning_rates:
+        p.add_argument("--lambda_b", type=_number("--lambda_b"), default=1.0, help="bias learning-rate multiplier")
+        p.add_argument("--lambda_W", type=_number("--lambda_W"), default=1.0, help="weight learning-rate multiplier")
+
+
+def _data_options(p, data_help, P_help):
+    """--data, --P, --seed and --json of the PDLT commands."""
+    p.add_argument("--data", required=True, help=data_help)
+    p.add_argument("--P", type=_positive_int("--P"), help=P_help)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="symbolic-rg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -728,33 +797,43 @@ def build_parser():
 
     p = sub.add_parser("kernel", help="infinite-width kernel, NTK and four-point vertex V_(aa)(bb) per layer on "
                                       "data (PDLT; equal widths, V per 1/n)")
-    p.add_argument("activation", help="as for criticality")
-    p.add_argument("--depth", type=_positive_int("--depth"), required=True)
-    p.add_argument("--C_W", type=_number("--C_W"), required=True)
-    p.add_argument("--C_b", type=_number("--C_b"), default=0.0)
-    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz (the rows of X_train are used)")
-    p.add_argument("--P", type=_positive_int("--P"), help="number of inputs of a built-in data set")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    _pdlt_options(p, None)
+    _data_options(p, "digits | teacher | FILE.npz (the rows of X_train are used)",
+                  "number of inputs of a built-in data set")
     p.set_defaults(func=cmd_kernel)
 
     p = sub.add_parser("train", help="output of an infinitely wide network trained by gradient flow or descent on "
                                      "the mean squared error: mean and variance over initializations on the test "
                                      "inputs (PDLT, NTK)")
-    p.add_argument("activation", help="as for criticality")
-    p.add_argument("--depth", type=_positive_int("--depth"), required=True, help="layers L (the output is z^(L))")
-    p.add_argument("--C_W", type=_number("--C_W"), required=True)
-    p.add_argument("--C_b", type=_number("--C_b"), default=0.0)
-    p.add_argument("--lambda_b", type=_number("--lambda_b"), default=1.0, help="bias learning-rate multiplier")
-    p.add_argument("--lambda_W", type=_number("--lambda_W"), default=1.0, help="weight learning-rate multiplier")
+    _pdlt_options(p, "layers L (the output is z^(L))", learning_rates=True)
     p.add_argument("--time", type=_number("--time"), help="training time t (default: fully trained, t = inf)")
     p.add_argument("--learning-rate", type=_number("--learning-rate"),
                    help="gradient descent with this step, time/learning-rate steps (default: gradient flow)")
-    p.add_argument("--data", required=True, help="digits | teacher | FILE.npz")
-    p.add_argument("--P", type=_positive_int("--P"), help="training-set size of a built-in data set")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    _data_options(p, "digits | teacher | FILE.npz", "training-set size of a built-in data set")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("posterior", help="Bayesian posterior predictive of a finite-width network with its 1/n "
+                                         "correction (PDLT ch. 6: nearly-Gaussian prior from the vertex V), beside "
+                                         "the infinite-width GP, on the test inputs")
+    _pdlt_options(p, "layers L >= 2 (the output is z^(L))", width=True)
+    p.add_argument("--T", type=_number("--T"), default=0.0, help="noise variance of the labels (temperature)")
+    p.add_argument("--test-points", type=_positive_int("--test-points"), default=5,
+                   help="how many test inputs (each costs a recursion over P + 1 inputs; default 5)")
+    _data_options(p, "digits | teacher | FILE.npz (a few training points: the cost grows like P^4)",
+                  "training-set size of a built-in data set")
+    p.set_defaults(func=cmd_posterior)
+
+    p = sub.add_parser("ntk", help="finite-width NTK statistics of the last layer on data (PDLT chapters 8, 11): "
+                                   "kernel, NTK and its 1/n mean correction, NTK variance A, B, NTK-preactivation "
+                                   "D, F and dNTK-preactivation P, Q (per 1/n_{L-1}; input-index tensors)")
+    _pdlt_options(p, "layers L (the output is z^(L))", width=True, learning_rates=True)
+    p.add_argument("--no-dntk", action="store_true", help="skip the dNTK's P and Q")
+    p.add_argument("--simulate", type=_positive_int("--simulate"), metavar="NETWORKS",
+                   help="also sample this many networks (4 outputs each) and report their estimates and the "
+                        "largest |z| of each tensor against the theory")
+    _data_options(p, "digits | teacher | FILE.npz (the rows of X_train are used; the cost grows like P^4: a few "
+                     "inputs)", "number of inputs of a built-in data set")
+    p.set_defaults(func=cmd_ntk)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")
     p.add_argument("--out", default="generalization_vs_width.png")

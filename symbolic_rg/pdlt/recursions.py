@@ -49,7 +49,7 @@ from ..two_point import (GENERATOR_VERSION, K11, K12, K22, STEP, HermiteSeries, 
                          compile_function, gaussian_product, in_kernel, quadrature, trapezoid_rule)
 
 __all__ = ["GaussianAverages", "KernelRecursion", "kernel_recursion", "FiniteWidth", "finite_width", "norm_vertex",
-           "depth_scaling", "DepthScaling", "input_gram", "NNGPInputKernel"]
+           "depth_scaling", "DepthScaling", "input_gram", "NNGPInputKernel", "kernel_cholesky"]
 
 # branch-free arcsine and arccosine (fdlibm's rational approximation, within 2 ulp of libm), so that a loop over
 # pairs vectorises: libm's scalar calls cost ~15 ns each, these ~1 ns in SIMD lanes
@@ -284,6 +284,7 @@ class GaussianAverages:
         derivatives (closed form, or Hermite weights under the quadrature)."""
         k11, k12, k22 = K[0, 0], K[0, 1], K[1, 1]
         closed = self._closed_pair_derivatives
+        _check_not_parallel(K)
         if closed is not None:
             g, grad, hess = closed(k11, k12, k22)
             D2 = np.array([[2 * grad[0], grad[1]], [grad[1], 2 * grad[2]]], float)
@@ -331,14 +332,20 @@ def _moments_function(f, h, step):
     return moments
 
 
+def _check_not_parallel(K):
+    """ParameterError when the two inputs of the 2×2 kernel K are (nearly) parallel or antiparallel."""
+    c2 = K[1, 1] - K[0, 1]**2 / K[0, 0]
+    if not c2 > 1e-12 * K[1, 1]:
+        raise ParameterError("the two inputs are (nearly) parallel in the kernel (correlation %.12g): their "
+                             "derivative averages need a one-input treatment; drop duplicate (or, with two centred "
+                             "points, opposite) inputs" % (K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])))
+
+
 def _hermite_tensors(M, K):
     r"""``(<F>, D2, D4)`` from whitened moments by Gaussian integration by parts:
     :math:`\langle\partial_{b_1}\cdots\partial_{b_k}F\rangle = \sum_i\prod_r(L^{-\top})_{b_ri_r}
     \langle F\,\mathrm{He}_{i_1\cdots i_k}(t)\rangle`."""
-    c = np.sqrt(K[1, 1] - K[0, 1]**2 / K[0, 0])
-    if not c > 1e-6 * np.sqrt(K[1, 1]):
-        raise ParameterError("the two inputs are (nearly) parallel in the kernel (correlation %.12g): their "
-                             "derivative averages need a one-input treatment" % (K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])))
+    _check_not_parallel(K)
     L = np.linalg.cholesky(K)
     A = np.linalg.inv(L).T
     d = np.eye(2)
@@ -515,6 +522,19 @@ def _embed(tensors, index, m):
     return mean, E2, E4
 
 
+def kernel_cholesky(K, inputs, what):
+    """The Cholesky factor of the kernel ``K`` of ``inputs``; a ParameterError naming them and ``what`` needs it when K
+    is (nearly) singular."""
+    try:
+        L = np.linalg.cholesky(K)
+    except np.linalg.LinAlgError:
+        L = np.zeros_like(K)
+    if np.min(np.diag(L))**2 <= 1e-10 * np.max(np.diag(K)):
+        raise ParameterError("inputs %s are (nearly) linearly dependent in the kernel: %s needs a positive-definite "
+                             "kernel of every set of inputs: drop duplicates from X, or use C_b > 0" % (inputs, what))
+    return L
+
+
 def _four_point_function(av, K, singles):
     r""":math:`\langle\sigma_{\alpha_1}\sigma_{\alpha_2}\sigma_{\alpha_3}\sigma_{\alpha_4}\rangle_K` by the inputs it
     involves: one (``s4``), two (:meth:`GaussianAverages.mixed_four_point`), three or four
@@ -532,13 +552,7 @@ def _four_point_function(av, K, singles):
             elif len(inputs) == 2:
                 memo[key] = av.mixed_four_point(sub)[power[0] - 1]
             else:
-                try:
-                    L = np.linalg.cholesky(sub)
-                except np.linalg.LinAlgError:
-                    L = np.zeros_like(sub)
-                if np.min(np.diag(L))**2 <= 1e-10 * np.max(np.diag(sub)):
-                    raise ParameterError("inputs %s are (nearly) linearly dependent in the kernel: the joint "
-                                         "four-point function needs a positive-definite kernel" % (inputs,))
+                L = kernel_cholesky(sub, inputs, "the joint four-point function")
                 memo[key] = gaussian_product(tuple(av.sigma**k for k in power))(L)
         return memo[key]
     return four

@@ -143,6 +143,74 @@ class PDLTTheory:
         return sp.Eq(sp.Symbol(r"K^{\{1\}(\ell+1)}"), self._closed(
             self.r * (self.chi_parallel * self.K1 + self.C_W / 2 * self.g_second_derivative * self.V)))
 
+    def _kernel_derivative(self, integrand, order):
+        r""":math:`\partial_K^k\langle f\rangle_K` (k = 1, 2): of the closed form, else by Hermite weights
+        :math:`\int Du\,f(\sqrt Ku)(u^2 - 1)/2K` and :math:`\int Du\,f(\sqrt Ku)(u^4 - 6u^2 + 3)/4K^2`."""
+        average = self.average(integrand)
+        if not average.has(sp.Integral):
+            return sp.diff(average, self.K, order)
+        weight = (u**2 - 1) / (2 * self.K) if order == 1 else (u**4 - 6 * u**2 + 3) / (4 * self.K**2)
+        return sp.Integral(average.function * weight, *average.limits)
+
+    @cached_property
+    def ntk_statistics(self):
+        r"""The finite-width NTK statistics of one input (:mod:`symbolic_rg.pdlt.ntk`, every input index equal):
+        symbols :math:`(\Theta^{\{1\}}, A, B, D, F, P, Q)` and their recursions, with
+        :math:`\langle\partial^2f\rangle = 2\partial_K\langle f\rangle`,
+        :math:`\langle\partial^4f\rangle = 4\partial_K^2\langle f\rangle` and :math:`\sigma'' = 0` away from kinks:
+
+        .. math::
+           \Theta^{\{1\}\prime} &= \tfrac{\lambda_W}{C_W}K^{\{1\}\prime} + r\big[\chi_\perp\Theta^{\{1\}}
+             + C_W\Theta(\partial_K\langle\sigma'^2\rangle K^{\{1\}} + \tfrac12\partial_K^2\langle\sigma'^2\rangle V)
+             + C_W\partial_K\langle\sigma'^2\rangle(D + 2F)\big],\\
+           \tilde D' &= C_W^2(\langle\sigma'^2\sigma^2\rangle - \langle\sigma'^2\rangle\langle\sigma^2\rangle)\Theta
+             + r\big[C_W\partial_K\langle\sigma'^2\rangle\chi_\parallel V\Theta + \chi_\perp\chi_\parallel D\big],
+             \qquad D' = \tfrac{\lambda_W}{C_W}V' + \tilde D',\\
+           A' &= \big(\tfrac{\lambda_W}{C_W}\big)^2V' + 2\tfrac{\lambda_W}{C_W}\tilde D'
+             + C_W^2(\langle\sigma'^4\rangle - \langle\sigma'^2\rangle^2)\Theta^2
+             + r\big[(C_W\partial_K\langle\sigma'^2\rangle)^2V\Theta^2
+             + 2\chi_\perp C_W\partial_K\langle\sigma'^2\rangle D\Theta + \chi_\perp^2A\big],\\
+           B' &= C_W^2\langle\sigma'^4\rangle\Theta^2 + r\chi_\perp^2B,\qquad
+           F' = C_W^2\langle\sigma'^2\sigma^2\rangle\Theta + rC_W^2\langle(\sigma'\sigma)'\rangle^2F,\\
+           P' &= C_W^2\langle\sigma''\sigma'^2\sigma\rangle\Theta^2 + \lambda_WC_W\langle\sigma'^2\sigma^2\rangle\Theta
+             + rC_W\langle(\sigma'\sigma)'\rangle\big[(C_W\Theta\langle(\sigma''\sigma')'\rangle
+             + \lambda_W\langle(\sigma'\sigma)'\rangle)F + \chi_\perp P\big],\\
+           Q' &= C_W^2\langle\sigma''\sigma'^2\sigma\rangle\Theta^2
+             + r\chi_\perp C_W\big[\langle\sigma''\sigma\rangle B + \langle(\sigma'\sigma)'\rangle Q\big].
+
+        >>> th = PDLTTheory("relu")
+        >>> th.ntk_statistics[1][2].rhs           # B' for ReLU: <sigma'^4> = 1/2, chi_perp = C_W/2
+        C_W**2*(B*r + 2*Theta**2)/4
+        """
+        s = self.sigma
+        d = sp.diff(s, z)
+        dd = sp.diff(d, z).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+        C_W, r, Th, lam = self.C_W, self.r, self.Theta, self.lambda_W
+        T1, A, B, D, F, P, Q = (sp.Symbol(r"\Theta^{\{1\}}", real=True),) + sp.symbols("A B D F P Q", real=True)
+        gd, gd1, gd2 = self.average(d**2), self._kernel_derivative(d**2, 1), self._kernel_derivative(d**2, 2)
+        mixed, d4 = self.average(d**2 * s**2), self.average(d**4)
+        x1, y1 = self.average(sp.diff(d * s, z)), self.average(sp.diff(dd * d, z))
+        r4, s2dd = self.average(dd * d**2 * s), self.average(dd * s)
+        chi_par, chi_perp = self.chi_parallel, self.chi_perp
+        V_next, K1_next, ratio = self.vertex_recursion.rhs, self.correction_recursion.rhs, lam / C_W
+        D_tilde = (C_W**2 * (mixed - gd * self.g) * Th
+                   + r * (C_W * gd1 * chi_par * self.V * Th + chi_perp * chi_par * D))
+        rhs = [ratio * K1_next + r * (chi_perp * T1 + C_W * Th * (gd1 * self.K1 + gd2 * self.V / 2)
+                                      + C_W * gd1 * (D + 2 * F)),
+               ratio**2 * V_next + 2 * ratio * D_tilde + C_W**2 * (d4 - gd**2) * Th**2
+               + r * ((C_W * gd1)**2 * self.V * Th**2 + 2 * chi_perp * C_W * gd1 * D * Th + chi_perp**2 * A),
+               C_W**2 * d4 * Th**2 + r * chi_perp**2 * B,
+               ratio * V_next + D_tilde,
+               C_W**2 * mixed * Th + r * (C_W * x1)**2 * F,
+               C_W**2 * r4 * Th**2 + lam * C_W * mixed * Th
+               + r * C_W * x1 * ((C_W * Th * y1 + lam * x1) * F + chi_perp * P),
+               C_W**2 * r4 * Th**2 + r * chi_perp * C_W * (s2dd * B + x1 * Q)]
+        symbols = (T1, A, B, D, F, P, Q)
+        names = (r"\Theta^{\{1\}(\ell+1)}", r"A^{(\ell+1)}", r"B^{(\ell+1)}", r"D^{(\ell+1)}", r"F^{(\ell+1)}",
+                 r"P^{(\ell+1)}", r"Q^{(\ell+1)}")
+        return symbols, tuple(sp.Eq(sp.Symbol(n), self._closed(sp.expand(e)) if not e.has(sp.Integral) else e)
+                              for n, e in zip(names, rhs))
+
     @cached_property
     def recursions(self):
         r"""One layer to the next of :math:`(K, \Theta, V, K^{\{1\}})` (``order_parameters``), one input."""
@@ -182,6 +250,15 @@ class PDLTTheory:
                   ("parallel susceptibility", sp.Eq(fn(r"\chi_\parallel")(self.K), self.chi_parallel)),
                   ("perpendicular susceptibility", sp.Eq(fn(r"\chi_\perp")(self.K), self.chi_perp)),
                   ("four-point vertex", self.vertex_recursion), ("1/n kernel correction", self.correction_recursion)],
+                 r"\paragraph{Finite-width NTK, one input.} The NTK has mean $\Theta + \Theta^{\{1\}}/n_{\ell-1}$, "
+                 r"variance $(A + 2B)/n_{\ell-1}$ of a diagonal entry and $B/n_{\ell-1}$ of an off-diagonal one, "
+                 r"correlation $(D + 2F)/n_{\ell-1}$ with $z_iz_i$, and the dNTK correlates with $z$ through "
+                 r"$(2P + Q)/n_{\ell-1}$ (the book's tensors at one input); all vanish at $\ell = 1$, and "
+                 r"$\sigma'' = 0$ away from kinks:",
+                 [(name, eq) for name, eq in zip(("NTK mean correction", "NTK variance A", "NTK variance B",
+                                                  "NTK-preactivation D", "NTK-preactivation F",
+                                                  "dNTK-preactivation P", "dNTK-preactivation Q"),
+                                                 self.ntk_statistics[1])],
                  r"\paragraph{Two inputs.} The kernel and the NTK of inputs $\alpha,\beta$ evolve as "
                  r"$K^{(\ell+1)}_{\alpha\beta} = C_b + C_W\langle\sigma_\alpha\sigma_\beta\rangle_{K}$ and "
                  r"$\Theta^{(\ell+1)}_{\alpha\beta} = \lambda_b + \lambda_W\langle\sigma_\alpha\sigma_\beta\rangle_{K}"
