@@ -27,7 +27,7 @@ import sympy as sp
 from .errors import NoSolutionError, ParameterError
 
 __all__ = ["z", "activation", "gaussian_expectation", "Expectation", "criticality", "Criticality", "NAMES",
-           "scale_invariant", "numeric"]
+           "scale_invariant", "numeric", "pointwise_derivatives"]
 
 z = sp.Symbol("z", real=True)
 _K = sp.Symbol("K", positive=True)
@@ -116,6 +116,13 @@ def _polynomial_pieces(expr):
     if pieces is None or not all(e.is_polynomial(z) for e, _, _ in pieces):
         return None
     return pieces
+
+
+def pointwise_derivatives(sigma):
+    r""":math:`(\sigma, \sigma', \sigma'')` of a SymPy activation, differentiated where it is smooth: the Dirac deltas
+    of kinks dropped (ReLU: :math:`\sigma'' = 0`), as the Hessian of a sampled network has them."""
+    first = sp.diff(sigma, z)
+    return sigma, first, sp.diff(first, z).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
 
 
 @lru_cache(maxsize=None)

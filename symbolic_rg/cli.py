@@ -1,10 +1,9 @@
 """Command line: ``symbolic-rg derive | solve | sweep | simulate | criticality | kernel | train | posterior | ntk |
-demo``
-(architectures deep-linear, ggdln, relu, nonlinear --activation NAME, cnn --filter F, attention --heads H; ``derive
-pdlt`` for the PDLT recursions of an activation; ``posterior`` and ``ntk`` for its finite-width Bayesian posterior
-and NTK statistics;
-``derive | solve | sweep deep-perceptron`` for the replica theory of deep sign-perceptron networks; ``derive | solve |
-sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model with replica-symmetry breaking).  ``sweep``
+demo`` (architectures deep-linear, ggdln, relu, nonlinear --activation NAME, cnn --filter F, attention --heads H;
+``derive pdlt`` for the PDLT recursions of an activation; ``posterior`` and ``ntk`` for its finite-width Bayesian
+posterior and NTK statistics; ``derive | solve | sweep deep-perceptron`` for the replica theory of deep
+sign-perceptron networks; ``derive | solve | sweep sk --ansatz rs|1rsb|2rsb`` for the Sherrington-Kirkpatrick model
+with replica-symmetry breaking).  ``sweep``
 runs on local processes (``--workers N``) or a running Dask scheduler (``--scheduler ADDRESS``); progress bars go to
 stderr, on a terminal only, never with ``--quiet`` or ``--json``."""
 from __future__ import annotations
@@ -501,12 +500,27 @@ def cmd_train(args):
             "mean": out.mean.tolist(), "output_variance": out.variance.tolist()}, args.json, 16)
 
 
+MAX_FINITE_INPUTS = 8     # posterior, ntk: every component of the m^4 tensors, 4-input integrals among them
+
+
+def _few_points(args, default):
+    """``--P``, or ``default`` for a built-in data set (whose own default, 200, is too many here)."""
+    return default if args.P is None and args.data in ("digits", "teacher") else args.P
+
+
+def _few_inputs(X, command, what):
+    if X.shape[0] > MAX_FINITE_INPUTS:
+        raise ParameterError("%s takes at most %d %s (the cost grows like their number to the fourth power), got %d: "
+                             "use --P or a smaller FILE.npz" % (command, MAX_FINITE_INPUTS, what, X.shape[0]))
+
+
 def cmd_posterior(args):
-    d = load_data(args.data, args.P, args.seed)
+    d = load_data(args.data, _few_points(args, 4), args.seed)
+    _few_inputs(d.X_train, "posterior", "training points")
     y, y_test = np.ravel(d.y_train), np.ravel(d.y_test)
-    if y.shape[0] != d.X_train.shape[0]:
-        raise ParameterError("posterior needs one output per training point, got y_train of shape %s"
-                             % (d.y_train.shape,))
+    if y.shape[0] != d.X_train.shape[0] or y_test.shape[0] != d.X_test.shape[0]:
+        raise ParameterError("posterior needs one output per training and test point, got y_train of shape %s and "
+                             "y_test of shape %s" % (d.y_train.shape, d.y_test.shape))
     X_test = d.X_test[:args.test_points]
     post = bayesian_posterior(args.activation, d.X_train, y, X_test, args.depth, args.width, args.C_W, args.C_b,
                               args.T)
@@ -524,7 +538,8 @@ NTK_TENSORS = {"A": "ntk_variance_A", "B": "ntk_variance_B", "D": "ntk_preactiva
 
 
 def cmd_ntk(args):
-    X = load_data(args.data, args.P, args.seed).X_train
+    X = load_data(args.data, _few_points(args, 3), args.seed).X_train
+    _few_inputs(X, "ntk", "inputs")
     L, n = args.depth, args.width
     s = finite_width_ntk(args.activation, X, L, n, args.C_W, args.C_b, args.lambda_b, args.lambda_W,
                          dntk=not args.no_dntk)
@@ -820,7 +835,7 @@ def build_parser():
     p.add_argument("--test-points", type=_positive_int("--test-points"), default=5,
                    help="how many test inputs (each costs a recursion over P + 1 inputs; default 5)")
     _data_options(p, "digits | teacher | FILE.npz (a few training points: the cost grows like P^4)",
-                  "training-set size of a built-in data set")
+                  "training-set size of a built-in data set (default 4, at most %d)" % MAX_FINITE_INPUTS)
     p.set_defaults(func=cmd_posterior)
 
     p = sub.add_parser("ntk", help="finite-width NTK statistics of the last layer on data (PDLT chapters 8, 11): "
@@ -832,7 +847,7 @@ def build_parser():
                    help="also sample this many networks (4 outputs each) and report their estimates and the "
                         "largest |z| of each tensor against the theory")
     _data_options(p, "digits | teacher | FILE.npz (the rows of X_train are used; the cost grows like P^4: a few "
-                     "inputs)", "number of inputs of a built-in data set")
+                     "inputs)", "number of inputs of a built-in data set (default 3, at most %d)" % MAX_FINITE_INPUTS)
     p.set_defaults(func=cmd_ntk)
 
     p = sub.add_parser("demo", help="the main job on built-in defaults: derive, solve on digits, plot")

@@ -420,7 +420,8 @@ def gaussian_product(functions):
 def _power_moments_source(b, m, order, panel_width):
     """Source of the m-fold nested panel rule (as :func:`_nested_source`, panels of ``panel_width``) for the product
     over inputs k of :math:`\\prod_j F_j(z_k)^{n_{kj}}` (b base functions, exponents ``powers[k, j]`` given at run
-    time), accumulating ``M[p_1, ..., p_m] += weight * product * prod_k z_k^{p_k}`` for every :math:`p_k \\le` ``order``."""
+    time), accumulating ``M[p_1, ..., p_m] += weight * product * prod_k z_k^{p_k}``
+    for every :math:`p_k \\le` ``order``."""
     lines = ["def moments(L, powers):",
              "    width = %r / np.sqrt(max(1.0, np.max(np.sum(L * L, axis=1))))" % float(panel_width),
              "    size = 3 * (int(2 * T_MAX / width) + 3) * GL_NODES.size",

@@ -89,10 +89,9 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
-import sympy as sp
 
 from .. import checks
-from ..activations import z
+from ..activations import pointwise_derivatives
 from ..errors import ParameterError
 from ..two_point import PANEL_WIDTH, power_moments
 from .recursions import GaussianAverages, finite_width, kernel_cholesky, kernel_recursion
@@ -122,17 +121,25 @@ class FiniteWidthNTK(NamedTuple):
     dntk_Q: np.ndarray | None
     widths: np.ndarray
 
+    def _layer(self, layer):
+        return checks.integer("layer", layer, low=1, high=len(self.ntk)) - 1
+
     def mean_ntk(self, layer):
         r""":math:`E[\Theta_{ii}] = \Theta + \Theta^{\{1\}}/n_{l-1}` at ``layer`` (1..L)."""
-        return self.ntk[layer - 1] + self.ntk_correction[layer - 1] / self.widths[layer - 1]
+        l = self._layer(layer)
+        return self.ntk[l] + self.ntk_correction[l] / self.widths[l]
 
     def scaled(self, name, layer):
         """The finite-width tensor ``name`` (a field) of ``layer`` (1..L) divided by :math:`n_{l-1}`: what a network
         of these widths has."""
+        fields = ("ntk_correction", "ntk_variance_A", "ntk_variance_B", "ntk_preactivation_D", "ntk_preactivation_F",
+                  "dntk_P", "dntk_Q")
+        if name not in fields:
+            raise ParameterError("name must be one of %s, got %r" % (", ".join(fields), name))
         value = getattr(self, name)
         if value is None:
             raise ParameterError("%s was not computed: pass dntk=True" % name)
-        return value[layer - 1] / self.widths[layer - 1]
+        return value[self._layer(layer)] / self.widths[self._layer(layer)]
 
 
 class _ProductAverages:
@@ -242,15 +249,14 @@ def finite_width_ntk(spec, X, depth, widths, C_W, C_b=0.0, lambda_b=1.0, lambda_
     """
     checks.nonnegative("lambda_b", lambda_b)
     checks.nonnegative("lambda_W", lambda_W)
+    if lambda_b + lambda_W == 0:
+        raise ParameterError("lambda_b + lambda_W must be > 0 (with both zero nothing is trained and the NTK is zero)")
     if not isinstance(dntk, bool):
         raise ParameterError("dntk must be True or False, got %r" % (dntk,))
     av = averages or GaussianAverages(spec)
     fw = finite_width(spec, X, depth, widths, C_W, C_b, averages=av)
     ntk = kernel_recursion(spec, X, depth, C_W, C_b, lambda_b, lambda_W, averages=av).ntk
-    sigma = av.sigma
-    first = sp.diff(sigma, z)
-    second = sp.diff(first, z).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    derivatives = (sigma, first, second)
+    derivatives = pointwise_derivatives(av.sigma)
     m = fw.kernel.shape[1]
     zero2, zero4 = np.zeros((m, m)), np.zeros((m,) * 4)
     T1, A, B, D, F, P, Q = zero2, zero4, zero4, zero4, zero4, zero4, zero4

@@ -10,7 +10,7 @@ from functools import cached_property
 import sympy as sp
 
 from .. import checks, latex as _latex
-from ..activations import activation, gaussian_expectation, z
+from ..activations import activation, gaussian_expectation, pointwise_derivatives, z
 from ..errors import NoSolutionError
 from ..two_point import STEP, closed_form
 from .recursions import depth_scaling
@@ -182,9 +182,7 @@ class PDLTTheory:
         >>> th.ntk_statistics[1][2].rhs           # B' for ReLU: <sigma'^4> = 1/2, chi_perp = C_W/2
         C_W**2*(B*r + 2*Theta**2)/4
         """
-        s = self.sigma
-        d = sp.diff(s, z)
-        dd = sp.diff(d, z).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+        s, d, dd = pointwise_derivatives(self.sigma)
         C_W, r, Th, lam = self.C_W, self.r, self.Theta, self.lambda_W
         T1, A, B, D, F, P, Q = (sp.Symbol(r"\Theta^{\{1\}}", real=True),) + sp.symbols("A B D F P Q", real=True)
         gd, gd1, gd2 = self.average(d**2), self._kernel_derivative(d**2, 1), self._kernel_derivative(d**2, 2)

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import sympy as sp
 
 from .. import checks
-from ..activations import activation, numeric, z
+from ..activations import activation, numeric, pointwise_derivatives
+from ..errors import ParameterError
 from .samplers import jackknife
 
 __all__ = ["NTKSamples", "network_ntk", "sample_ntk", "NTKStatistics", "ntk_statistics"]
@@ -33,10 +33,7 @@ class NTKSamples(NamedTuple):
 
 
 def _derivatives(spec):
-    sigma = activation(spec)
-    first = sp.diff(sigma, z)
-    second = sp.diff(first, z).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    return [numeric(f) for f in (sigma, first, second)]
+    return [numeric(f) for f in pointwise_derivatives(activation(spec))]
 
 
 def _neuron_sum(a, b):
@@ -61,6 +58,12 @@ def network_ntk(spec, Ws, bs, X, lambda_b=1.0, lambda_W=1.0, dntk=True):
     X = checks.array("X", X, 2)
     depth, B, P = len(Ws), Ws[0].shape[0], X.shape[0]
     sizes = [W.shape[2] for W in Ws] + [Ws[-1].shape[1]]
+    fan_in = [X.shape[1]] + [W.shape[1] for W in Ws[:-1]]
+    if len(bs) != depth or any(np.ndim(W) != 3 or W.shape[0] != B or W.shape[2] != fan_in[l]
+                               or np.shape(bs[l]) != (B, W.shape[1]) for l, W in enumerate(Ws)):
+        raise ParameterError("Ws[l] must have shape (networks, n_{l+1}, n_l) with n_0 = %d (the features of X) and "
+                             "bs[l] (networks, n_{l+1}), one of each per layer; got %s and %s"
+                             % (X.shape[1], [np.shape(W) for W in Ws], [np.shape(b) for b in bs]))
     o = sizes[-1]
     hs, zs = [np.broadcast_to(X.T, (B, X.shape[1], P))], []
     for l in range(depth):
@@ -96,7 +99,8 @@ def sample_ntk(spec, X, depth, width, C_W, C_b=0.0, lambda_b=1.0, lambda_W=1.0, 
     checks.nonnegative("lambda_W", lambda_W)
     rng = np.random.default_rng(seed)
     sizes = [X.shape[1]] + [width] * (depth - 1) + [outputs]
-    chunk = max(1, min(networks, int(4e6 // (width * width + width * X.shape[1]))))
+    per_network = width * (width + X.shape[1] + (outputs * X.shape[0])**2 * (3 if dntk else 1))   # floats held
+    chunk = max(1, min(networks, int(4e6 // per_network)))
     Z, T, dT = [], [], []
     done = 0
     while done < networks:
@@ -147,9 +151,10 @@ def _dntk(Ws, zs, hs, g, Wg, G, H, sizes, lambda_W, dphi, ddphi):
 
 class NTKStatistics(NamedTuple):
     r"""Monte Carlo estimates (with jackknife standard errors ``stderr[name]``) of the last layer's finite-width
-    NTK statistics, in the tensors' own index order (:mod:`symbolic_rg.pdlt.ntk`), each per :math:`1/n` (not scaled):
-    ``mean_ntk`` :math:`E[\Theta_{ii}]`, ``A``, ``B``, ``D``, ``F``, ``P``, ``Q`` divided by :math:`n_{L-1}` (P and Q
-    None without the dNTK); averages over the distinct output neurons of every network."""
+    NTK statistics, in the tensors' own index order (:mod:`symbolic_rg.pdlt.ntk`): ``mean_ntk``
+    :math:`E[\Theta_{ii}]`, and ``A``, ``B``, ``D``, ``F``, ``P``, ``Q`` divided by :math:`n_{L-1}`, as a network of
+    that width has them (P and Q None without the dNTK); averages over the distinct output neurons of every network;
+    ``networks``: how many entered (a whole number of jackknife batches)."""
     mean_ntk: np.ndarray
     A: np.ndarray
     B: np.ndarray
@@ -174,6 +179,7 @@ def ntk_statistics(samples, batches=20):
     Z, T, dT = samples.z, samples.ntk, samples.dntk
     S, o, P = Z.shape[0], Z.shape[1], Z.shape[2]
     checks.integer("networks", S, low=2 * batches)
+    checks.integer("outputs", o, low=2)
     off = 1.0 - np.eye(o)
     npairs = o * (o - 1)
     diag = np.einsum("siiab->siab", T)                                            # Theta_ii
@@ -213,4 +219,4 @@ def ntk_statistics(samples, batches=20):
         values["P"] = values["Q"] = None
         errors.pop("P"), errors.pop("Q")
     return NTKStatistics(values["mean_ntk"], values["A"], values["B"], values["D"], values["F"], values["P"],
-                         values["Q"], errors, S)
+                         values["Q"], errors, (S // batches) * batches)
