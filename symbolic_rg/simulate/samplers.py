@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import sympy as sp
 
@@ -98,12 +99,32 @@ def _validate(X, y, X_test, widths, sigma2, T, samples, burn_in, batches, zero_t
     return X, y, X_test, widths, s2
 
 
+@numba.njit(cache=True)
+def _substitute(L, b, transpose):
+    """x with L x = b (``transpose``: L^T x = b) for lower-triangular L: O(n^2), where np.linalg.solve factorises L
+    again (O(n^3))."""
+    n = b.size
+    x = np.empty(n)
+    for k in range(n):
+        i = n - 1 - k if transpose else k
+        total = b[i]
+        if transpose:
+            for j in range(i + 1, n):
+                total -= L[j, i] * x[j]
+        else:
+            for j in range(i):
+                total -= L[i, j] * x[j]
+        x[i] = total / L[i, i]
+    return x
+
+
 def regression_draw(rng, A, y, prior_var, T):
-    """Draw v from the posterior of prior N(0, prior_var I), likelihood N(y; A v, T I)."""
+    """Draw v from the posterior of prior N(0, prior_var I), likelihood N(y; A v, T I): with the Cholesky factor C of
+    the precision :math:`I/\\sigma^2 + A^\\top A/T`, mean :math:`C^{-\\top}C^{-1}A^\\top y/T` plus :math:`C^{-\\top}\\xi`."""
     n = A.shape[1]
     chol = np.linalg.cholesky(np.eye(n) / prior_var + A.T @ A / T)
-    mean = np.linalg.solve(chol.T, np.linalg.solve(chol, A.T @ y / T))
-    return mean + np.linalg.solve(chol.T, rng.standard_normal(n))
+    mean = _substitute(chol, _substitute(chol, A.T @ y / T, False), True)
+    return mean + _substitute(chol, rng.standard_normal(n), True)
 
 
 def _record(Ws, a, X, X_test, dims, phi=lambda z: z):
