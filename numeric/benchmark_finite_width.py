@@ -69,6 +69,10 @@ def main():
 
     widths = [200, 200, 200]
     n_sweeps = 200
+    for sampler in (lambda: gibbs_deep_linear(d.X_train, d.y_train, d.X_test, widths, T=0.1, samples=4, burn_in=0,
+                                              batches=2),
+                    lambda: matheron_layer_gibbs(d.X_train, d.y_train, d.X_test, widths, 1.0, 0.1, 2)):
+        sampler()                                        # warm up: compilation and caches out of the timings
     t0 = time.perf_counter()
     engine = gibbs_deep_linear(d.X_train, d.y_train, d.X_test, widths, T=0.1, samples=n_sweeps * 4 // 5,
                                burn_in=n_sweeps // 5, batches=8)
