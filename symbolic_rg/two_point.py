@@ -420,7 +420,7 @@ def gaussian_product(functions):
 def _power_moments_source(b, m, order, panel_width):
     """Source of the m-fold nested panel rule (as :func:`_nested_source`, panels of ``panel_width``) for the product
     over inputs k of :math:`\\prod_j F_j(z_k)^{n_{kj}}` (b base functions, exponents ``powers[k, j]`` given at run
-    time), accumulating ``M[p_1, ..., p_m] += weight * product * prod_k z_k^{p_k}``
+    time), accumulating ``M[p_1, ..., p_m] += weight * product * prod_k t_k^{p_k}`` (the whitened coordinates)
     for every :math:`p_k \\le` ``order``."""
     lines = ["def moments(L, powers):",
              "    width = %r / np.sqrt(max(1.0, np.max(np.sum(L * L, axis=1))))" % float(panel_width),
@@ -428,7 +428,7 @@ def _power_moments_source(b, m, order, panel_width):
              "    t = np.empty((%d, size))" % m,
              "    w = np.empty((%d, size))" % m,
              "    x = np.zeros(%d)" % m,
-             "    z_powers = np.empty((%d, %d))" % (m, order + 1),
+             "    t_powers = np.empty((%d, %d))" % (m, order + 1),
              "    M = np.zeros((%s))" % ", ".join([str(order + 1)] * m + [""])]
     indent = "    "
     for k in range(m):
@@ -444,14 +444,14 @@ def _power_moments_source(b, m, order, panel_width):
             lines += [indent + "if powers[%d, %d] > 0:" % (k, j),
                       indent + "    f_%d *= F%d(z_%d) ** powers[%d, %d]" % (k, j, k, k, j)]
         lines += [indent + "if f_%d == 0.0:" % k, indent + "    continue",
-                  indent + "z_powers[%d, 0] = 1.0" % k,
+                  indent + "t_powers[%d, 0] = 1.0" % k,
                   indent + "for p in range(1, %d):" % (order + 1),
-                  indent + "    z_powers[%d, p] = z_powers[%d, p - 1] * z_%d" % (k, k, k)]
+                  indent + "    t_powers[%d, p] = t_powers[%d, p - 1] * x[%d]" % (k, k, k)]
     for k in range(m):
         lines.append(indent + "for p_%d in range(%d):" % (k, order + 1))
         indent += "    "
     lines.append(indent + "M[%s] += f_%d * %s" % (", ".join("p_%d" % k for k in range(m)), m - 1,
-                                                   " * ".join("z_powers[%d, p_%d]" % (k, k) for k in range(m))))
+                                                   " * ".join("t_powers[%d, p_%d]" % (k, k) for k in range(m))))
     lines.append("    return M")
     return "\n".join(lines)
 
@@ -459,12 +459,13 @@ def _power_moments_source(b, m, order, panel_width):
 @lru_cache(maxsize=None)
 def power_moments(functions, m, order, panel_width):
     r"""Compiled ``moments(L, powers)`` :math:`= M_{p_1\cdots p_m} = \langle\prod_k\prod_jF_j(z_k)^{n_{kj}}
-    z_k^{p_k}\rangle`, :math:`p_k \le` ``order``, :math:`z = Lt` (``L`` the Cholesky factor of the m×m kernel),
+    t_k^{p_k}\rangle`, :math:`p_k \le` ``order``, in the whitened coordinates :math:`t` of :math:`z = Lt` (``L`` the
+    Cholesky factor of the m×m kernel, :math:`t\sim\mathcal N(0, I)`),
     for the SymPy base functions ``functions`` :math:`F_j` (an activation and its derivatives, say) with the integer
     exponents ``powers`` :math:`n_{kj}` given at run time, so that one compilation serves every product: the
     nested panel rule of :func:`gaussian_product` with panels of ``panel_width`` (kinks at :math:`z_k = 0` are panel
     edges).  With the moments, Gaussian integration by parts gives derivative averages without differentiating:
-    :math:`\langle\partial_aF\rangle = \sum_cK^{-1}_{ac}\langle Fz_c\rangle`, and so on."""
+    :math:`\langle\partial_{z_a}F\rangle = \sum_i(L^{-\top})_{ai}\langle Ft_i\rangle`, and so on."""
     factors = [_function_module(f, (z,)) for f in functions]
 
     def source():

@@ -79,8 +79,8 @@ from them, as the Hessian of a sampled network has.  Every average is a product 
 panel edges): one or two inputs with panels of width 1 (tanh: relative error 1e-14 against mpmath), three or four
 with the coarser panels of :func:`~symbolic_rg.two_point.gaussian_product` (relative error about 1e-7).  Derivative
 averages by Gaussian integration by parts, :math:`\langle\partial_aF\rangle = \langle F\,(K^{-1}z)_a\rangle` and
-Hermite polynomials of :math:`K^{-1}z` for higher orders, so the activation is never differentiated past
-:math:`\sigma''`.  Checked against the empirical NTK and dNTK of sampled networks
+Hermite polynomials for higher orders (of the whitened :math:`t`, :math:`z = Lt`), so the activation is never
+differentiated past :math:`\sigma''`.  Checked against the empirical NTK and dNTK of sampled networks
 (:func:`symbolic_rg.simulate.sample_ntk`).
 """
 from __future__ import annotations
@@ -181,9 +181,10 @@ class _ProductAverages:
     def tensors(self, *factors):
         r"""``(<F>, D1, D2, D4)`` of :math:`F = \prod\sigma^{(d)}(z_a)` over at most two distinct inputs:
         :math:`\langle\partial_bF\rangle`, :math:`\langle\partial_{b_1}\partial_{b_2}F\rangle` and the fourth
-        derivatives, in the m-input index space, by Gaussian integration by parts on the moments
-        :math:`\langle F z_{c_1}\cdots z_{c_k}\rangle` (:math:`y = K^{-1}z`: :math:`\langle\partial^kF\rangle =
-        \langle F\,\mathrm{He}_k(y)\rangle`, He the Hermite polynomials of covariance :math:`K^{-1}`)."""
+        derivatives, in the m-input index space, by Gaussian integration by parts on the whitened moments
+        :math:`\langle F t_{c_1}\cdots t_{c_k}\rangle`, :math:`z = Lt`: :math:`\langle\partial^kF\rangle =
+        (L^{-\top})^{\otimes k}\langle F\,\mathrm{He}_k(t)\rangle` with the standard Hermite polynomials, whose
+        cancellations stay of order one however correlated the two inputs are."""
         key = tuple(sorted(factors))
         if key in self._tensors:
             return self._tensors[key]
@@ -193,27 +194,25 @@ class _ProductAverages:
         if self._vanishes(powers):
             self._tensors[key] = (0.0, D1, D2, D4)
             return self._tensors[key]
-        sub, L = self._cholesky(inputs)
+        L = self._cholesky(inputs)[1]
         M = power_moments(self.derivatives, d, 4, MOMENT_PANEL_WIDTH)(L, powers)
-        C = np.linalg.inv(sub)
+        A, delta = np.linalg.inv(L).T, np.eye(d)
 
         def moment(*idx):
             return M[tuple(idx.count(c) for c in range(d))]
-        T1 = np.array([moment(a) for a in range(d)])
-        T2 = np.array([[moment(a, b) for b in range(d)] for a in range(d)])
-        T4 = np.empty((d,) * 4)
-        for idx in itertools.product(range(d), repeat=4):
-            T4[idx] = moment(*idx)
         m0 = M[(0,) * d]
-        Y2 = C @ T2 @ C
-        Y4 = np.einsum("ae,bf,cg,dh,efgh->abcd", C, C, C, C, T4)
-        H4 = (Y4 - sum(np.einsum(s, C, Y2) for s in ("ab,cd->abcd", "ac,bd->abcd", "ad,bc->abcd",
-                                                      "bc,ad->abcd", "bd,ac->abcd", "cd,ab->abcd"))
-              + m0 * (np.einsum("ab,cd->abcd", C, C) + np.einsum("ac,bd->abcd", C, C)
-                      + np.einsum("ad,bc->abcd", C, C)))
-        D1[inputs] = C @ T1
-        D2[np.ix_(inputs, inputs)] = Y2 - m0 * C
-        D4[np.ix_(inputs, inputs, inputs, inputs)] = H4
+        T1 = np.array([moment(a) for a in range(d)])
+        H2 = np.array([[moment(a, b) for b in range(d)] for a in range(d)]) - m0 * delta
+        H4 = np.empty((d,) * 4)
+        for i, j, k, l in itertools.product(range(d), repeat=4):
+            H4[i, j, k, l] = (moment(i, j, k, l)
+                              - delta[k, l] * moment(i, j) - delta[j, l] * moment(i, k) - delta[j, k] * moment(i, l)
+                              - delta[i, l] * moment(j, k) - delta[i, k] * moment(j, l) - delta[i, j] * moment(k, l)
+                              + (delta[i, j] * delta[k, l] + delta[i, k] * delta[j, l] + delta[i, l] * delta[j, k])
+                              * m0)
+        D1[inputs] = A @ T1
+        D2[np.ix_(inputs, inputs)] = A @ H2 @ A.T
+        D4[np.ix_(inputs, inputs, inputs, inputs)] = np.einsum("ai,bj,ck,dl,ijkl->abcd", A, A, A, A, H4)
         self._tensors[key] = (float(m0), D1, D2, D4)
         return self._tensors[key]
 
