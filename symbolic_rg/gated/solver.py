@@ -390,7 +390,8 @@ class GatedSolver:
             return [self._solution(setup, self._point(setup, points[i][0], sigma2, points[i][1]), *roots)
                     for i, roots in zip(rows, found)]
         assemble = lambda done: GatedSweep([s for k in sorted(done) for s in solutions(range(*bounds[k]), done[k])])
-        tasks = [(self, X, y, points[lo:hi], sigma2, gates, gate_seed, tol, maxiter) for lo, hi in bounds]
+        here = setup if executor is None else None            # a worker builds its own
+        tasks = [(self, X, y, points[lo:hi], sigma2, gates, gate_seed, tol, maxiter, here) for lo, hi in bounds]
         found = parallel.run_chunks(_path, tasks, [hi - lo for lo, hi in bounds], executor, progress,
                                     "gated saddle points", assemble)
         sweep = GatedSweep(solutions(range(n), [r for part in found for r in part]))
@@ -442,10 +443,11 @@ class GatedSolver:
                                       % (gs.name, ", ".join(map(str, where)), int(off[0]), vals.shape[1]))
 
 
-def _path(solver, X, y, points, sigma2, gates, gate_seed, tol, maxiter, tick=None):
+def _path(solver, X, y, points, sigma2, gates, gate_seed, tol, maxiter, setup=None, tick=None):
     """The (best root, distinct roots) at each (widths, T) of ``points``, each warm-started from the previous
-    one's best (here or on a worker)."""
-    setup = solver._setup(X, y, gates, gate_seed)
+    one's best (here, with the sweep's ``setup``, or on a worker, which builds it: for a nonlinear convolution the
+    position-pair kernels)."""
+    setup = setup if setup is not None else solver._setup(X, y, gates, gate_seed)
     out, previous = [], None
     for widths, T in points:
         best, roots = solver._roots(setup, solver._point(setup, widths, sigma2, T), tol, maxiter, START_SCALES,
