@@ -7,7 +7,8 @@ Each statistic of a network is its 1/n coefficient over n plus O(1/n^2).  Per te
 n * (Monte Carlo) = T + c/n over the widths (weighted least squares, jackknife errors) and compares the intercept T
 with the theory's coefficient (z-score; the largest over the 16 components of each tensor is printed), and checks
 each width directly.  The figure shows the 1/n slope: |statistic| against n on log-log axes, the theory's
-coefficient / n as lines.
+coefficient / n as lines, and each statistic's exponent fitted freely (|statistic| = a n^-p; printed, and in the
+legend).
 
     python numeric/ntk_finite_width_study.py [--out docs/ntk_finite_width.png] [--plot-only]
 """
@@ -39,6 +40,20 @@ def fit(n, y, s):
     cov = np.linalg.inv(A.T @ A)
     coef = cov @ A.T @ (y / s)
     return coef[0], np.sqrt(cov[0, 0])
+
+
+def exponent(row, k, idx):
+    """Weighted least squares of log|statistic| = log a - p log n over the widths: (p, its standard error), or None
+    where the statistic changes sign within the widths (too small to fit)."""
+    n = np.array([w["n"] for w in row["widths"]], float)
+    y = np.array([np.array(w["values"][k])[idx] for w in row["widths"]]) / n
+    e = np.array([np.array(w["errors"][k])[idx] for w in row["widths"]]) / n
+    if not (np.all(y > 0) or np.all(y < 0)):
+        return None
+    weight = np.abs(y) / e
+    A = np.stack([np.ones_like(n), -np.log(n)], axis=1) * weight[:, None]
+    cov = np.linalg.inv(A.T @ A)
+    return float((cov @ A.T @ (np.log(np.abs(y)) * weight))[1]), float(np.sqrt(cov[1, 1]))
 
 
 def study(spec, C_W, C_b):
@@ -92,14 +107,21 @@ def plot(rows, out):
         for (k, label), color in zip(labels.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
             idx = (0, 1) if k == "T1" else (0, 0, 0, 0)
             coef = np.array(row["theory"][k])[idx]
-            if abs(coef) < 1e-12:
+            if abs(coef) < 1e-12:                       # ReLU's Q: zero at order 1/n, what is sampled is 1/n^2
+                fitted = exponent(row, k, idx)
+                print("  %s %s: zero in the theory; sampled, fitted exponent %.3f +- %.3f" % ((row["activation"], k)
+                                                                                           + fitted))
                 continue
             sign = np.sign(coef)
+            fitted = exponent(row, k, idx)
+            print("  %s %s: fitted exponent %s" % (row["activation"], k, "%.3f +- %.3f" % fitted if fitted
+                                                     else "none (the statistic changes sign over the widths)"))
             y = np.array([np.array(w["values"][k])[idx] for w in row["widths"]]) * sign / ns
             e = np.array([np.array(w["errors"][k])[idx] for w in row["widths"]]) / ns
             ax.plot(grid, abs(coef) / grid, color=color, lw=1)
             ax.errorbar(ns, y, 2 * e, fmt="o", ms=3.5, color=color, capsize=2,
-                        label="%s%s (z = %.1f)" % ("" if sign > 0 else "−", label, row["extrapolated"][k]["max_z"]))
+                        label="%s%s (z = %.1f, %s)" % ("" if sign > 0 else "−", label, row["extrapolated"][k]["max_z"],
+                                                       "n^-%.2f" % fitted[0] if fitted else "no fit"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
