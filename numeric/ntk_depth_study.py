@@ -10,12 +10,11 @@ exactly zero, ReLU's Q, is printed as n times the sampled one instead, what is l
 
     python numeric/ntk_depth_study.py [--out docs/ntk_depth.png] [--plot-only]
 """
-import argparse
-import json
 
 import numpy as np
 
 import symbolic_rg as srg
+from figures import command_line, save_and_plot
 from symbolic_rg.simulate import ntk_statistics, sample_ntk
 
 X = np.array([[1.0, -0.5, 0.8, 0.3]])            # one input, x.x/n0 = 0.495
@@ -79,19 +78,8 @@ def plot(rows, out):
 
 def main(out="docs/ntk_depth.png"):
     rows = [study(*case) for case in CASES]
-    with open(out.replace(".png", ".json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    plot(rows, out)
-    return rows
+    return save_and_plot(rows, out, plot)
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/ntk_depth.png")
-    p.add_argument("--plot-only", action="store_true", help="redraw the figure from the JSON of an earlier run")
-    a = p.parse_args()
-    if a.plot_only:
-        with open(a.out.replace(".png", ".json")) as f:
-            plot(json.load(f), a.out)
-    else:
-        main(a.out)
+    command_line(__doc__, "docs/ntk_depth.png", main, plot)

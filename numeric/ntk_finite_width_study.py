@@ -12,13 +12,12 @@ legend).
 
     python numeric/ntk_finite_width_study.py [--out docs/ntk_finite_width.png] [--plot-only]
 """
-import argparse
-import json
 import time
 
 import numpy as np
 
 import symbolic_rg as srg
+from figures import command_line, save_and_plot
 from symbolic_rg.simulate import ntk_statistics, sample_ntk
 
 X = np.array([[1.0, 0.0, 0.5], [0.3, 0.9, -0.4]])
@@ -140,19 +139,8 @@ def plot(rows, out):
 
 def main(out="docs/ntk_finite_width.png"):
     rows = [study(*case) for case in CASES]
-    with open(out.replace(".png", ".json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    plot(rows, out)
-    return rows
+    return save_and_plot(rows, out, plot)
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/ntk_finite_width.png")
-    p.add_argument("--plot-only", action="store_true", help="redraw the figure from the JSON of an earlier run")
-    a = p.parse_args()
-    if a.plot_only:
-        with open(a.out.replace(".png", ".json")) as f:
-            plot(json.load(f), a.out)
-    else:
-        main(a.out)
+    command_line(__doc__, "docs/ntk_finite_width.png", main, plot)

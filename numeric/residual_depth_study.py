@@ -10,12 +10,11 @@ recursion for one input (lines), the asymptotic slope nu of V/K^2 ~ nu L (legend
 
     python numeric/residual_depth_study.py [--out docs/residual_depth_study.png]
 """
-import argparse
-import json
 
 import numpy as np
 
 import symbolic_rg as srg
+from figures import command_line, save_and_plot
 from symbolic_rg.pdlt import depth_scaling, residual_criticality
 from symbolic_rg.simulate import prior_network_statistics
 
@@ -48,9 +47,7 @@ def main(out="docs/residual_depth_study.png"):
                   % (spec, xi2, c.C_W, nu.nu, nu.nu_recursion, ratio[-1], WIDTH,
                      ", ".join("L=%d %.3f±%.3f (theory %.3f)" % (s["depth"], s["V_over_K2"], s["error"], s["theory"])
                                for s in sims)), flush=True)
-    with open(out.replace(".png", ".json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    plot(rows, out)
+    save_and_plot(rows, out, plot)
 
 
 def plot(rows, out):
@@ -75,12 +72,4 @@ def plot(rows, out):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/residual_depth_study.png")
-    p.add_argument("--plot-only", action="store_true", help="redraw the figure from the JSON of an earlier run")
-    a = p.parse_args()
-    if a.plot_only:
-        with open(a.out.replace(".png", ".json")) as f:
-            plot(json.load(f), a.out)
-    else:
-        main(a.out)
+    command_line(__doc__, "docs/residual_depth_study.png", main, plot)

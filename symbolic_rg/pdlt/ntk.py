@@ -139,7 +139,8 @@ class FiniteWidthNTK(NamedTuple):
         value = getattr(self, name)
         if value is None:
             raise ParameterError("%s was not computed: pass dntk=True" % name)
-        return value[self._layer(layer)] / self.widths[self._layer(layer)]
+        l = self._layer(layer)
+        return value[l] / self.widths[l]
 
 
 class _ProductAverages:
